@@ -1,0 +1,60 @@
+//! Vendor date formats, on the `time` crate.
+
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{OffsetDateTime, UtcOffset};
+
+use crate::Error;
+
+fn from_ms(ms: i64) -> Result<OffsetDateTime, Error> {
+    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .map_err(|_| Error::bad_request(format!("timestamp {ms} ms is out of range")))
+}
+
+/// RFC 3339 in UTC with seconds, e.g. `2024-01-01T00:00:00Z`, from unix seconds.
+pub fn rfc3339_from_unix_seconds(secs: i64) -> Result<String, Error> {
+    rfc3339_from_ms(secs.saturating_mul(1000))
+}
+
+/// RFC 3339 in UTC, e.g. `2024-01-01T00:00:00Z`, from unix milliseconds (whole seconds
+/// only when the milliseconds are zero).
+pub fn rfc3339_from_ms(ms: i64) -> Result<String, Error> {
+    from_ms(ms)?
+        .format(&Rfc3339)
+        .map_err(|e| Error::bad_request(e.to_string()))
+}
+
+/// `yyyy-MM-dd HH:mm:ss` in UTC, as Pardot's `updated_after` takes it.
+pub fn sql_datetime_from_ms(ms: i64) -> Result<String, Error> {
+    let f = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    from_ms(ms)?
+        .format(&f)
+        .map_err(|e| Error::bad_request(e.to_string()))
+}
+
+/// `yyyy-MM-dd'T'HH:mm:ss.SSS'Z'` in UTC, as Keap's `since`/`until` take it.
+pub fn iso_millis_from_ms(ms: i64) -> Result<String, Error> {
+    let f =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    from_ms(ms)?
+        .to_offset(UtcOffset::UTC)
+        .format(&f)
+        .map_err(|e| Error::bad_request(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_vendor_dates() {
+        let ms = 1_483_309_079_039; // 2017-01-01T22:17:59.039Z
+        assert_eq!(iso_millis_from_ms(ms).unwrap(), "2017-01-01T22:17:59.039Z");
+        assert_eq!(sql_datetime_from_ms(ms).unwrap(), "2017-01-01 22:17:59");
+        assert_eq!(
+            rfc3339_from_unix_seconds(1_234_567).unwrap(),
+            "1970-01-15T06:56:07Z"
+        );
+        assert_eq!(rfc3339_from_ms(ms).unwrap(), "2017-01-01T22:17:59.039Z");
+    }
+}
