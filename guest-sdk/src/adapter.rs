@@ -64,8 +64,9 @@ impl<T: Connector> Guest for Adapter<T> {
     fn parse_poll_response(
         ctx: wit::Context,
         target: wit::PollTarget,
+        cursor: Option<String>,
         response: wit::HttpResponse,
     ) -> Result<wit::PollPage, wit::Error> {
-        T::parse_poll_response(&context(ctx), &target, &response)
+        T::parse_poll_response(&context(ctx), &target, cursor.as_deref(), &response)
     }
 }

@@ -131,10 +131,11 @@ pub trait Connector {
         Err(Error::unsupported("this connector does not poll"))
     }
 
-    /// Reads one page of a poll answer.
+    /// Reads one page of a poll answer to the request built with `cursor`.
     fn parse_poll_response(
         _ctx: &Context,
         _target: &PollTarget,
+        _cursor: Option<&str>,
         _resp: &HttpResponse,
     ) -> Result<PollPage, Error> {
         Err(Error::unsupported("this connector does not poll"))

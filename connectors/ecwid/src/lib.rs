@@ -114,6 +114,7 @@ impl Connector for Ecwid {
     fn parse_poll_response(
         _ctx: &Context,
         _target: &PollTarget,
+        _cursor: Option<&str>,
         resp: &HttpResponse,
     ) -> Result<PollPage, Error> {
         match resp.status {
@@ -267,7 +268,7 @@ mod tests {
                 .to_string()
                 .into_bytes(),
         };
-        let page = Ecwid::parse_poll_response(&ctx, &target, &resp).unwrap();
+        let page = Ecwid::parse_poll_response(&ctx, &target, Some("2"), &resp).unwrap();
         assert_eq!(page.records.len(), 2);
         assert_eq!(page.next_cursor.as_deref(), Some("4"));
     }
