@@ -166,6 +166,11 @@ impl Error {
         Error::VendorError(msg.into())
     }
 
+    /// A bug in the connector.
+    pub fn internal(msg: impl Into<String>) -> Self {
+        Error::Internal(msg.into())
+    }
+
     /// The operation is not supported.
     pub fn unsupported(msg: impl Into<String>) -> Self {
         Error::Unsupported(msg.into())

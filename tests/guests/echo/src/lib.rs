@@ -1,1 +1,69 @@
-//! placeholder
+//! The echo test guest: a well-behaved webhook connector used to test hot reload.
+//!
+//! Built plain it is `Echo v1`; built with the `v2` feature it is `Echo v2`. Each webhook
+//! body `{"id": ...}` becomes one `things` event, created, whose fields are
+//! `{"version": 1}` or `{"version": 2}`, so a test can tell which build answered.
+
+use guest_sdk::prelude::*;
+use serde_json::json;
+
+/// The echo connector.
+pub struct Echo;
+
+/// The version this build reports.
+#[cfg(not(feature = "v2"))]
+pub const VERSION: u32 = 1;
+
+/// The version this build reports.
+#[cfg(feature = "v2")]
+pub const VERSION: u32 = 2;
+
+impl Connector for Echo {
+    fn info() -> ConnectorInfo {
+        ConnectorInfo::new("echo", &format!("Echo v{VERSION}"), "test").webhooks()
+    }
+
+    fn parse_webhook(_ctx: &Context, req: &WebhookRequest) -> Result<Vec<EventObject>, Error> {
+        let body = req.json()?;
+        let id = json::string_at(&body, "id").ok_or_else(|| Error::bad_request("id is missing"))?;
+        Ok(vec![
+            EventObject::new("things", id, EventType::Created)
+                .with_fields(&json!({ "version": VERSION })),
+        ])
+    }
+}
+
+guest_sdk::export_connector!(Echo);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn webhook(body: &str) -> WebhookRequest {
+        WebhookRequest {
+            method: "POST".into(),
+            path: "/elements/api-v2/events/echo".into(),
+            query: String::new(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn echoes_the_id_and_the_version() {
+        let events = Echo::parse_webhook(&Context::default(), &webhook(r#"{"id": 42}"#)).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].object_type, "things");
+        assert_eq!(events[0].object_id, "42");
+        assert_eq!(events[0].event_type, EventType::Created);
+        let fields: serde_json::Value = serde_json::from_str(&events[0].fields).unwrap();
+        assert_eq!(fields, json!({ "version": VERSION }));
+        assert_eq!(Echo::info().display_name, format!("Echo v{VERSION}"));
+    }
+
+    #[test]
+    fn refuses_a_body_without_id() {
+        let err = Echo::parse_webhook(&Context::default(), &webhook("{}")).unwrap_err();
+        assert!(matches!(err, Error::BadRequest(_)));
+    }
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The project's two commands; everything else they need is set up on the way.
+#   ./dev.sh serve   build the bundled connectors and run the host on 127.0.0.1:8080
+#                    (connectors in ./target/connectors, embedded store under ./data)
+#   ./dev.sh test    run the whole test suite (what CI runs)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+ensure_target() {
+  local libdir
+  libdir=$(rustc --print target-libdir --target wasm32-wasip2 2>/dev/null || true)
+  if [ -z "$libdir" ] || [ ! -d "$libdir" ]; then
+    rustup target add wasm32-wasip2
+  fi
+}
+
+build_connectors() {
+  ensure_target
+  cargo build --target wasm32-wasip2 --profile wasm -p ecwid -p pardot -p infusionsoftrest
+  mkdir -p target/connectors
+  for c in ecwid pardot infusionsoftrest; do
+    cp "target/wasm32-wasip2/wasm/$c.wasm" "target/connectors/$c.wasm.tmp"
+    mv "target/connectors/$c.wasm.tmp" "target/connectors/$c.wasm"
+  done
+}
+
+case "${1:-}" in
+  serve)
+    shift
+    build_connectors
+    exec cargo run --release -p host --bin connector-host -- serve \
+      --listen 127.0.0.1:8080 --connectors target/connectors --data data "$@"
+    ;;
+  test)
+    shift
+    ensure_target
+    # The end-to-end tests drive the real binary; `cargo test` alone does not build it.
+    cargo build -p host --bin connector-host
+    exec cargo test --workspace "$@"
+    ;;
+  *)
+    echo "usage: $0 serve|test" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,118 @@
+//! connector-host: a WebAssembly plugin host for event connectors.
+//!
+//! The binary (`main.rs`) parses the command line; [`start`] wires the pieces and serves.
+//! See `ARCHITECTURE.md` at the repository root for the map of this crate.
+
+pub mod api;
+pub mod check;
+pub mod registry;
+pub mod runtime;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use registry::Registry;
+use runtime::{Limits, Runtime};
+
+/// How a host is configured.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// The drop-in connectors directory.
+    pub connectors_dir: PathBuf,
+    /// The data directory (compiled-component cache; later the store).
+    pub data_dir: PathBuf,
+    /// Limits on every connector call.
+    pub limits: Limits,
+    /// How often the connectors directory is rescanned.
+    pub scan_interval: Duration,
+}
+
+impl HostConfig {
+    /// A configuration with default limits and a 500 ms rescan.
+    pub fn new(connectors_dir: PathBuf, data_dir: PathBuf) -> Self {
+        HostConfig {
+            connectors_dir,
+            data_dir,
+            limits: Limits::default(),
+            scan_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Why the host could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory could not be prepared.
+    #[error("cannot use the data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The WebAssembly engine could not be created.
+    #[error("cannot create the WebAssembly engine: {0}")]
+    Engine(String),
+    /// The listener's address could not be read.
+    #[error("cannot read the listening address: {0}")]
+    Listener(std::io::Error),
+}
+
+/// A running host. Dropping it does not stop it; call [`RunningHost::shutdown`].
+pub struct RunningHost {
+    addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<()>,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+impl RunningHost {
+    /// The address the API listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting connections and waits for the server loop to end.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        self.watcher.abort();
+        let _ = self.server.await;
+    }
+
+    /// Waits until the server loop ends.
+    pub async fn wait(self) {
+        let _ = self.server.await;
+    }
+}
+
+/// Loads the connectors directory, starts watching it and serves the API on `listener`.
+pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningHost, StartError> {
+    let data_err = |source| StartError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&config.data_dir).map_err(data_err)?;
+    let cache_dir = config.data_dir.join("cache").join("components");
+    let runtime = Runtime::new(config.limits.clone(), Some(&cache_dir))
+        .map_err(|e| StartError::Engine(format!("{e:#}")))?;
+    let registry = Registry::new(runtime, &config.connectors_dir);
+    registry.scan().await;
+    let watcher = registry.watch(config.scan_interval);
+
+    let addr = listener.local_addr().map_err(StartError::Listener)?;
+    let (shutdown, rx) = watch::channel(false);
+    let app = Arc::new(api::App { registry });
+    let server = tokio::spawn(api::serve(listener, app, rx));
+    tracing::info!(%addr, connectors = %config.connectors_dir.display(), "connector-host listening");
+    Ok(RunningHost {
+        addr,
+        shutdown,
+        server,
+        watcher,
+    })
+}

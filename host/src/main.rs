@@ -1,0 +1,137 @@
+//! The `connector-host` binary: command line only; the work is in the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+
+/// A WebAssembly plugin host for event connectors.
+#[derive(Parser)]
+#[command(name = "connector-host", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API with the connectors of a directory.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// The drop-in connectors directory (`*.wasm`).
+        #[arg(long, default_value = "connectors")]
+        connectors: PathBuf,
+        /// The data directory.
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+    },
+    /// Connector author tools.
+    Connectors {
+        #[command(subcommand)]
+        command: ConnectorsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConnectorsCommand {
+    /// Load one connector, print its info, validate a configuration, run a webhook fixture.
+    Check {
+        /// The connector component.
+        file: PathBuf,
+        /// A configuration entry, `key=value`; repeatable.
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        config: Vec<String>,
+        /// A webhook body to parse.
+        #[arg(long, value_name = "FIXTURE")]
+        webhook: Option<PathBuf>,
+        /// A header sent with the webhook, `Name: value`; repeatable.
+        #[arg(long = "header", value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+        /// The webhook's query string, e.g. `eventtype=order.created`.
+        #[arg(long, default_value = "")]
+        query: String,
+    },
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn pairs(items: &[String], sep: char, what: &str) -> anyhow::Result<Vec<(String, String)>> {
+    items
+        .iter()
+        .map(|item| match item.split_once(sep) {
+            Some((k, v)) => Ok((k.trim().to_string(), v.trim_start().to_string())),
+            None => bail!("{what} `{item}` has no `{sep}`"),
+        })
+        .collect()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    init_tracing();
+    match Cli::parse().command {
+        Command::Serve {
+            listen,
+            connectors,
+            data,
+        } => {
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            let host = host::start(host::HostConfig::new(connectors, data), listener).await?;
+            // Tests and scripts read this line to learn the port.
+            println!("listening on {}", host.local_addr());
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate() => {}
+            }
+            host.shutdown().await;
+            Ok(())
+        }
+        Command::Connectors {
+            command:
+                ConnectorsCommand::Check {
+                    file,
+                    config,
+                    webhook,
+                    headers,
+                    query,
+                },
+        } => {
+            let input = host::check::CheckInput {
+                config: pairs(&config, '=', "--config")?,
+                webhook,
+                headers: pairs(&headers, ':', "--header")?,
+                query,
+            };
+            let report = host::check::check(&file, &input).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+    }
+}
+
+#[cfg(unix)]
+async fn terminate() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn terminate() {
+    std::future::pending().await
+}

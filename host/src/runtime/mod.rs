@@ -1,0 +1,159 @@
+//! The WebAssembly runtime: one engine, connectors loaded from bytes, a fresh sandboxed
+//! store per call.
+//!
+//! Architecture invariant: this module knows nothing of HTTP or SQL. It turns bytes into
+//! [`LoadedConnector`]s and runs calls under a CPU deadline, a memory cap and a timeout.
+
+mod bindings;
+mod cache;
+mod connector;
+mod error;
+mod state;
+pub mod types;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+pub use cache::sha256_hex;
+pub use connector::LoadedConnector;
+pub use error::{CallError, LoadError};
+
+use bindings::v0_1;
+use cache::CompileCache;
+use state::CallState;
+
+/// Limits applied to every call into a connector.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Cap on each linear memory of a call's instance.
+    pub memory_bytes: usize,
+    /// CPU time a call may run before it is interrupted.
+    pub cpu_deadline: Duration,
+    /// Wall-clock time a call may take, host calls included.
+    pub call_timeout: Duration,
+    /// How many instances may exist at once (pool slots).
+    pub max_instances: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 64 << 20,
+            cpu_deadline: Duration::from_secs(1),
+            call_timeout: Duration::from_secs(2),
+            max_instances: 256,
+        }
+    }
+}
+
+/// The epoch tick: CPU deadlines are counted in these.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// The engine, the linker and the compile cache, shared by every loaded connector.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<CallState>,
+    cache: Option<CompileCache>,
+    limits: Limits,
+}
+
+impl Runtime {
+    /// Creates the runtime. With `cache_dir`, compiled components are cached there.
+    pub fn new(limits: Limits, cache_dir: Option<&Path>) -> wasmtime::Result<Arc<Self>> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(limits.max_instances)
+            .total_memories(limits.max_instances)
+            .total_tables(limits.max_instances * 4)
+            .total_stacks(limits.max_instances)
+            .total_core_instances(limits.max_instances * 16)
+            .max_core_instances_per_component(32)
+            .max_memories_per_component(4)
+            .max_tables_per_component(8)
+            .max_memory_size(limits.memory_bytes);
+        let mut config = Config::new();
+        config
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .memory_init_cow(true)
+            .epoch_interruption(true)
+            .wasm_component_model(true);
+        let engine = Engine::new(&config)?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        v0_1::Connector::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+
+        let cache = match cache_dir {
+            Some(dir) => Some(CompileCache::open(&engine, dir)?),
+            None => None,
+        };
+
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })?;
+
+        Ok(Arc::new(Runtime {
+            engine,
+            linker,
+            cache,
+            limits,
+        }))
+    }
+
+    /// The limits applied to every call.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Compiles (or takes from the cache) and links a connector, then asks it for its info.
+    /// `origin` names the source in errors and logs (usually the file name).
+    pub async fn load(
+        self: &Arc<Self>,
+        origin: &str,
+        bytes: &[u8],
+    ) -> Result<Arc<LoadedConnector>, LoadError> {
+        let sha256 = sha256_hex(bytes);
+        let (component, cached) = match &self.cache {
+            Some(cache) => cache.load(&self.engine, &sha256, bytes),
+            None => Component::new(&self.engine, bytes).map(|c| (c, false)),
+        }
+        .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+
+        let ty = component.component_type();
+        let names: Vec<String> = ty
+            .exports(&self.engine)
+            .map(|(n, _)| n.to_string())
+            .collect();
+        let version = bindings::exported_version(names.iter().map(String::as_str))
+            .ok_or(LoadError::NotAConnector)?;
+        if !bindings::is_supported(&version) {
+            return Err(LoadError::UnsupportedVersion {
+                found: version,
+                supported: bindings::SUPPORTED
+                    .iter()
+                    .map(|v| format!("{v}.x"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let pre = v0_1::ConnectorPre::new(pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let connector =
+            LoadedConnector::new(self.clone(), origin, sha256, version, cached, pre).await?;
+        tracing::debug!(origin, key = %connector.info().key, cached, "connector loaded");
+        Ok(Arc::new(connector))
+    }
+}

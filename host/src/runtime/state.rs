@@ -1,0 +1,111 @@
+//! What a call's store holds: an empty WASI context, the memory limiter, the log tag.
+
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::v0_1::openconnectors::connector::logging;
+
+/// Longest log line a connector may write; longer lines are cut.
+const MAX_LOG_LINE: usize = 4096;
+
+/// Per-call store data. Dropped with the store at the end of the call.
+pub(crate) struct CallState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryCap,
+    key: std::sync::Arc<str>,
+}
+
+impl CallState {
+    /// A state with WASI granting nothing: no preopens, env, args, sockets or name lookup.
+    pub(crate) fn new(key: std::sync::Arc<str>, memory_bytes: usize) -> Self {
+        let wasi = WasiCtx::builder()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        CallState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryCap {
+                limit: memory_bytes,
+                hit: false,
+            },
+            key,
+        }
+    }
+
+    /// The limiter, for `Store::limiter`.
+    pub(crate) fn limiter(&mut self) -> &mut MemoryCap {
+        &mut self.limiter
+    }
+
+    /// True when the guest asked for more memory than the cap.
+    pub(crate) fn memory_exceeded(&self) -> bool {
+        self.limiter.hit
+    }
+}
+
+/// Caps linear memory growth and remembers that the cap was hit.
+pub(crate) struct MemoryCap {
+    limit: usize,
+    hit: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.hit = true;
+            wasmtime::bail!("memory limit of {} bytes exceeded", self.limit);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl logging::Host for CallState {
+    fn log(&mut self, level: logging::Level, message: String) {
+        let mut message = message;
+        if message.len() > MAX_LOG_LINE {
+            let mut cut = MAX_LOG_LINE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        let key = &*self.key;
+        match level {
+            logging::Level::Trace => tracing::trace!(connector = key, "{message}"),
+            logging::Level::Debug => tracing::debug!(connector = key, "{message}"),
+            logging::Level::Info => tracing::info!(connector = key, "{message}"),
+            logging::Level::Warn => tracing::warn!(connector = key, "{message}"),
+            logging::Level::Error => tracing::error!(connector = key, "{message}"),
+        }
+    }
+}
+
+impl super::bindings::v0_1::openconnectors::connector::types::Host for CallState {}

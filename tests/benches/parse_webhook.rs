@@ -1,0 +1,60 @@
+//! parse-webhook through a fresh sandboxed instance per call, against a native Rust parse
+//! of the same payload in the same run.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_main};
+use guest_sdk::Connector as _;
+use host::runtime::types::{Context, WebhookRequest};
+use host::runtime::{Limits, Runtime};
+
+const BODY: &str = r#"{"eventId":"80aece08-40e8-4145-8764-6c2f0d38678","eventCreated":1234567,"storeId":1003,"entityId":103878161,"eventType":"order.created","data":{"orderId":"XJ12H","oldPaymentStatus":"AWAITING_PAYMENT","newPaymentStatus":"PAID"}}"#;
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let runtime = Runtime::new(Limits::default(), None).unwrap();
+    let bytes = std::fs::read(tests::guest("ecwid")).unwrap();
+    let ecwid = rt.block_on(runtime.load("ecwid.wasm", &bytes)).unwrap();
+
+    let headers = vec![("content-type".to_string(), "application/json".to_string())];
+    let request = WebhookRequest {
+        method: "POST".into(),
+        path: "/elements/api-v2/events/ecwid".into(),
+        query: String::new(),
+        headers: headers.clone(),
+        body: BODY.as_bytes().to_vec(),
+    };
+    let ctx = Context {
+        config: vec![("ecwid.store.id".into(), "1003".into())],
+        credentials: None,
+    };
+    let mut group = c.benchmark_group("parse_webhook");
+    group.bench_function("sandboxed (fresh instance per call)", |b| {
+        b.iter(|| {
+            let events = rt.block_on(ecwid.parse_webhook(&ctx, &request)).unwrap();
+            black_box(events)
+        })
+    });
+
+    let native_request = guest_sdk::WebhookRequest {
+        method: "POST".into(),
+        path: "/elements/api-v2/events/ecwid".into(),
+        query: String::new(),
+        headers,
+        body: BODY.as_bytes().to_vec(),
+    };
+    let native_ctx = guest_sdk::Context::new(guest_sdk::Config::new([("ecwid.store.id", "1003")]));
+    group.bench_function("native", |b| {
+        b.iter(|| black_box(ecwid::Ecwid::parse_webhook(&native_ctx, &native_request).unwrap()))
+    });
+    group.finish();
+}
+
+mod group {
+    #![allow(missing_docs)]
+    criterion::criterion_group!(benches, super::bench);
+}
+criterion_main!(group::benches);

@@ -1,0 +1,91 @@
+//! Builds the WebAssembly guests the tests load: the three bundled connectors and the test
+//! guests (hostile, echo v1 and v2, future contract) for `wasm32-wasip2`, and tells the
+//! tests where they are through `GUESTS_DIR`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const TARGET: &str = "wasm32-wasip2";
+const GUESTS: &[&str] = &[
+    "ecwid",
+    "pardot",
+    "infusionsoftrest",
+    "hostile",
+    "echo",
+    "future",
+];
+
+fn main() {
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest.parent().unwrap().to_path_buf();
+    for dir in ["wit", "guest-sdk", "connectors", "tests/guests"] {
+        println!("cargo:rerun-if-changed={}", root.join(dir).display());
+    }
+    ensure_target();
+    let target_dir = root.join("target").join("guests");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("guests");
+    std::fs::create_dir_all(&out).unwrap();
+
+    let mut args: Vec<&str> = Vec::new();
+    for g in GUESTS {
+        args.extend(["-p", g]);
+    }
+    cargo_build(&root, &target_dir, &args);
+    for g in GUESTS {
+        copy(&target_dir, g, &out.join(format!("{g}.wasm")));
+    }
+    cargo_build(&root, &target_dir, &["-p", "echo", "--features", "echo/v2"]);
+    copy(&target_dir, "echo", &out.join("echo-v2.wasm"));
+    // Leave the v1 build in place so the next run does not rebuild both.
+    println!("cargo:rustc-env=GUESTS_DIR={}", out.display());
+}
+
+fn ensure_target() {
+    let libdir = Command::new("rustc")
+        .args(["--print", "target-libdir", "--target", TARGET])
+        .output()
+        .ok()
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim().to_string()));
+    if libdir.is_some_and(|d| d.exists()) {
+        return;
+    }
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status()
+        .expect("rustup is needed to install the wasm32-wasip2 target");
+    assert!(status.success(), "rustup target add {TARGET} failed");
+}
+
+fn cargo_build(root: &Path, target_dir: &Path, args: &[&str]) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args([
+            "build",
+            "--target",
+            TARGET,
+            "--profile",
+            "wasm",
+            "--target-dir",
+        ])
+        .arg(target_dir)
+        .args(args);
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().expect("cannot run cargo for the wasm guests");
+    assert!(status.success(), "building the wasm guests failed");
+}
+
+fn copy(target_dir: &Path, crate_name: &str, to: &Path) {
+    let from = target_dir
+        .join(TARGET)
+        .join("wasm")
+        .join(format!("{}.wasm", crate_name.replace('-', "_")));
+    std::fs::copy(&from, to).unwrap_or_else(|e| panic!("cannot copy {}: {e}", from.display()));
+}

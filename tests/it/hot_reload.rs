@@ -1,0 +1,100 @@
+//! The drop-in directory: files added, replaced and removed while the host runs take effect
+//! within 2 s; bad files are listed with their reason and skipped.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tests::{TestHost, eventually, get, guest};
+
+const WITHIN: Duration = Duration::from_secs(2);
+
+async fn element(host: &TestHost, key: &str) -> Option<Value> {
+    let a = get(&host.url(&format!("/elements/{key}"))).await;
+    (a.status == 200).then(|| a.json())
+}
+
+async fn failure(host: &TestHost, file: &str) -> Option<String> {
+    let list = get(&host.url("/elements")).await.json();
+    list["failures"]
+        .as_array()?
+        .iter()
+        .find(|f| f["file"] == file)
+        .map(|f| f["error"].as_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn add_replace_remove_and_garbage() {
+    let host = TestHost::start(&[]);
+    assert_eq!(
+        get(&host.url("/elements")).await.json()["elements"],
+        serde_json::json!([])
+    );
+
+    std::fs::copy(guest("echo"), host.connectors.join("echo.wasm")).unwrap();
+    eventually(WITHIN, "echo listed", || async {
+        element(&host, "echo")
+            .await
+            .filter(|e| e["name"] == "Echo v1")
+    })
+    .await;
+
+    // Replace with a changed build: the new version answers.
+    let tmp = host.connectors.join("echo.wasm.part");
+    std::fs::copy(guest("echo-v2"), &tmp).unwrap();
+    std::fs::rename(&tmp, host.connectors.join("echo.wasm")).unwrap();
+    eventually(WITHIN, "echo v2 answering", || async {
+        element(&host, "echo")
+            .await
+            .filter(|e| e["name"] == "Echo v2")
+    })
+    .await;
+
+    std::fs::remove_file(host.connectors.join("echo.wasm")).unwrap();
+    eventually(WITHIN, "echo gone", || async {
+        element(&host, "echo").await.is_none().then_some(())
+    })
+    .await;
+
+    std::fs::write(
+        host.connectors.join("garbage.wasm"),
+        b"\0asm this is not wasm",
+    )
+    .unwrap();
+    let reason = eventually(WITHIN, "garbage reported", || {
+        failure(&host, "garbage.wasm")
+    })
+    .await;
+    assert!(
+        reason.contains("not a valid WebAssembly component"),
+        "{reason}"
+    );
+
+    // The host still answers and still loads good files next to the bad one.
+    std::fs::copy(guest("ecwid"), host.connectors.join("ecwid.wasm")).unwrap();
+    eventually(WITHIN, "ecwid listed next to garbage", || {
+        element(&host, "ecwid")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_connector_for_an_unsupported_contract_is_skipped() {
+    let host = TestHost::start(&["ecwid"]);
+    std::fs::copy(guest("future"), host.connectors.join("future.wasm")).unwrap();
+    let reason = eventually(WITHIN, "future reported", || failure(&host, "future.wasm")).await;
+    assert!(reason.contains("contract version 9.0.0"), "{reason}");
+    assert!(reason.contains("0.1.x"), "{reason}");
+    assert!(element(&host, "ecwid").await.is_some());
+}
+
+#[tokio::test]
+async fn two_files_with_one_key_keep_the_first() {
+    let host = TestHost::start(&["echo"]);
+    std::fs::copy(guest("echo-v2"), host.connectors.join("echo-copy.wasm")).unwrap();
+    let reason = eventually(WITHIN, "duplicate reported", || {
+        failure(&host, "echo-copy.wasm")
+    })
+    .await;
+    assert!(reason.contains("already provided by echo.wasm"), "{reason}");
+    assert_eq!(element(&host, "echo").await.unwrap()["name"], "Echo v1");
+}

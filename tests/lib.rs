@@ -1,0 +1,168 @@
+//! Test support: the built guests, a host process on loopback, a small HTTP client, and
+//! polling with a deadline instead of sleeps.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+/// The path of a guest component built by `build.rs` (`ecwid`, `hostile`, `echo-v2`, …).
+pub fn guest(name: &str) -> PathBuf {
+    Path::new(env!("GUESTS_DIR")).join(format!("{name}.wasm"))
+}
+
+/// The `connector-host` binary, built by `cargo test --workspace` next to this test binary.
+pub fn host_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile dir");
+    let bin = dir.join(format!("connector-host{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run the suite with `cargo test --workspace` (the README's test command)",
+        bin.display()
+    );
+    bin
+}
+
+/// A `connector-host serve` process on a free loopback port, with its own directories.
+/// Killed on drop.
+pub struct TestHost {
+    child: Child,
+    addr: SocketAddr,
+    /// The connectors directory it watches.
+    pub connectors: PathBuf,
+    /// Its data directory.
+    pub data: PathBuf,
+    _dirs: Option<tempfile::TempDir>,
+}
+
+impl TestHost {
+    /// Starts a host on a new connectors directory holding copies of `guests`.
+    pub fn start(guests: &[&str]) -> TestHost {
+        let dirs = tempfile::tempdir().expect("temp dir");
+        let connectors = dirs.path().join("connectors");
+        std::fs::create_dir_all(&connectors).unwrap();
+        for g in guests {
+            std::fs::copy(guest(g), connectors.join(format!("{g}.wasm"))).unwrap();
+        }
+        let data = dirs.path().join("data");
+        let mut host = TestHost::start_in(&connectors, &data);
+        host._dirs = Some(dirs);
+        host
+    }
+
+    /// Starts a host on existing directories.
+    pub fn start_in(connectors: &Path, data: &Path) -> TestHost {
+        let mut child = Command::new(host_binary())
+            .args(["serve", "--listen", "127.0.0.1:0", "--connectors"])
+            .arg(connectors)
+            .arg("--data")
+            .arg(data)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn connector-host");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from the host: {line:?}"))
+            .parse()
+            .unwrap();
+        TestHost {
+            child,
+            addr,
+            connectors: connectors.to_path_buf(),
+            data: data.to_path_buf(),
+            _dirs: None,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT/elements/api-v2` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}/elements/api-v2{path}", self.addr)
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP answer: status, headers, body.
+#[derive(Debug)]
+pub struct Answer {
+    /// Status code.
+    pub status: u16,
+    /// Body bytes.
+    pub body: Bytes,
+}
+
+impl Answer {
+    /// The body as JSON (panics with the body when it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+/// Sends a request; `body` is sent as is.
+pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut req = Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(Full::new(Bytes::copy_from_slice(body))).unwrap();
+    let resp = client
+        .request(req)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    Answer { status, body }
+}
+
+/// `GET url`.
+pub async fn get(url: &str) -> Answer {
+    send("GET", url, &[], b"").await
+}
+
+/// Polls `check` until it returns `Some` or `deadline` passes (then panics with `what`).
+pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
