@@ -6,20 +6,23 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-ensure_target() {
-  local libdir
-  libdir=$(rustc --print target-libdir --target wasm32-wasip2 2>/dev/null || true)
-  if [ -z "$libdir" ] || [ ! -d "$libdir" ]; then
-    rustup target add wasm32-wasip2
-  fi
+ensure_targets() {
+  local t libdir
+  for t in wasm32-unknown-unknown wasm32-wasip2; do
+    libdir=$(rustc --print target-libdir --target "$t" 2>/dev/null || true)
+    if [ -z "$libdir" ] || [ ! -d "$libdir" ]; then
+      rustup target add "$t"
+    fi
+  done
 }
 
 build_connectors() {
-  ensure_target
-  cargo build --target wasm32-wasip2 --profile wasm -p ecwid -p pardot -p infusionsoftrest
+  ensure_targets
+  # Built without WASI: the host makes each a component that imports only `logging`.
+  cargo build --target wasm32-unknown-unknown --profile wasm -p ecwid -p pardot -p infusionsoftrest
   mkdir -p target/connectors
   for c in ecwid pardot infusionsoftrest; do
-    cp "target/wasm32-wasip2/wasm/$c.wasm" "target/connectors/$c.wasm.tmp"
+    cp "target/wasm32-unknown-unknown/wasm/$c.wasm" "target/connectors/$c.wasm.tmp"
     mv "target/connectors/$c.wasm.tmp" "target/connectors/$c.wasm"
   done
 }
@@ -33,7 +36,7 @@ case "${1:-}" in
     ;;
   test)
     shift
-    ensure_target
+    ensure_targets
     # The end-to-end tests drive the real binary; `cargo test` alone does not build it.
     cargo build -p host --bin connector-host
     exec cargo test --workspace "$@"

@@ -1,6 +1,9 @@
 //! Test support: the built guests, a host process on loopback, a small HTTP client, and
 //! polling with a deadline instead of sleeps.
 
+pub mod receiver;
+pub mod seeds;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -49,6 +52,11 @@ pub struct TestHost {
 impl TestHost {
     /// Starts a host on a new connectors directory holding copies of `guests`.
     pub fn start(guests: &[&str]) -> TestHost {
+        TestHost::start_with(guests, &[])
+    }
+
+    /// Like [`TestHost::start`], with extra `serve` arguments.
+    pub fn start_with(guests: &[&str], args: &[&str]) -> TestHost {
         let dirs = tempfile::tempdir().expect("temp dir");
         let connectors = dirs.path().join("connectors");
         std::fs::create_dir_all(&connectors).unwrap();
@@ -56,19 +64,25 @@ impl TestHost {
             std::fs::copy(guest(g), connectors.join(format!("{g}.wasm"))).unwrap();
         }
         let data = dirs.path().join("data");
-        let mut host = TestHost::start_in(&connectors, &data);
+        let mut host = TestHost::start_in_with(&connectors, &data, args);
         host._dirs = Some(dirs);
         host
     }
 
     /// Starts a host on existing directories.
     pub fn start_in(connectors: &Path, data: &Path) -> TestHost {
+        TestHost::start_in_with(connectors, data, &[])
+    }
+
+    /// Starts a host on existing directories with extra `serve` arguments.
+    pub fn start_in_with(connectors: &Path, data: &Path, args: &[&str]) -> TestHost {
         let mut child = Command::new(host_binary())
             .args(["serve", "--listen", "127.0.0.1:0", "--connectors"])
             .arg(connectors)
             .arg("--data")
             .arg(data)
-            .env("RUST_LOG", "info")
+            .args(args)
+            .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -91,6 +105,11 @@ impl TestHost {
         }
     }
 
+    /// `http://127.0.0.1:PORT` + `path`, outside the API prefix (e.g. `/metrics`).
+    pub fn root_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
     /// `http://127.0.0.1:PORT/elements/api-v2` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}/elements/api-v2{path}", self.addr)
@@ -99,6 +118,43 @@ impl TestHost {
     /// True while the process runs.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The `Authorization` value of the first organization, from `<data>/authorization`.
+    pub fn authorization(&self) -> String {
+        std::fs::read_to_string(self.data.join("authorization"))
+            .expect("the host writes <data>/authorization on first start")
+            .trim()
+            .to_string()
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would, and waits for it.
+    pub fn kill(mut self) -> (PathBuf, PathBuf, Option<tempfile::TempDir>) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        (
+            self.connectors.clone(),
+            self.data.clone(),
+            self._dirs.take(),
+        )
+    }
+
+    /// Keeps the directories of a killed host alive in a restarted one.
+    pub fn adopt(&mut self, dirs: Option<tempfile::TempDir>) {
+        self._dirs = dirs;
+    }
+
+    /// Sends a JSON request with this host's first organization's credentials.
+    pub async fn call(&self, method: &str, path: &str, body: Option<&serde_json::Value>) -> Answer {
+        let auth = self.authorization();
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        send(
+            method,
+            &self.url(path),
+            &[("authorization", &auth), ("content-type", "application/json")],
+            body.as_bytes(),
+        )
+        .await
     }
 }
 
@@ -114,6 +170,8 @@ impl Drop for TestHost {
 pub struct Answer {
     /// Status code.
     pub status: u16,
+    /// Headers.
+    pub headers: hyper::HeaderMap,
     /// Body bytes.
     pub body: Bytes,
 }
@@ -139,8 +197,13 @@ pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]
         .await
         .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
     let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
-    Answer { status, body }
+    Answer {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// `GET url`.
@@ -165,4 +228,24 @@ where
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Creates an instance with the host's first organization; returns its JSON (with `id`
+/// and `token`). Panics with the answer when the host refuses it.
+pub async fn create_instance(host: &TestHost, body: &serde_json::Value) -> serde_json::Value {
+    let answer = host.call("POST", "/instances", Some(body)).await;
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    answer.json()
+}
+
+/// Posts a vendor webhook to `/events/{path}` with extra headers.
+pub async fn webhook(host: &TestHost, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
+    let mut all = vec![("content-type", "application/json")];
+    all.extend_from_slice(headers);
+    send("POST", &host.url(&format!("/events/{path}")), &all, body).await
 }

@@ -5,8 +5,14 @@
 
 pub mod api;
 pub mod check;
+pub mod delivery;
+pub mod ingest;
+pub mod instances;
+pub mod metrics;
+pub mod notify;
 pub mod registry;
 pub mod runtime;
+pub mod tenancy;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,8 +22,35 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use delivery::{DeliveryConfig, Dispatcher};
+use instances::Instances;
+use metrics::Metrics;
 use registry::Registry;
 use runtime::{Limits, Runtime};
+use store::Store;
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The database file under a data directory.
+pub fn store_path(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("store.sqlite")
+}
+
+/// Opens (creating if needed) the store of a data directory.
+pub fn open_store(data_dir: &std::path::Path) -> Result<Arc<dyn Store>, StartError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| StartError::DataDir {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
+    let store = store::sqlite::SqliteStore::open(&store_path(data_dir)).map_err(StartError::Store)?;
+    Ok(Arc::new(store))
+}
 
 /// How a host is configured.
 #[derive(Debug, Clone)]
@@ -30,6 +63,10 @@ pub struct HostConfig {
     pub limits: Limits,
     /// How often the connectors directory is rescanned.
     pub scan_interval: Duration,
+    /// Retries and time-outs of notification delivery.
+    pub delivery: DeliveryConfig,
+    /// The largest request body accepted, in bytes.
+    pub body_limit: usize,
 }
 
 impl HostConfig {
@@ -40,6 +77,8 @@ impl HostConfig {
             data_dir,
             limits: Limits::default(),
             scan_interval: Duration::from_millis(500),
+            delivery: DeliveryConfig::default(),
+            body_limit: 1 << 20,
         }
     }
 }
@@ -61,6 +100,12 @@ pub enum StartError {
     /// The listener's address could not be read.
     #[error("cannot read the listening address: {0}")]
     Listener(std::io::Error),
+    /// The store could not be opened or read.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// The first organization could not be set up.
+    #[error(transparent)]
+    Bootstrap(#[from] tenancy::BootstrapError),
 }
 
 /// A running host. Dropping it does not stop it; call [`RunningHost::shutdown`].
@@ -104,9 +149,46 @@ pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningH
     registry.scan().await;
     let watcher = registry.watch(config.scan_interval);
 
+    let store = open_store(&config.data_dir)?;
+    let auth_file = config.data_dir.join("authorization");
+    if tenancy::bootstrap(store.as_ref(), &auth_file, now_ms()).await? {
+        // Printed, never logged: the file holds the secrets.
+        eprintln!(
+            "created the first organization; its Authorization header value is in {}",
+            auth_file.display()
+        );
+    }
+    let instances = Arc::new(Instances::new(store.all_instances().await?));
+    let metrics = Arc::new(Metrics::default());
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        instances.clone(),
+        metrics.clone(),
+        config.delivery.clone(),
+    );
+    let resumed = dispatcher.resume().await?;
+    if resumed > 0 {
+        tracing::info!(resumed, "resuming pending deliveries");
+    }
+
     let addr = listener.local_addr().map_err(StartError::Listener)?;
     let (shutdown, rx) = watch::channel(false);
-    let app = Arc::new(api::App { registry });
+    let ingest = ingest::Ingest {
+        registry: registry.clone(),
+        instances: instances.clone(),
+        store: store.clone(),
+        dispatcher: dispatcher.clone(),
+        metrics: metrics.clone(),
+    };
+    let app = Arc::new(api::App {
+        registry,
+        store,
+        instances,
+        ingest,
+        dispatcher,
+        metrics,
+        body_limit: config.body_limit,
+    });
     let server = tokio::spawn(api::serve(listener, app, rx));
     tracing::info!(%addr, connectors = %config.connectors_dir.display(), "connector-host listening");
     Ok(RunningHost {

@@ -27,11 +27,38 @@ enum Command {
         /// The data directory.
         #[arg(long, default_value = "data")]
         data: PathBuf,
+        /// Delays before each delivery retry, in milliseconds, comma-separated
+        /// (default: 9 retries of 4^x seconds).
+        #[arg(long, value_name = "MS,MS,...")]
+        retry_delays_ms: Option<String>,
+        /// Time-out of one delivery attempt, in milliseconds.
+        #[arg(long, default_value_t = 10_000)]
+        delivery_timeout_ms: u64,
+        /// The largest request body accepted, in bytes.
+        #[arg(long, default_value_t = 1 << 20)]
+        body_limit: usize,
+    },
+    /// Organizations.
+    Orgs {
+        #[command(subcommand)]
+        command: OrgsCommand,
     },
     /// Connector author tools.
     Connectors {
         #[command(subcommand)]
         command: ConnectorsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgsCommand {
+    /// Add an organization and print its `Authorization` header value (shown once).
+    Add {
+        /// The organization's name.
+        name: String,
+        /// The data directory.
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
     },
 }
 
@@ -83,11 +110,21 @@ async fn main() -> anyhow::Result<()> {
             listen,
             connectors,
             data,
+            retry_delays_ms,
+            delivery_timeout_ms,
+            body_limit,
         } => {
+            let mut config = host::HostConfig::new(connectors, data);
+            if let Some(list) = retry_delays_ms {
+                config.delivery.schedule = host::delivery::RetrySchedule::parse_millis(&list)
+                    .map_err(|e| anyhow::anyhow!("--retry-delays-ms: {e}"))?;
+            }
+            config.delivery.attempt_timeout = std::time::Duration::from_millis(delivery_timeout_ms);
+            config.body_limit = body_limit;
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
-            let host = host::start(host::HostConfig::new(connectors, data), listener).await?;
+            let host = host::start(config, listener).await?;
             // Tests and scripts read this line to learn the port.
             println!("listening on {}", host.local_addr());
             tokio::select! {
@@ -95,6 +132,15 @@ async fn main() -> anyhow::Result<()> {
                 _ = terminate() => {}
             }
             host.shutdown().await;
+            Ok(())
+        }
+        Command::Orgs {
+            command: OrgsCommand::Add { name, data },
+        } => {
+            let store = host::open_store(&data)?;
+            let created = host::tenancy::create_org(store.as_ref(), &name, host::now_ms()).await?;
+            eprintln!("organization {} ({}) created", created.org.id, created.org.name);
+            println!("{}", created.authorization);
             Ok(())
         }
         Command::Connectors {

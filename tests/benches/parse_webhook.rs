@@ -39,6 +39,12 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    // The fixed cost of a call: a fresh store and instance, a trivial export.
+    let config = vec![("ecwid.store.id".to_string(), "1003".to_string())];
+    group.bench_function("sandboxed validate_config (instance cost)", |b| {
+        b.iter(|| rt.block_on(ecwid.validate_config(&config)).unwrap())
+    });
+
     let native_request = guest_sdk::WebhookRequest {
         method: "POST".into(),
         path: "/elements/api-v2/events/ecwid".into(),

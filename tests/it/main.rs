@@ -5,3 +5,6 @@ mod connectors;
 mod elements;
 mod hostile;
 mod hot_reload;
+mod delivery;
+mod instances;
+mod webhooks;

@@ -57,5 +57,6 @@ pub fn element(c: &LoadedConnector) -> Value {
         "sha256": c.sha256(),
         "contractVersion": c.contract_version(),
         "fromCache": c.from_cache(),
+        "imports": c.imports(),
     })
 }

@@ -20,9 +20,49 @@ pub enum ApiError {
         /// Why it is refused.
         message: String,
     },
+    /// Missing or wrong credentials, or a vendor signature that does not verify.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The body is larger than the configured limit.
+    #[error("the body is larger than the limit of {0} bytes")]
+    TooLarge(usize),
+    /// A connector failed while handling the request.
+    #[error("{0}")]
+    BadGateway(String),
     /// Something failed inside the host.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl ApiError {
+    /// A 400 naming the bad field.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    /// A 400 without a field.
+    pub fn bad(message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            field: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<crate::instances::settings::FieldError> for ApiError {
+    fn from(e: crate::instances::settings::FieldError) -> Self {
+        let message = format!("`{}` {}", e.field, e.reason);
+        ApiError::field(e.field, message)
+    }
+}
+
+impl From<store::StoreError> for ApiError {
+    fn from(e: store::StoreError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
 }
 
 impl ApiError {
@@ -32,6 +72,9 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -1,14 +1,19 @@
 //! The HTTP API under `/elements/api-v2`, served with hyper.
 
+pub mod auth;
 mod elements;
 pub mod error;
+mod events;
+mod instances;
+mod webhooks;
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
+use hyper::header::HeaderMap;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -16,6 +21,10 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::delivery::Dispatcher;
+use crate::ingest::Ingest;
+use crate::instances::Instances;
+use crate::metrics::Metrics;
 use crate::registry::Registry;
 use error::ApiError;
 
@@ -26,6 +35,52 @@ pub const PREFIX: &str = "/elements/api-v2";
 pub struct App {
     /// The loaded connectors.
     pub registry: Arc<Registry>,
+    /// The durable store.
+    pub store: Arc<dyn store::Store>,
+    /// The instances, in memory.
+    pub instances: Arc<Instances>,
+    /// Webhook intake.
+    pub ingest: Ingest,
+    /// Delivery.
+    pub dispatcher: Dispatcher,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// The largest request body accepted, in bytes.
+    pub body_limit: usize,
+}
+
+/// A request with its body read.
+pub struct Req {
+    /// The method.
+    pub method: Method,
+    /// The path.
+    pub path: String,
+    /// The query string without `?`.
+    pub query: String,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl Req {
+    /// The body as a JSON object; a 400 saying why when it is not one.
+    pub fn json_object(&self) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+        match serde_json::from_slice(&self.body) {
+            Ok(serde_json::Value::Object(m)) => Ok(m),
+            Ok(_) => Err(ApiError::bad("the body must be a JSON object")),
+            Err(e) => Err(ApiError::bad(format!("the body is not valid JSON: {e}"))),
+        }
+    }
+
+    /// A query parameter.
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query
+            .split('&')
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    }
 }
 
 /// Serves the API on `listener` until `shutdown` turns true.
@@ -41,6 +96,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: watch::Re
             },
             _ = shutdown.changed() => break,
         };
+        let _ = stream.set_nodelay(true);
         let app = app.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
@@ -58,10 +114,51 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: watch::Re
 }
 
 async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    match route(app, req).await {
+    if req.uri().path() == "/metrics" && req.method() == Method::GET {
+        return Response::builder()
+            .header("content-type", "text/plain; version=0.0.4")
+            .body(Full::new(Bytes::from(app.metrics.render())))
+            .expect("static response parts are valid");
+    }
+    let result = match read(req, app.body_limit).await {
+        Ok(req) => route(app, req).await,
+        Err(e) => Err(e),
+    };
+    match result {
         Ok((status, body)) => json_response(status, &body),
         Err(e) => json_response(e.status(), &e.body()),
     }
+}
+
+/// Reads the body, refusing one over `limit` bytes with a 413.
+async fn read(req: Request<Incoming>, limit: usize) -> Result<Req, ApiError> {
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::TooLarge(limit));
+    }
+    let body = Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                ApiError::TooLarge(limit)
+            } else {
+                ApiError::bad(format!("cannot read the body: {e}"))
+            }
+        })?
+        .to_bytes();
+    Ok(Req {
+        method: parts.method,
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or("").to_string(),
+        headers: parts.headers,
+        body,
+    })
 }
 
 fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
@@ -72,21 +169,56 @@ fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Full<
         .expect("static response parts are valid")
 }
 
-async fn route(
-    app: &App,
-    req: Request<Incoming>,
-) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let path = req.uri().path().to_string();
+/// A handler's answer: a status and a JSON body.
+pub type Answer = Result<(StatusCode, serde_json::Value), ApiError>;
+
+async fn route(app: &App, req: Req) -> Answer {
+    let path = req.path.clone();
     let Some(rest) = path.strip_prefix(PREFIX) else {
         return Err(ApiError::NotFound(format!("no route for {path}")));
     };
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-    match (req.method(), segments.as_slice()) {
-        (&Method::GET, ["elements"]) => Ok((StatusCode::OK, elements::list(&app.registry))),
-        (&Method::GET, ["elements", key]) => {
-            Ok((StatusCode::OK, elements::get(&app.registry, key)?))
-        }
+    let ok = |v| Ok((StatusCode::OK, v));
+    match (&req.method, segments.as_slice()) {
+        (&Method::GET, ["elements"]) => ok(elements::list(&app.registry)),
+        (&Method::GET, ["elements", key]) => ok(elements::get(&app.registry, key)?),
         (_, ["elements"] | ["elements", _]) => Err(ApiError::MethodNotAllowed),
+        (&Method::POST, ["events", key]) => webhooks::post(app, &req, key, None).await,
+        (&Method::POST, ["events", key, suffix]) => {
+            webhooks::post(app, &req, key, Some(suffix)).await
+        }
+        (_, ["events", ..]) => Err(ApiError::MethodNotAllowed),
+        (_, ["instances", ..]) => {
+            let caller = auth::authorize(app, &req.headers).await?;
+            match (&req.method, &segments[1..]) {
+                (&Method::POST, []) => instances::create(app, &caller, &req).await,
+                (&Method::GET, []) => ok(instances::list(app, &caller)),
+                (m, [id, tail @ ..]) => {
+                    let instance = auth::instance(app, &caller, id)?;
+                    match (m, tail) {
+                        (&Method::GET, []) => ok(instances::show(app, &instance)),
+                        (&Method::PATCH, []) => instances::patch(app, &instance, &req).await,
+                        (&Method::DELETE, []) => instances::delete(app, &instance).await,
+                        (&Method::GET, ["configuration"]) => {
+                            ok(instances::configuration(app, &instance))
+                        }
+                        (&Method::PATCH, ["configuration", cid]) => {
+                            instances::patch_entry(app, &instance, cid, &req).await
+                        }
+                        (&Method::GET, ["events"]) => events::list(app, &instance, &req).await,
+                        (&Method::GET, ["events", eid]) => events::show(app, &instance, eid).await,
+                        (&Method::GET, ["events", eid, "deliveries"]) => {
+                            events::deliveries(app, &instance, eid).await
+                        }
+                        (&Method::POST, ["events", eid, "redeliver"]) => {
+                            events::redeliver(app, &instance, eid).await
+                        }
+                        _ => Err(ApiError::NotFound(format!("no route for {} {path}", req.method))),
+                    }
+                }
+                _ => Err(ApiError::NotFound(format!("no route for {} {path}", req.method))),
+            }
+        }
         _ => Err(ApiError::NotFound(format!("no route for {path}"))),
     }
 }

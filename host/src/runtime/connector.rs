@@ -25,6 +25,7 @@ pub struct LoadedConnector {
     sha256: String,
     version: String,
     cached: bool,
+    imports: Vec<String>,
     info: ConnectorInfo,
 }
 
@@ -45,6 +46,7 @@ impl LoadedConnector {
         sha256: String,
         version: String,
         cached: bool,
+        imports: Vec<String>,
         pre: v0_1::ConnectorPre<CallState>,
     ) -> Result<Self, LoadError> {
         let mut connector = LoadedConnector {
@@ -55,6 +57,7 @@ impl LoadedConnector {
             sha256,
             version,
             cached,
+            imports,
             info: ConnectorInfo {
                 key: String::new(),
                 display_name: String::new(),
@@ -112,6 +115,11 @@ impl LoadedConnector {
     /// True when the compiled code came from the cache rather than a fresh compilation.
     pub fn from_cache(&self) -> bool {
         self.cached
+    }
+
+    /// The interfaces the component imports (the host links WASI with nothing granted).
+    pub fn imports(&self) -> &[String] {
+        &self.imports
     }
 
     /// Runs one call in a fresh store under the CPU deadline, memory cap and timeout.

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use cache::sha256_hex;
 pub use connector::LoadedConnector;
@@ -50,8 +50,26 @@ impl Default for Limits {
     }
 }
 
+/// Bytes of each linear memory kept resident between calls (see `Runtime::new`).
+const KEEP_RESIDENT: usize = 2 << 20;
+
 /// The epoch tick: CPU deadlines are counted in these.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// True for a core WebAssembly module (header version 1), false for a component.
+fn is_core_module(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
+}
+
+/// Turns a core module built with the guest SDK for `wasm32-unknown-unknown` (it carries
+/// its WIT world in a custom section) into a component. Such a connector imports nothing
+/// but `logging`, which makes the cheapest instances.
+fn componentize(module: &[u8]) -> Result<Vec<u8>, LoadError> {
+    wit_component::ComponentEncoder::default()
+        .module(module)
+        .and_then(|e| e.validate(true).encode())
+        .map_err(|e| LoadError::Invalid(format!("a core module that cannot be made a component: {e:#}")))
+}
 
 /// The engine, the linker and the compile cache, shared by every loaded connector.
 pub struct Runtime {
@@ -73,7 +91,14 @@ impl Runtime {
             .max_core_instances_per_component(32)
             .max_memories_per_component(4)
             .max_tables_per_component(8)
-            .max_memory_size(limits.memory_bytes);
+            .max_memory_size(limits.memory_bytes)
+            // Reset the pages a call dirtied by memset (found with PAGEMAP_SCAN where the
+            // kernel has it) instead of madvise + page faults on the next call.
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(64 << 10)
+            .async_stack_keep_resident(64 << 10)
+            .pagemap_scan(Enabled::Auto)
+            .decommit_batch_size(32);
         let mut config = Config::new();
         config
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
@@ -123,6 +148,13 @@ impl Runtime {
         bytes: &[u8],
     ) -> Result<Arc<LoadedConnector>, LoadError> {
         let sha256 = sha256_hex(bytes);
+        let componentized;
+        let bytes = if is_core_module(bytes) {
+            componentized = componentize(bytes)?;
+            &componentized[..]
+        } else {
+            bytes
+        };
         let (component, cached) = match &self.cache {
             Some(cache) => cache.load(&self.engine, &sha256, bytes),
             None => Component::new(&self.engine, bytes).map(|c| (c, false)),
@@ -132,6 +164,10 @@ impl Runtime {
         let ty = component.component_type();
         let names: Vec<String> = ty
             .exports(&self.engine)
+            .map(|(n, _)| n.to_string())
+            .collect();
+        let imports: Vec<String> = ty
+            .imports(&self.engine)
             .map(|(n, _)| n.to_string())
             .collect();
         let version = bindings::exported_version(names.iter().map(String::as_str))
@@ -152,7 +188,7 @@ impl Runtime {
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let pre = v0_1::ConnectorPre::new(pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let connector =
-            LoadedConnector::new(self.clone(), origin, sha256, version, cached, pre).await?;
+            LoadedConnector::new(self.clone(), origin, sha256, version, cached, imports, pre).await?;
         tracing::debug!(origin, key = %connector.info().key, cached, "connector loaded");
         Ok(Arc::new(connector))
     }

@@ -11,22 +11,18 @@ const MAX_LOG_LINE: usize = 4096;
 
 /// Per-call store data. Dropped with the store at the end of the call.
 pub(crate) struct CallState {
-    wasi: WasiCtx,
+    /// Built on first use: connectors that import only `logging` never pay for it.
+    wasi: Option<WasiCtx>,
     table: ResourceTable,
     limiter: MemoryCap,
     key: std::sync::Arc<str>,
 }
 
 impl CallState {
-    /// A state with WASI granting nothing: no preopens, env, args, sockets or name lookup.
+    /// A state whose WASI grants nothing: no preopens, env, args, sockets or name lookup.
     pub(crate) fn new(key: std::sync::Arc<str>, memory_bytes: usize) -> Self {
-        let wasi = WasiCtx::builder()
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
         CallState {
-            wasi,
+            wasi: None,
             table: ResourceTable::new(),
             limiter: MemoryCap {
                 limit: memory_bytes,
@@ -79,8 +75,15 @@ impl ResourceLimiter for MemoryCap {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let ctx = self.wasi.get_or_insert_with(|| {
+            WasiCtx::builder()
+                .allow_tcp(false)
+                .allow_udp(false)
+                .allow_ip_name_lookup(false)
+                .build()
+        });
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx,
             table: &mut self.table,
         }
     }

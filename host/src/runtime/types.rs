@@ -45,3 +45,18 @@ impl ConnectorInfo {
         out
     }
 }
+
+impl ConnectorInfo {
+    /// The info of a connector that is not loaded: no modes, no keys.
+    pub fn unknown() -> Self {
+        ConnectorInfo {
+            key: String::new(),
+            display_name: String::new(),
+            hub: String::new(),
+            modes: Modes::empty(),
+            config_keys: Vec::new(),
+            poll_resources: Vec::new(),
+            instance_finder: None,
+        }
+    }
+}

@@ -2,7 +2,8 @@
 //!
 //! Built plain it is `Echo v1`; built with the `v2` feature it is `Echo v2`. Each webhook
 //! body `{"id": ...}` becomes one `things` event, created, whose fields are
-//! `{"version": 1}` or `{"version": 2}`, so a test can tell which build answered.
+//! `{"version": 1}` or `{"version": 2}`, so a test can tell which build answered. A body
+//! `{"id": ..., "count": n}` becomes n such events, ids `{id}-0` … `{id}-{n-1}`.
 
 use guest_sdk::prelude::*;
 use serde_json::json;
@@ -26,10 +27,14 @@ impl Connector for Echo {
     fn parse_webhook(_ctx: &Context, req: &WebhookRequest) -> Result<Vec<EventObject>, Error> {
         let body = req.json()?;
         let id = json::string_at(&body, "id").ok_or_else(|| Error::bad_request("id is missing"))?;
-        Ok(vec![
+        let event = |id: String| {
             EventObject::new("things", id, EventType::Created)
-                .with_fields(&json!({ "version": VERSION })),
-        ])
+                .with_fields(&json!({ "version": VERSION }))
+        };
+        match json::i64_at(&body, "count") {
+            Some(n) => Ok((0..n).map(|k| event(format!("{id}-{k}"))).collect()),
+            None => Ok(vec![event(id)]),
+        }
     }
 }
 
@@ -59,6 +64,15 @@ mod tests {
         let fields: serde_json::Value = serde_json::from_str(&events[0].fields).unwrap();
         assert_eq!(fields, json!({ "version": VERSION }));
         assert_eq!(Echo::info().display_name, format!("Echo v{VERSION}"));
+    }
+
+    #[test]
+    fn a_count_gives_that_many_events() {
+        let events =
+            Echo::parse_webhook(&Context::default(), &webhook(r#"{"id": "a", "count": 3}"#))
+                .unwrap();
+        let ids: Vec<&str> = events.iter().map(|e| e.object_id.as_str()).collect();
+        assert_eq!(ids, ["a-0", "a-1", "a-2"]);
     }
 
     #[test]

@@ -1,0 +1,131 @@
+//! `/instances/{id}/events`: the notifications of an instance, their delivery attempts, and
+//! redelivery.
+
+use hyper::StatusCode;
+use serde_json::{Value, json};
+use store::{Attempt, Instance, Notification, NotificationState};
+
+use super::error::ApiError;
+use super::{Answer, App, Req};
+use crate::delivery::Job;
+use crate::notify::rfc3339_ms;
+
+/// The Open Connectors status of a notification: `NEW` (stored, not tried yet),
+/// `DISPATCHED` (tried, retrying), `NOTIFIED` (delivered), `FAILED` (dead-lettered),
+/// `DROPPED` (its instance was deleted first).
+fn status(n: &Notification) -> &'static str {
+    match n.state {
+        NotificationState::Pending if n.attempts == 0 => "NEW",
+        NotificationState::Pending => "DISPATCHED",
+        NotificationState::Delivered => "NOTIFIED",
+        NotificationState::Dead => "FAILED",
+        NotificationState::Dropped => "DROPPED",
+    }
+}
+
+fn summary(n: &Notification) -> Value {
+    let mut v = json!({
+        "id": n.id,
+        "eventDate": rfc3339_ms(n.created_ms),
+        "status": status(n),
+        "state": n.state.as_str(),
+        "instanceId": n.instance_id,
+        "callbackUrl": n.endpoint,
+        "eventCount": n.event_count,
+        "delivery": n.delivery,
+        "attempts": n.attempts,
+        "deadLettered": n.state == NotificationState::Dead,
+    });
+    if n.state == NotificationState::Pending {
+        v["nextAttemptDate"] = json!(rfc3339_ms(n.next_attempt_ms));
+    }
+    if let Some(d) = n.delivered_ms {
+        v["deliveredDate"] = json!(rfc3339_ms(d));
+    }
+    v
+}
+
+fn attempt_json(a: &Attempt) -> Value {
+    json!({
+        "delivery": a.delivery,
+        "attempt": a.attempt,
+        "date": rfc3339_ms(a.at_ms),
+        "statusCode": a.status_code,
+        "latencyMs": a.latency_us as f64 / 1000.0,
+        "error": a.error,
+    })
+}
+
+async fn notification(app: &App, instance: &Instance, id: &str) -> Result<Notification, ApiError> {
+    app.store
+        .get_notification(id)
+        .await?
+        .filter(|n| n.instance_id == instance.id)
+        .ok_or_else(|| ApiError::NotFound(format!("instance {} has no event {id}", instance.id)))
+}
+
+/// `GET /instances/{id}/events?pageSize=&page=`: newest first.
+pub async fn list(app: &App, instance: &Instance, req: &Req) -> Answer {
+    let number = |name: &str, default: u32| -> Result<u32, ApiError> {
+        match req.query_param(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| ApiError::field(name, format!("`{name}` must be a whole number"))),
+        }
+    };
+    let size = number("pageSize", 100)?.clamp(1, 1000);
+    let page = number("page", 1)?.max(1);
+    let list = app
+        .store
+        .list_notifications(instance.id, size, (page - 1) * size)
+        .await?;
+    Ok((StatusCode::OK, Value::Array(list.iter().map(summary).collect())))
+}
+
+/// `GET /instances/{id}/events/{eventId}`: the notification, its body and `providerData`
+/// (the vendor's raw data).
+pub async fn show(app: &App, instance: &Instance, id: &str) -> Answer {
+    let n = notification(app, instance, id).await?;
+    let mut v = summary(&n);
+    if let Some(body) = app.store.body(id).await? {
+        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        v["providerData"] = body["message"]["raw"].clone();
+        v["notification"] = body;
+    }
+    Ok((StatusCode::OK, v))
+}
+
+/// `GET /instances/{id}/events/{eventId}/deliveries`: every attempt, by delivery round.
+pub async fn deliveries(app: &App, instance: &Instance, id: &str) -> Answer {
+    let n = notification(app, instance, id).await?;
+    let attempts = app.store.attempts(id).await?;
+    let rounds: Vec<Value> = (1..=n.delivery)
+        .map(|round| {
+            let list: Vec<Value> = attempts
+                .iter()
+                .filter(|a| a.delivery == round)
+                .map(attempt_json)
+                .collect();
+            json!({"delivery": round, "attempts": list})
+        })
+        .collect();
+    Ok((
+        StatusCode::OK,
+        json!({"event": summary(&n), "deliveries": rounds}),
+    ))
+}
+
+/// `POST /instances/{id}/events/{eventId}/redeliver`: a new delivery round, whatever the
+/// notification's state.
+pub async fn redeliver(app: &App, instance: &Instance, id: &str) -> Answer {
+    notification(app, instance, id).await?;
+    let n = app
+        .store
+        .redeliver(id, crate::now_ms())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no event {id}")))?;
+    tracing::info!(notification = id, delivery = n.delivery, "redeliver requested");
+    app.dispatcher.submit(vec![Job::from(n.clone())]);
+    Ok((StatusCode::ACCEPTED, summary(&n)))
+}

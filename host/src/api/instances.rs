@@ -1,0 +1,241 @@
+//! `/instances`: create, list, show, change and delete connector instances, and their
+//! configuration entries.
+
+use std::sync::Arc;
+
+use hyper::StatusCode;
+use serde_json::{Map, Value, json};
+use store::{Instance, InstanceUpdate, NewInstance};
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::{Answer, App, Req};
+use crate::instances::settings::{self, MASK, event_settings, flatten, is_secret};
+use crate::instances::{configuration_json, instance_json};
+use crate::runtime::types::{ConnectorError, ConnectorInfo};
+use crate::runtime::{CallError, LoadedConnector};
+
+fn connector(app: &App, key: &str) -> Result<Arc<LoadedConnector>, ApiError> {
+    app.registry.get(key).ok_or_else(|| {
+        ApiError::field(
+            "element.key",
+            format!("no connector `{key}` is loaded; GET /elements lists those that are"),
+        )
+    })
+}
+
+/// Runs the host's checks of the event keys and the connector's own check.
+async fn validate(connector: &LoadedConnector, config: &[(String, String)]) -> Result<(), ApiError> {
+    event_settings(connector.info(), config)?;
+    match connector.validate_config(config).await {
+        Ok(()) => Ok(()),
+        Err(CallError::Connector(ConnectorError::InvalidConfig(f))) => Err(ApiError::field(
+            format!("configuration.{}", f.key),
+            format!("`configuration.{}` {}", f.key, f.reason),
+        )),
+        Err(CallError::Connector(e)) => Err(ApiError::bad(crate::runtime::types::describe(&e))),
+        Err(e) => Err(ApiError::BadGateway(format!(
+            "the connector could not check the configuration: {e}"
+        ))),
+    }
+}
+
+fn string_field(body: &Map<String, Value>, field: &str) -> Result<Option<String>, ApiError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ApiError::field(field, format!("`{field}` must be a string"))),
+    }
+}
+
+fn tags_field(body: &Map<String, Value>) -> Result<Option<Vec<String>>, ApiError> {
+    match body.get("tags") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|t| match t {
+                Value::String(s) => Ok(s.clone()),
+                _ => Err(ApiError::field("tags", "`tags` must be a list of strings")),
+            })
+            .collect::<Result<_, _>>()
+            .map(Some),
+        Some(_) => Err(ApiError::field("tags", "`tags` must be a list of strings")),
+    }
+}
+
+fn bool_field(body: &Map<String, Value>, field: &str) -> Result<Option<bool>, ApiError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(Value::String(s)) if s == "true" || s == "false" => Ok(Some(s == "true")),
+        Some(_) => Err(ApiError::field(field, format!("`{field}` must be true or false"))),
+    }
+}
+
+fn config_field(body: &Map<String, Value>) -> Result<Vec<(String, String)>, ApiError> {
+    match body.get("configuration") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Object(m)) => Ok(flatten(m)),
+        Some(_) => Err(ApiError::field(
+            "configuration",
+            "`configuration` must be a JSON object of keys and values",
+        )),
+    }
+}
+
+/// `POST /instances`.
+pub async fn create(app: &App, caller: &Caller, req: &Req) -> Answer {
+    let Caller::Org(org_id) = *caller else {
+        return Err(ApiError::Unauthorized(
+            "creating an instance needs `User …, Organization …` credentials".into(),
+        ));
+    };
+    let body = req.json_object()?;
+    let key = match body.get("element").and_then(|e| e.get("key")) {
+        Some(Value::String(k)) if !k.is_empty() => k.clone(),
+        _ => return Err(ApiError::field("element.key", "`element.key` is required")),
+    };
+    let connector = connector(app, &key)?;
+    let config = config_field(&body)?;
+    validate(&connector, &config).await?;
+    let provider_data = match body.get("providerData") {
+        None | Some(Value::Null) => json!({}),
+        Some(v @ Value::Object(_)) => v.clone(),
+        Some(_) => return Err(ApiError::field("providerData", "`providerData` must be an object")),
+    };
+    let token = crate::tenancy::new_secret();
+    let now = crate::now_ms();
+    let created = app
+        .store
+        .create_instance(NewInstance {
+            org_id,
+            element_key: key.clone(),
+            name: string_field(&body, "name")?.unwrap_or_else(|| key.clone()),
+            token_sha256: crate::tenancy::digest(&token),
+            tags: tags_field(&body)?.unwrap_or_default(),
+            config,
+            provider_data,
+            disabled: bool_field(&body, "disabled")?.unwrap_or(false),
+            created_ms: now,
+        })
+        .await?;
+    tracing::info!(instance = created.id, element = %key, org = org_id, "instance created");
+    let created = app.instances.put(created);
+    Ok((
+        StatusCode::OK,
+        instance_json(&created, Some(connector.info()), Some(&token)),
+    ))
+}
+
+/// `GET /instances`: the caller's instances.
+pub fn list(app: &App, caller: &Caller) -> Value {
+    let list: Vec<Value> = app
+        .instances
+        .of_org(caller.org_id())
+        .iter()
+        .filter(|i| match caller {
+            Caller::Org(_) => true,
+            Caller::Instance { id, .. } => i.id == *id,
+        })
+        .map(|i| show(app, i))
+        .collect();
+    Value::Array(list)
+}
+
+fn info_of(app: &App, i: &Instance) -> Option<Arc<LoadedConnector>> {
+    app.registry.get(&i.element_key)
+}
+
+/// `GET /instances/{id}`.
+pub fn show(app: &App, i: &Instance) -> Value {
+    let c = info_of(app, i);
+    instance_json(i, c.as_ref().map(|c| c.info()), None)
+}
+
+/// `GET /instances/{id}/configuration`.
+pub fn configuration(app: &App, i: &Instance) -> Value {
+    let c = info_of(app, i);
+    configuration_json(i, c.as_ref().map(|c| c.info()))
+}
+
+/// A masked secret sent back unchanged keeps the stored value.
+fn unmask(info: &ConnectorInfo, current: &Instance, set: Vec<(String, String)>) -> Vec<(String, String)> {
+    set.into_iter()
+        .filter(|(k, v)| !(v == MASK && is_secret(info, k) && current.config_value(k).is_some()))
+        .collect()
+}
+
+/// Checks and stores a change; the answer is the instance after it.
+async fn apply(app: &App, current: &Instance, mut update: InstanceUpdate) -> Answer {
+    let connector = connector(app, &current.element_key)?;
+    update.set_config = unmask(connector.info(), current, std::mem::take(&mut update.set_config));
+    let mut merged: Vec<(String, String)> = crate::ingest::config_pairs(current);
+    for (k, v) in &update.set_config {
+        match merged.iter_mut().find(|(mk, _)| mk == k) {
+            Some(entry) => entry.1 = v.clone(),
+            None => merged.push((k.clone(), v.clone())),
+        }
+    }
+    validate(&connector, &merged).await?;
+    update.updated_ms = crate::now_ms();
+    let changed = app
+        .store
+        .update_instance(current.id, update)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no instance {}", current.id)))?;
+    tracing::info!(instance = changed.id, "instance changed");
+    let changed = app.instances.put(changed);
+    Ok((StatusCode::OK, instance_json(&changed, Some(connector.info()), None)))
+}
+
+/// `PATCH /instances/{id}`: `name`, `tags`, `disabled` and a partial `configuration`.
+pub async fn patch(app: &App, current: &Instance, req: &Req) -> Answer {
+    let body = req.json_object()?;
+    let update = InstanceUpdate {
+        name: string_field(&body, "name")?,
+        tags: tags_field(&body)?,
+        disabled: bool_field(&body, "disabled")?,
+        set_config: config_field(&body)?,
+        updated_ms: 0,
+    };
+    apply(app, current, update).await
+}
+
+/// `PATCH /instances/{id}/configuration/{configurationId}`: `{"propertyValue": …}`.
+pub async fn patch_entry(app: &App, current: &Instance, cid: &str, req: &Req) -> Answer {
+    let entry = cid
+        .parse::<i64>()
+        .ok()
+        .and_then(|cid| current.config.iter().find(|e| e.id == cid))
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("instance {} has no configuration entry {cid}", current.id))
+        })?;
+    let body = req.json_object()?;
+    let value = body
+        .get("propertyValue")
+        .and_then(settings::value_string)
+        .ok_or_else(|| ApiError::field("propertyValue", "`propertyValue` is required"))?;
+    let update = InstanceUpdate {
+        set_config: vec![(entry.key.clone(), value)],
+        ..InstanceUpdate::default()
+    };
+    let (status, _) = apply(app, current, update).await?;
+    let after = app
+        .instances
+        .get(current.id)
+        .ok_or_else(|| ApiError::NotFound(format!("no instance {}", current.id)))?;
+    let shown = configuration(app, &after);
+    let entry_json = shown
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["id"] == json!(entry.id)).cloned())
+        .unwrap_or(Value::Null);
+    Ok((status, entry_json))
+}
+
+/// `DELETE /instances/{id}`.
+pub async fn delete(app: &App, current: &Instance) -> Answer {
+    app.store.delete_instance(current.id).await?;
+    app.instances.remove(current.id);
+    tracing::info!(instance = current.id, "instance deleted");
+    Ok((StatusCode::OK, json!({"id": current.id, "deleted": true})))
+}

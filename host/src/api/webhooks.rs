@@ -1,0 +1,73 @@
+//! `POST /events/{elementKey}[/{base64(instanceId)}]`: vendor webhooks in.
+
+use hyper::StatusCode;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::{Answer, App, Req};
+use crate::ingest::{IngestError, Webhook};
+use crate::metrics::Refusal;
+
+/// Accepts a webhook: 200 once its notifications are durably stored.
+pub async fn post(app: &App, req: &Req, key: &str, suffix: Option<&str>) -> Answer {
+    let webhook = Webhook {
+        element_key: key.to_string(),
+        suffix: suffix.map(str::to_string),
+        method: req.method.to_string(),
+        path: req.path.clone(),
+        query: req.query.clone(),
+        headers: req
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect(),
+        body: req.body.clone(),
+    };
+    match app.ingest.webhook(webhook).await {
+        Ok(outcomes) => {
+            let notifications: usize = outcomes.iter().map(|o| o.notifications.len()).sum();
+            let events: usize = outcomes.iter().map(|o| o.events).sum();
+            tracing::info!(element = key, instances = outcomes.len(), events, notifications, "webhook accepted");
+            let instances: Vec<_> = outcomes
+                .iter()
+                .map(|o| {
+                    let mut v = json!({
+                        "instanceId": o.instance_id,
+                        "events": o.events,
+                        "notifications": o.notifications,
+                    });
+                    if let Some(why) = &o.dropped {
+                        v["dropped"] = json!(why);
+                    }
+                    v
+                })
+                .collect();
+            Ok((
+                StatusCode::OK,
+                json!({
+                    "accepted": notifications > 0,
+                    "events": events,
+                    "notifications": notifications,
+                    "instances": instances,
+                }),
+            ))
+        }
+        Err(e) => {
+            let (refusal, error) = match e {
+                IngestError::UnknownConnector(_) | IngestError::UnknownInstance(_) => {
+                    (Refusal::NotFound, ApiError::NotFound(e.to_string()))
+                }
+                IngestError::Unauthorized(m) => (
+                    Refusal::Unauthorized,
+                    ApiError::Unauthorized(format!("the webhook does not verify: {m}")),
+                ),
+                IngestError::BadRequest(m) => (Refusal::BadRequest, ApiError::bad(m)),
+                IngestError::Connector(m) => (Refusal::Error, ApiError::BadGateway(m)),
+                IngestError::Store(e) => (Refusal::Error, ApiError::Internal(e.to_string())),
+            };
+            app.metrics.webhook_refused(refusal);
+            tracing::info!(element = key, status = error.status().as_u16(), reason = %error, "webhook refused");
+            Err(error)
+        }
+    }
+}

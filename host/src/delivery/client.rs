@@ -1,0 +1,116 @@
+//! One delivery attempt: a POST of the exact notification body to the callback URL.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+/// What a callback answered, or why it could not be reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The status code, when an answer came.
+    pub status: Option<u16>,
+    /// Time to the answer or the failure.
+    pub latency: Duration,
+    /// Why the attempt failed (`None` on a 2xx).
+    pub error: Option<String>,
+}
+
+impl Outcome {
+    /// True on a 2xx answer.
+    pub fn delivered(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+/// A keep-alive HTTP client for callbacks.
+#[derive(Clone)]
+pub struct CallbackClient {
+    client: Client<HttpConnector, Full<Bytes>>,
+    timeout: Duration,
+}
+
+/// The parts of one POST.
+pub struct Post<'a> {
+    /// The callback URL.
+    pub url: &'a str,
+    /// Headers besides `content-type`.
+    pub headers: Vec<(String, String)>,
+    /// Basic auth, if configured.
+    pub basic_auth: Option<(&'a str, &'a str)>,
+    /// The exact body.
+    pub body: Bytes,
+}
+
+impl CallbackClient {
+    /// A client whose attempts time out after `timeout`.
+    pub fn new(timeout: Duration) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(timeout.min(Duration::from_secs(3))));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        CallbackClient { client, timeout }
+    }
+
+    /// Sends one attempt. Never fails: every failure is an [`Outcome`] with an error.
+    pub async fn post(&self, post: Post<'_>) -> Outcome {
+        let start = Instant::now();
+        let fail = |error: String| Outcome {
+            status: None,
+            latency: start.elapsed(),
+            error: Some(error),
+        };
+        if post.url.starts_with("https:") {
+            return fail("https callbacks are not supported by this build yet".into());
+        }
+        let mut req = Request::post(post.url)
+            .header("content-type", "application/json")
+            .header("user-agent", concat!("connector-host/", env!("CARGO_PKG_VERSION")));
+        for (k, v) in &post.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        if let Some((user, password)) = post.basic_auth {
+            let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            req = req.header("authorization", format!("Basic {token}"));
+        }
+        let req = match req.body(Full::new(post.body)) {
+            Ok(r) => r,
+            Err(e) => return fail(format!("cannot build the request: {e}")),
+        };
+        let attempt = async {
+            let resp = self.client.request(req).await?;
+            let status = resp.status().as_u16();
+            // Read (and discard) the answer so the connection can be reused.
+            let _ = resp.into_body().collect().await;
+            Ok::<_, hyper_util::client::legacy::Error>(status)
+        };
+        match tokio::time::timeout(self.timeout, attempt).await {
+            Err(_) => fail(format!("no answer within {:?}", self.timeout)),
+            Ok(Err(e)) => fail(format!("cannot reach the callback: {}", error_chain(&e))),
+            Ok(Ok(status)) => Outcome {
+                status: Some(status),
+                latency: start.elapsed(),
+                error: (!(200..300).contains(&status))
+                    .then(|| format!("the callback answered {status}")),
+            },
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

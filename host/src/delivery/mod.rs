@@ -1,0 +1,309 @@
+//! Durable delivery: the outbox's notifications go to their callback URLs, in acceptance
+//! order per URL, with retries on the [`RetrySchedule`] and a dead letter after the last.
+//!
+//! The outbox in the store is the truth; the dispatcher keeps a queue per callback URL in
+//! memory and one task per non-empty queue. At start every pending notification is loaded
+//! again, so a crash loses nothing (a notification whose success was not yet recorded is
+//! sent again: at-least-once). Attempt records are written in batches behind the sends, so
+//! a slow disk does not slow delivery.
+
+pub mod client;
+pub mod schedule;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use store::{Attempt, AttemptRecord, Notification, NotificationState, Store};
+use tokio::sync::mpsc;
+
+use crate::instances::Instances;
+use crate::instances::settings::CallbackSettings;
+use crate::metrics::Metrics;
+use crate::now_ms;
+use client::{CallbackClient, Post};
+pub use schedule::RetrySchedule;
+
+/// A notification waiting in a delivery queue.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Acceptance order.
+    pub seq: i64,
+    /// `message.eventId`.
+    pub id: String,
+    /// The instance.
+    pub instance_id: i64,
+    /// The callback URL.
+    pub endpoint: String,
+    /// The delivery round.
+    pub delivery: u32,
+    /// Attempts made in this round.
+    pub attempts: u32,
+    /// When the next attempt is due (ms since the epoch).
+    pub due_ms: i64,
+    /// The body, when known; read from the store otherwise.
+    pub body: Option<Bytes>,
+}
+
+impl From<Notification> for Job {
+    fn from(n: Notification) -> Self {
+        Job {
+            seq: n.seq,
+            id: n.id,
+            instance_id: n.instance_id,
+            endpoint: n.endpoint,
+            delivery: n.delivery,
+            attempts: n.attempts,
+            due_ms: n.next_attempt_ms,
+            body: None,
+        }
+    }
+}
+
+/// How deliveries are made.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// When failed attempts are tried again.
+    pub schedule: RetrySchedule,
+    /// The time-out of one attempt.
+    pub attempt_timeout: Duration,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            schedule: RetrySchedule::default(),
+            attempt_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    instances: Arc<Instances>,
+    metrics: Arc<Metrics>,
+    client: CallbackClient,
+    config: DeliveryConfig,
+    /// Callback URL → its queue in `seq` order. A present entry means a worker runs for it.
+    queues: Mutex<HashMap<String, VecDeque<Job>>>,
+    records: mpsc::UnboundedSender<AttemptRecord>,
+}
+
+/// The delivery engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+impl Dispatcher {
+    /// A dispatcher over `store`; call [`Dispatcher::resume`] to load what is pending.
+    pub fn new(
+        store: Arc<dyn Store>,
+        instances: Arc<Instances>,
+        metrics: Arc<Metrics>,
+        config: DeliveryConfig,
+    ) -> Self {
+        let (records, rx) = mpsc::unbounded_channel();
+        tokio::spawn(record_attempts(store.clone(), rx));
+        Dispatcher {
+            inner: Arc::new(Inner {
+                store,
+                instances,
+                metrics,
+                client: CallbackClient::new(config.attempt_timeout),
+                config,
+                queues: Mutex::new(HashMap::new()),
+                records,
+            }),
+        }
+    }
+
+    /// Queues every pending notification of the store (after a start or a crash).
+    pub async fn resume(&self) -> Result<usize, store::StoreError> {
+        let pending = self.inner.store.pending().await?;
+        let n = pending.len();
+        self.submit(pending.into_iter().map(Job::from).collect());
+        Ok(n)
+    }
+
+    /// Queues stored notifications for delivery.
+    pub fn submit(&self, jobs: Vec<Job>) {
+        let mut queues = self.inner.queues.lock().expect("queues lock poisoned");
+        let mut added = 0i64;
+        for job in jobs {
+            let endpoint = job.endpoint.clone();
+            let (queue, start) = match queues.get_mut(&endpoint) {
+                Some(q) => (q, false),
+                None => (queues.entry(endpoint.clone()).or_default(), true),
+            };
+            if let Some(existing) = queue.iter_mut().find(|j| j.id == job.id) {
+                *existing = job;
+            } else {
+                let at = queue.partition_point(|j| j.seq < job.seq);
+                queue.insert(at, job);
+                added += 1;
+            }
+            if start {
+                let this = self.clone();
+                tokio::spawn(async move { this.work(endpoint).await });
+            }
+        }
+        self.inner.metrics.queue_changed(added);
+    }
+
+    /// The front job of a queue, or `None` (and the queue removed) when it is empty.
+    fn front(&self, endpoint: &str) -> Option<Job> {
+        let mut queues = self.inner.queues.lock().expect("queues lock poisoned");
+        match queues.get(endpoint).and_then(|q| q.front()) {
+            Some(job) => Some(job.clone()),
+            None => {
+                queues.remove(endpoint);
+                None
+            }
+        }
+    }
+
+    /// Removes `id` from the front of its queue, or updates it there for another attempt.
+    fn settle(&self, endpoint: &str, id: &str, retry: Option<(u32, i64)>) {
+        let mut queues = self.inner.queues.lock().expect("queues lock poisoned");
+        let Some(queue) = queues.get_mut(endpoint) else {
+            return;
+        };
+        let Some(pos) = queue.iter().position(|j| j.id == id) else {
+            return;
+        };
+        match retry {
+            Some((attempts, due_ms)) => {
+                queue[pos].attempts = attempts;
+                queue[pos].due_ms = due_ms;
+            }
+            None => {
+                queue.remove(pos);
+                self.inner.metrics.queue_changed(-1);
+            }
+        }
+    }
+
+    /// Delivers one callback URL's queue in order until it is empty.
+    async fn work(self, endpoint: String) {
+        while let Some(job) = self.front(&endpoint) {
+            let wait = job.due_ms - now_ms();
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+                // A redeliver call may have changed the front meanwhile.
+                continue;
+            }
+            let retry = self.attempt(&job).await;
+            self.settle(&endpoint, &job.id, retry);
+        }
+    }
+
+    /// Makes one attempt; returns the next attempt's number and due time when it will be
+    /// retried, `None` when the job is done (delivered, dead, or its instance is gone).
+    async fn attempt(&self, job: &Job) -> Option<(u32, i64)> {
+        let inner = &self.inner;
+        let Some(instance) = inner.instances.get(job.instance_id) else {
+            tracing::info!(notification = %job.id, instance = job.instance_id, "instance deleted; notification dropped");
+            return None;
+        };
+        let body = match &job.body {
+            Some(b) => b.clone(),
+            None => match inner.store.body(&job.id).await {
+                Ok(Some(b)) => Bytes::from(b),
+                Ok(None) => return None,
+                Err(e) => {
+                    tracing::warn!(notification = %job.id, error = %e, "cannot read the notification body");
+                    return Some((job.attempts, now_ms() + 1000));
+                }
+            },
+        };
+        let config: Vec<(String, String)> = instance
+            .config
+            .iter()
+            .map(|e| (e.key.clone(), e.value.clone()))
+            .collect();
+        let CallbackSettings {
+            signature_key,
+            headers: callback_headers,
+            basic_auth,
+        } = CallbackSettings::read(&config);
+        let at_ms = now_ms();
+        let mut headers = callback_headers;
+        if let Some(key) = &signature_key {
+            for (k, v) in crate::notify::signature_headers(key, &job.id, at_ms / 1000, &body) {
+                headers.push((k.to_string(), v));
+            }
+        }
+        let outcome = inner
+            .client
+            .post(Post {
+                url: &job.endpoint,
+                headers,
+                basic_auth: basic_auth.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
+                body,
+            })
+            .await;
+        let attempt = job.attempts + 1;
+        let delivered = outcome.delivered();
+        let delay = if delivered {
+            None
+        } else {
+            inner
+                .config
+                .schedule
+                .after_failure(attempt, seed(&job.id))
+        };
+        let (state, next) = match (delivered, delay) {
+            (true, _) => (NotificationState::Delivered, 0),
+            (false, Some(d)) => (NotificationState::Pending, now_ms() + d.as_millis() as i64),
+            (false, None) => (NotificationState::Dead, 0),
+        };
+        inner
+            .metrics
+            .delivery(delivered, state == NotificationState::Dead);
+        tracing::info!(
+            notification = %job.id,
+            instance = job.instance_id,
+            attempt,
+            status = outcome.status,
+            latency_us = outcome.latency.as_micros() as u64,
+            error = outcome.error.as_deref().unwrap_or(""),
+            state = state.as_str(),
+            "delivery attempt"
+        );
+        let _ = inner.records.send(AttemptRecord {
+            attempt: Attempt {
+                notification_id: job.id.clone(),
+                delivery: job.delivery,
+                attempt,
+                at_ms,
+                status_code: outcome.status,
+                latency_us: outcome.latency.as_micros() as i64,
+                error: outcome.error,
+            },
+            new_state: state,
+            next_attempt_ms: next,
+        });
+        (state == NotificationState::Pending).then_some((attempt, next))
+    }
+}
+
+fn seed(id: &str) -> u64 {
+    id.bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}
+
+/// Writes attempt records in the order they were made, many per commit.
+async fn record_attempts(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<AttemptRecord>) {
+    let mut batch = Vec::new();
+    while rx.recv_many(&mut batch, 1024).await > 0 {
+        // Each call queues its write on its first poll, in order; all share a commit.
+        let writes = batch.drain(..).map(|r| store.record_attempt(r));
+        for result in futures_util::future::join_all(writes).await {
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "cannot record a delivery attempt");
+            }
+        }
+    }
+}

@@ -1,0 +1,396 @@
+//! Vendor webhooks in: find the instance, let the connector verify and parse, store the
+//! notifications durably, hand them to delivery.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use store::{Instance, NewNotification, Store, StoreError};
+
+use crate::delivery::{Dispatcher, Job};
+use crate::instances::Instances;
+use crate::instances::settings::{CALLBACK_URL, ENABLED};
+use crate::metrics::Metrics;
+use crate::notify::{self, Event, WEBHOOK_BATCH};
+use crate::registry::Registry;
+use crate::runtime::types::{ConnectorError, Context, WebhookRequest};
+use crate::runtime::{CallError, LoadedConnector};
+
+/// A webhook as it reached `POST /events/{elementKey}[/{base64(instanceId)}]`.
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    /// The connector key from the path.
+    pub element_key: String,
+    /// The path suffix after the key, if any.
+    pub suffix: Option<String>,
+    /// The request method.
+    pub method: String,
+    /// The request path.
+    pub path: String,
+    /// The query string without `?`.
+    pub query: String,
+    /// The headers, names lowercase.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl Webhook {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn is_form(&self) -> bool {
+        self.header("content-type")
+            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+    }
+}
+
+/// Why a webhook was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// No connector has this key.
+    #[error("no connector `{0}` is loaded")]
+    UnknownConnector(String),
+    /// No instance matches.
+    #[error("{0}")]
+    UnknownInstance(String),
+    /// The vendor signature does not verify.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The body or the request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The connector failed (trap, deadline, its own internal error).
+    #[error("{0}")]
+    Connector(String),
+    /// The notifications could not be stored.
+    #[error("cannot store the notifications: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// What happened to a webhook for one instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The instance.
+    pub instance_id: i64,
+    /// Event objects the connector found.
+    pub events: usize,
+    /// The notification ids stored (empty when dropped).
+    pub notifications: Vec<String>,
+    /// Why nothing was stored, when events are off.
+    pub dropped: Option<String>,
+}
+
+/// What webhook intake needs.
+pub struct Ingest {
+    /// The loaded connectors.
+    pub registry: Arc<Registry>,
+    /// The instances.
+    pub instances: Arc<Instances>,
+    /// The outbox.
+    pub store: Arc<dyn Store>,
+    /// Delivery.
+    pub dispatcher: Dispatcher,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+}
+
+/// The configuration of an instance as connector calls take it.
+pub fn config_pairs(i: &Instance) -> Vec<(String, String)> {
+    i.config
+        .iter()
+        .map(|e| (e.key.clone(), e.value.clone()))
+        .collect()
+}
+
+/// The body as JSON: parsed JSON, a form as an object, or else the text as a string.
+fn raw_body(w: &Webhook) -> Value {
+    if w.is_form() {
+        let map: Map<String, Value> = form_pairs(&w.body)
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        return Value::Object(map);
+    }
+    serde_json::from_slice(&w.body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&w.body).into_owned()))
+}
+
+fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
+    let decode = |s: &str| -> String {
+        let s = s.replace('+', " ");
+        let bytes = s.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%'
+                && let Some(b) = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+            out.push(bytes[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (decode(k), decode(v)),
+            None => (decode(p), String::new()),
+        })
+        .collect()
+}
+
+/// The value at a dotted path, as a string (numbers and booleans written out).
+fn string_at(v: &Value, path: &str) -> Option<String> {
+    let mut cur = v;
+    for part in path.split('.') {
+        cur = cur.get(part)?;
+    }
+    match cur {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn decode_instance_id(suffix: &str) -> Option<i64> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|e| e.decode(suffix).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.trim().parse().ok())
+}
+
+fn call_error(e: CallError) -> IngestError {
+    match e {
+        CallError::Connector(ConnectorError::Unauthorized(m)) => IngestError::Unauthorized(m),
+        CallError::Connector(ConnectorError::BadRequest(m)) => IngestError::BadRequest(m),
+        CallError::Connector(ConnectorError::Unsupported(m)) => IngestError::BadRequest(m),
+        CallError::Connector(ConnectorError::InvalidConfig(f)) => IngestError::BadRequest(format!(
+            "the instance configuration `{}` is refused by the connector: {}",
+            f.key, f.reason
+        )),
+        other => IngestError::Connector(other.to_string()),
+    }
+}
+
+impl Ingest {
+    /// The instances a webhook is for.
+    fn targets(&self, w: &Webhook, connector: &LoadedConnector) -> Result<Vec<Arc<Instance>>, IngestError> {
+        let key = &w.element_key;
+        let by_ids = |ids: Vec<i64>| -> Result<Vec<Arc<Instance>>, IngestError> {
+            ids.into_iter()
+                .map(|id| {
+                    self.instances
+                        .get(id)
+                        .filter(|i| &i.element_key == key)
+                        .ok_or_else(|| {
+                            IngestError::UnknownInstance(format!("no `{key}` instance {id}"))
+                        })
+                })
+                .collect()
+        };
+        if let Some(h) = w.header("element-instances") {
+            let ids = h
+                .split(',')
+                .map(|s| s.trim().parse::<i64>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| {
+                    IngestError::BadRequest(format!(
+                        "Element-Instances must be instance ids separated by commas, not `{h}`"
+                    ))
+                })?;
+            return by_ids(ids);
+        }
+        if let Some(suffix) = w.suffix.as_deref().filter(|s| !s.is_empty()) {
+            let id = decode_instance_id(suffix).ok_or_else(|| {
+                IngestError::UnknownInstance(format!(
+                    "the path suffix `{suffix}` is not a base64-encoded instance id"
+                ))
+            })?;
+            return by_ids(vec![id]);
+        }
+        let Some(finder) = &connector.info().instance_finder else {
+            return Err(IngestError::UnknownInstance(format!(
+                "`{key}` cannot find the instance from the payload: send the Element-Instances header or post to /events/{key}/<base64 instance id>"
+            )));
+        };
+        let raw = if w.is_form() {
+            raw_body(w)
+        } else {
+            serde_json::from_slice(&w.body).map_err(|e| {
+                IngestError::BadRequest(format!("the body is not valid JSON: {e}"))
+            })?
+        };
+        let Some(value) = string_at(&raw, &finder.payload_path) else {
+            return Err(IngestError::BadRequest(format!(
+                "the body has no `{}` to find the instance by",
+                finder.payload_path
+            )));
+        };
+        let found = self.instances.find(key, &finder.config_key, &value);
+        if found.is_empty() {
+            return Err(IngestError::UnknownInstance(format!(
+                "no `{key}` instance has {} = {value}",
+                finder.config_key
+            )));
+        }
+        Ok(found)
+    }
+
+    /// Verifies, parses and stores a webhook for every instance it is for. Returns once the
+    /// notifications are durably stored.
+    pub async fn webhook(&self, w: Webhook) -> Result<Vec<Outcome>, IngestError> {
+        let connector = self
+            .registry
+            .get(&w.element_key)
+            .ok_or_else(|| IngestError::UnknownConnector(w.element_key.clone()))?;
+        let targets = self.targets(&w, &connector)?;
+        let request = WebhookRequest {
+            method: w.method.clone(),
+            path: w.path.clone(),
+            query: w.query.clone(),
+            headers: w.headers.clone(),
+            body: w.body.to_vec(),
+        };
+        let mut outcomes = Vec::with_capacity(targets.len());
+        let mut stored: Vec<NewNotification> = Vec::new();
+        let mut raw: Option<Value> = None;
+        let now = crate::now_ms();
+        for instance in targets {
+            let enabled = instance
+                .config_value(ENABLED)
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+            if instance.disabled || !enabled {
+                outcomes.push(Outcome {
+                    instance_id: instance.id,
+                    events: 0,
+                    notifications: Vec::new(),
+                    dropped: Some(format!("events are disabled on instance {}", instance.id)),
+                });
+                continue;
+            }
+            let ctx = Context {
+                config: config_pairs(&instance),
+                credentials: None,
+            };
+            let start = Instant::now();
+            connector
+                .verify_webhook(&ctx, &request)
+                .await
+                .map_err(call_error)?;
+            let events = connector.parse_webhook(&ctx, &request).await.map_err(call_error)?;
+            self.metrics.connector_call(start.elapsed() / 2);
+            let events: Vec<Event> = events
+                .iter()
+                .map(|e| Event {
+                    object_type: e.object_type.clone(),
+                    object_id: e.object_id.clone(),
+                    event_type: e.event_type.as_str(),
+                    date: e.date.clone(),
+                })
+                .collect();
+            let raw = raw.get_or_insert_with(|| raw_body(&w));
+            let tags = &instance.tags;
+            let source = notify::Source {
+                element_key: &instance.element_key,
+                hub: &connector.info().hub,
+                instance_id: instance.id,
+                instance_name: &instance.name,
+                instance_tags: tags,
+                org_id: instance.org_id,
+            };
+            let built = notify::build(&source, &events, raw, WEBHOOK_BATCH, now);
+            let endpoint = instance.config_value(CALLBACK_URL).unwrap_or("").trim().to_string();
+            outcomes.push(Outcome {
+                instance_id: instance.id,
+                events: events.len(),
+                notifications: built.iter().map(|b| b.id.clone()).collect(),
+                dropped: None,
+            });
+            stored.extend(built.into_iter().map(|b| NewNotification {
+                id: b.id,
+                instance_id: instance.id,
+                endpoint: endpoint.clone(),
+                body: b.body,
+                event_count: b.event_count,
+                created_ms: now,
+            }));
+        }
+        if stored.is_empty() {
+            self.metrics.webhook_dropped();
+            return Ok(outcomes);
+        }
+        let jobs_meta: Vec<(String, i64, String, Bytes)> = stored
+            .iter()
+            .map(|n| (n.id.clone(), n.instance_id, n.endpoint.clone(), Bytes::from(n.body.clone())))
+            .collect();
+        let count = stored.len();
+        let seqs = self.store.enqueue(stored).await?;
+        self.metrics.webhook_accepted(count);
+        let jobs = jobs_meta
+            .into_iter()
+            .zip(seqs)
+            .map(|((id, instance_id, endpoint, body), seq)| Job {
+                seq,
+                id,
+                instance_id,
+                endpoint,
+                delivery: 1,
+                attempts: 0,
+                due_ms: now,
+                body: Some(body),
+            })
+            .collect();
+        self.dispatcher.submit(jobs);
+        Ok(outcomes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_base64_instance_ids() {
+        assert_eq!(decode_instance_id("NDcxMTk2"), Some(471196));
+        assert_eq!(decode_instance_id("NDcxMTk2\n"), None);
+        assert_eq!(decode_instance_id("!!"), None);
+    }
+
+    #[test]
+    fn reads_form_bodies() {
+        assert_eq!(
+            form_pairs(b"a=1&b=x+y%21&c"),
+            vec![
+                ("a".to_string(), "1".to_string()),
+                ("b".to_string(), "x y!".to_string()),
+                ("c".to_string(), String::new())
+            ]
+        );
+    }
+
+    #[test]
+    fn finds_values_by_dotted_path() {
+        let v: Value = serde_json::json!({"storeId": 1003, "data": {"orderId": "X"}});
+        assert_eq!(string_at(&v, "storeId").as_deref(), Some("1003"));
+        assert_eq!(string_at(&v, "data.orderId").as_deref(), Some("X"));
+        assert_eq!(string_at(&v, "data.none"), None);
+    }
+}

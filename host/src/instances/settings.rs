@@ -1,0 +1,421 @@
+//! An instance's configuration as the user gives it, and the event keys the host reads.
+//!
+//! Values arrive as JSON values or as strings (`true` or `"true"`, `15` or `"15"`, an object
+//! or its JSON text); the host keeps every value as a string, structured ones as JSON text.
+
+use serde_json::{Map, Value};
+
+use crate::runtime::types::{ConnectorInfo, Modes};
+
+/// Enables events on the instance.
+pub const ENABLED: &str = "event.notification.enabled";
+/// `polling` or `webhooks`.
+pub const VENDOR_TYPE: &str = "event.vendor.type";
+/// Where notifications go.
+pub const CALLBACK_URL: &str = "event.notification.callback.url";
+/// The HMAC key of the notification signatures.
+pub const SIGNATURE_KEY: &str = "event.notification.signature.key";
+/// Extra headers on every notification, a JSON object.
+pub const CALLBACK_HEADERS: &str = "event.notification.callback.headers";
+/// Basic-auth user name on the callback.
+pub const BASIC_USERNAME: &str = "event.notification.basic.username";
+/// Basic-auth password on the callback.
+pub const BASIC_PASSWORD: &str = "event.notification.basic.password";
+/// Minutes between polls.
+pub const REFRESH_INTERVAL: &str = "event.poller.refresh_interval";
+/// The poll resources, a JSON object.
+pub const POLLER_CONFIGURATION: &str = "event.poller.configuration";
+/// Legacy resource selection, `contacts|leads`.
+pub const POLLER_URLS: &str = "event.poller.urls";
+
+/// The mask every secret value is shown as.
+pub const MASK: &str = "********";
+
+/// A bad input field and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field, e.g. `configuration.event.notification.callback.url`.
+    pub field: String,
+    /// Why it is refused.
+    pub reason: String,
+}
+
+impl FieldError {
+    /// An error on `configuration.<key>`.
+    pub fn config(key: &str, reason: impl Into<String>) -> Self {
+        FieldError {
+            field: format!("configuration.{key}"),
+            reason: reason.into(),
+        }
+    }
+
+    /// An error on a top-level field.
+    pub fn field(field: &str, reason: impl Into<String>) -> Self {
+        FieldError {
+            field: field.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// How events reach the host for an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VendorType {
+    /// The vendor pushes webhooks.
+    Webhooks,
+    /// The host polls.
+    Polling,
+}
+
+/// The event keys of an instance, read and checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventSettings {
+    /// Events on or off.
+    pub enabled: bool,
+    /// Webhooks or polling.
+    pub vendor_type: VendorType,
+    /// The callback URL (set whenever `enabled`).
+    pub callback_url: Option<String>,
+    /// How notifications are sent.
+    pub callback: CallbackSettings,
+    /// Minutes between polls.
+    pub refresh_interval_minutes: Option<f64>,
+}
+
+/// How an instance's notifications are sent: signature key, extra headers, basic auth.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallbackSettings {
+    /// The signature key, if set.
+    pub signature_key: Option<String>,
+    /// Extra callback headers.
+    pub headers: Vec<(String, String)>,
+    /// Basic auth on the callback.
+    pub basic_auth: Option<(String, String)>,
+}
+
+impl CallbackSettings {
+    /// Reads the callback keys of a configuration that was checked when it was stored;
+    /// anything unreadable is left out.
+    pub fn read(config: &[(String, String)]) -> Self {
+        callback_settings(config).unwrap_or_default()
+    }
+}
+
+fn callback_settings(config: &[(String, String)]) -> Result<CallbackSettings, FieldError> {
+    let headers = match get(config, CALLBACK_HEADERS) {
+        None => Vec::new(),
+        Some(v) => json_object(CALLBACK_HEADERS, v)?
+            .into_iter()
+            .map(|(name, value)| {
+                let value = value_string(&value).unwrap_or_default();
+                let ok = hyper::header::HeaderName::from_bytes(name.as_bytes()).is_ok()
+                    && hyper::header::HeaderValue::from_str(&value).is_ok();
+                if ok {
+                    Ok((name, value))
+                } else {
+                    Err(FieldError::config(
+                        &format!("{CALLBACK_HEADERS}.{name}"),
+                        "is not a valid HTTP header",
+                    ))
+                }
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let basic_auth = match (get(config, BASIC_USERNAME), get(config, BASIC_PASSWORD)) {
+        (Some(u), p) => Some((u.to_string(), p.unwrap_or("").to_string())),
+        (None, Some(_)) => {
+            return Err(FieldError::config(
+                BASIC_USERNAME,
+                "is required when a basic-auth password is set",
+            ));
+        }
+        (None, None) => None,
+    };
+    Ok(CallbackSettings {
+        signature_key: get(config, SIGNATURE_KEY).map(str::to_string),
+        headers,
+        basic_auth,
+    })
+}
+
+/// Turns a `configuration` JSON object into key/value strings, in order. `null` values are
+/// left out.
+pub fn flatten(config: &Map<String, Value>) -> Vec<(String, String)> {
+    config
+        .iter()
+        .filter_map(|(k, v)| value_string(v).map(|s| (k.clone(), s)))
+        .collect()
+}
+
+/// A JSON value as the string the host keeps: strings as they are, other values as JSON.
+pub fn value_string(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn get<'a>(config: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    config
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.trim().is_empty())
+}
+
+fn boolean(config: &[(String, String)], key: &str) -> Result<Option<bool>, FieldError> {
+    match get(config, key).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(None),
+        Some(v) if v == "true" => Ok(Some(true)),
+        Some(v) if v == "false" => Ok(Some(false)),
+        Some(_) => Err(FieldError::config(key, "must be true or false")),
+    }
+}
+
+/// Checks an http(s) URL with a host; returns it trimmed.
+pub fn check_url(key: &str, value: &str) -> Result<String, FieldError> {
+    let value = value.trim();
+    let uri: hyper::Uri = value
+        .parse()
+        .map_err(|e| FieldError::config(key, format!("is not a URL: {e}")))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err(FieldError::config(key, "must be an http or https URL")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(FieldError::config(key, "must name a host"));
+    }
+    Ok(value.to_string())
+}
+
+/// Reads a JSON object given as an object or as its JSON text.
+pub fn json_object(key: &str, value: &str) -> Result<Map<String, Value>, FieldError> {
+    match serde_json::from_str::<Value>(value) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(FieldError::config(key, "must be a JSON object")),
+        Err(e) => Err(FieldError::config(key, format!("is not valid JSON: {e}"))),
+    }
+}
+
+/// Checks the poll resources: each an object with a non-empty `url` and `idField`.
+fn check_poller_configuration(value: &str) -> Result<(), FieldError> {
+    let key = POLLER_CONFIGURATION;
+    let resources = json_object(key, value)?;
+    if resources.is_empty() {
+        return Err(FieldError::config(key, "names no resource"));
+    }
+    for (name, r) in &resources {
+        let Value::Object(r) = r else {
+            return Err(FieldError::config(
+                &format!("{key}.{name}"),
+                "must be an object with url and idField",
+            ));
+        };
+        for field in ["url", "idField"] {
+            match r.get(field) {
+                Some(Value::String(s)) if !s.trim().is_empty() => {}
+                _ => {
+                    return Err(FieldError::config(
+                        &format!("{key}.{name}.{field}"),
+                        "is required and must be a non-empty string",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads and checks the event keys of a configuration for a connector.
+pub fn event_settings(
+    info: &ConnectorInfo,
+    config: &[(String, String)],
+) -> Result<EventSettings, FieldError> {
+    let enabled = boolean(config, ENABLED)?.unwrap_or(false);
+    let vendor_type = match get(config, VENDOR_TYPE).map(|v| v.trim().to_ascii_lowercase()) {
+        None if info.modes.contains(Modes::WEBHOOKS) => VendorType::Webhooks,
+        None => VendorType::Polling,
+        Some(v) if v == "webhooks" || v == "webhook" => VendorType::Webhooks,
+        Some(v) if v == "polling" => VendorType::Polling,
+        Some(v) => {
+            return Err(FieldError::config(
+                VENDOR_TYPE,
+                format!("`{v}` is neither polling nor webhooks"),
+            ));
+        }
+    };
+    let supported = match vendor_type {
+        VendorType::Webhooks => info.modes.contains(Modes::WEBHOOKS),
+        VendorType::Polling => info.modes.contains(Modes::POLLING),
+    };
+    if enabled && !supported {
+        return Err(FieldError::config(
+            VENDOR_TYPE,
+            format!(
+                "connector `{}` does not support {}; it supports: {}",
+                info.key,
+                match vendor_type {
+                    VendorType::Webhooks => "webhooks",
+                    VendorType::Polling => "polling",
+                },
+                info.mode_names().join(", ")
+            ),
+        ));
+    }
+    let callback_url = match get(config, CALLBACK_URL) {
+        Some(v) => Some(check_url(CALLBACK_URL, v)?),
+        None if enabled => {
+            return Err(FieldError::config(
+                CALLBACK_URL,
+                "is required when events are enabled",
+            ));
+        }
+        None => None,
+    };
+    let refresh_interval_minutes = match get(config, REFRESH_INTERVAL) {
+        None => None,
+        Some(v) => match v.trim().parse::<f64>() {
+            Ok(n) if n.is_finite() && n > 0.0 => Some(n),
+            _ => {
+                return Err(FieldError::config(
+                    REFRESH_INTERVAL,
+                    "must be a positive number of minutes",
+                ));
+            }
+        },
+    };
+    if let Some(v) = get(config, POLLER_CONFIGURATION) {
+        check_poller_configuration(v)?;
+    }
+    Ok(EventSettings {
+        enabled,
+        vendor_type,
+        callback_url,
+        callback: callback_settings(config)?,
+        refresh_interval_minutes,
+    })
+}
+
+/// True when the value of `key` is a secret for this connector: a key the connector marks
+/// secret, the signature key, the basic-auth password, or a key whose last part says
+/// password, secret or token.
+pub fn is_secret(info: &ConnectorInfo, key: &str) -> bool {
+    if key == SIGNATURE_KEY || key == BASIC_PASSWORD {
+        return true;
+    }
+    if info.config_keys.iter().any(|k| k.key == key && k.secret) {
+        return true;
+    }
+    let last = key.rsplit('.').next().unwrap_or(key).to_ascii_lowercase();
+    ["password", "secret", "token"]
+        .iter()
+        .any(|w| last.contains(w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::types::ConfigKey;
+
+    fn info(modes: Modes) -> ConnectorInfo {
+        ConnectorInfo {
+            key: "shop".into(),
+            display_name: "Shop".into(),
+            hub: "ecommerce".into(),
+            modes,
+            config_keys: vec![ConfigKey {
+                key: "shop.key".into(),
+                description: String::new(),
+                secret: true,
+                required: false,
+            }],
+            poll_resources: vec![],
+            instance_finder: None,
+        }
+    }
+
+    fn cfg(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn flattens_json_values_to_strings() {
+        let v: Value = serde_json::json!({"a": true, "b": 15, "c": "x", "d": {"e": 1}, "f": null});
+        assert_eq!(
+            flatten(v.as_object().unwrap()),
+            cfg(&[("a", "true"), ("b", "15"), ("c", "x"), ("d", r#"{"e":1}"#)])
+        );
+    }
+
+    #[test]
+    fn enabled_events_need_a_callback_url() {
+        let err = event_settings(&info(Modes::WEBHOOKS), &cfg(&[(ENABLED, "true")])).unwrap_err();
+        assert_eq!(err.field, "configuration.event.notification.callback.url");
+        let err = event_settings(
+            &info(Modes::WEBHOOKS),
+            &cfg(&[(ENABLED, "true"), (CALLBACK_URL, "ftp://x")]),
+        )
+        .unwrap_err();
+        assert!(err.reason.contains("http"), "{err:?}");
+    }
+
+    #[test]
+    fn the_vendor_type_must_be_supported() {
+        let err = event_settings(
+            &info(Modes::WEBHOOKS),
+            &cfg(&[
+                (ENABLED, "true"),
+                (CALLBACK_URL, "http://a"),
+                (VENDOR_TYPE, "polling"),
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "configuration.event.vendor.type");
+        let s = event_settings(
+            &info(Modes::WEBHOOKS),
+            &cfg(&[(ENABLED, "true"), (CALLBACK_URL, "http://a")]),
+        )
+        .unwrap();
+        assert_eq!(s.vendor_type, VendorType::Webhooks);
+    }
+
+    #[test]
+    fn refresh_interval_and_poller_configuration_are_checked() {
+        let base = [
+            (ENABLED, "true"),
+            (CALLBACK_URL, "http://a"),
+            (VENDOR_TYPE, "polling"),
+        ];
+        let mut c = cfg(&base);
+        c.push((REFRESH_INTERVAL.into(), "-1".into()));
+        let err = event_settings(&info(Modes::POLLING), &c).unwrap_err();
+        assert_eq!(err.field, "configuration.event.poller.refresh_interval");
+        let mut c = cfg(&base);
+        c.push((POLLER_CONFIGURATION.into(), r#"{"contacts":{"url":"/x"}}"#.into()));
+        let err = event_settings(&info(Modes::POLLING), &c).unwrap_err();
+        assert_eq!(
+            err.field,
+            "configuration.event.poller.configuration.contacts.idField"
+        );
+        let mut c = cfg(&base);
+        c.push((REFRESH_INTERVAL.into(), "0.05".into()));
+        let s = event_settings(&info(Modes::POLLING), &c).unwrap();
+        assert_eq!(s.refresh_interval_minutes, Some(0.05));
+    }
+
+    #[test]
+    fn secrets_are_recognised() {
+        let i = info(Modes::WEBHOOKS);
+        assert!(is_secret(&i, "shop.key"));
+        assert!(is_secret(&i, SIGNATURE_KEY));
+        assert!(is_secret(&i, "oauth.api.secret"));
+        assert!(is_secret(&i, "password"));
+        assert!(!is_secret(&i, CALLBACK_URL));
+        assert!(!is_secret(&i, "ecwid.store.id"));
+    }
+}

@@ -1,0 +1,230 @@
+//! Counters for `GET /metrics`, rendered in the Prometheus text format.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// Upper bounds of the connector call latency buckets, in seconds.
+const BUCKETS: [f64; 10] = [
+    0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 1.0,
+];
+
+/// A latency histogram with fixed buckets.
+#[derive(Default)]
+struct Histogram {
+    counts: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_ns: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
+            self.counts[i].fetch_add(1, Relaxed);
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.sum_ns.fetch_add(d.as_nanos() as u64, Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str) {
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (b, c) in BUCKETS.iter().zip(&self.counts) {
+            cumulative += c.load(Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {cumulative}");
+        }
+        let count = self.count.load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let sum = self.sum_ns.load(Relaxed) as f64 / 1e9;
+        let _ = writeln!(out, "{name}_sum {sum}");
+        let _ = writeln!(out, "{name}_count {count}");
+    }
+}
+
+/// Why a webhook was refused, as a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// 400.
+    BadRequest,
+    /// 401.
+    Unauthorized,
+    /// 404.
+    NotFound,
+    /// 413.
+    TooLarge,
+    /// 5xx.
+    Error,
+}
+
+impl Refusal {
+    const ALL: [Refusal; 5] = [
+        Refusal::BadRequest,
+        Refusal::Unauthorized,
+        Refusal::NotFound,
+        Refusal::TooLarge,
+        Refusal::Error,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Refusal::BadRequest => "bad_request",
+            Refusal::Unauthorized => "unauthorized",
+            Refusal::NotFound => "not_found",
+            Refusal::TooLarge => "too_large",
+            Refusal::Error => "error",
+        }
+    }
+}
+
+/// The host's counters.
+#[derive(Default)]
+pub struct Metrics {
+    webhooks_accepted: AtomicU64,
+    webhooks_dropped: AtomicU64,
+    webhooks_refused: [AtomicU64; 5],
+    notifications_stored: AtomicU64,
+    deliveries_ok: AtomicU64,
+    deliveries_failed: AtomicU64,
+    deliveries_dead: AtomicU64,
+    queue_depth: AtomicU64,
+    connector_calls: Histogram,
+}
+
+impl Metrics {
+    /// A webhook was stored.
+    pub fn webhook_accepted(&self, notifications: usize) {
+        self.webhooks_accepted.fetch_add(1, Relaxed);
+        self.notifications_stored
+            .fetch_add(notifications as u64, Relaxed);
+    }
+
+    /// A webhook was accepted and dropped (events disabled).
+    pub fn webhook_dropped(&self) {
+        self.webhooks_dropped.fetch_add(1, Relaxed);
+    }
+
+    /// A webhook was refused.
+    pub fn webhook_refused(&self, why: Refusal) {
+        let i = Refusal::ALL.iter().position(|r| *r == why).unwrap_or(4);
+        self.webhooks_refused[i].fetch_add(1, Relaxed);
+    }
+
+    /// A delivery attempt ended: delivered, failed (will retry) or dead-lettered.
+    pub fn delivery(&self, delivered: bool, dead: bool) {
+        let c = match (delivered, dead) {
+            (true, _) => &self.deliveries_ok,
+            (false, false) => &self.deliveries_failed,
+            (false, true) => &self.deliveries_dead,
+        };
+        c.fetch_add(1, Relaxed);
+    }
+
+    /// The number of notifications waiting in the delivery queues changed by `delta`.
+    pub fn queue_changed(&self, delta: i64) {
+        if delta >= 0 {
+            self.queue_depth.fetch_add(delta as u64, Relaxed);
+        } else {
+            self.queue_depth.fetch_sub(delta.unsigned_abs(), Relaxed);
+        }
+    }
+
+    /// Notifications waiting for delivery now.
+    pub fn queue_depth(&self) -> u64 {
+        self.queue_depth.load(Relaxed)
+    }
+
+    /// A connector call took `d`.
+    pub fn connector_call(&self, d: Duration) {
+        self.connector_calls.observe(d);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let counter = |out: &mut String, name: &str, help: &str, v: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+        };
+        counter(
+            &mut out,
+            "webhooks_accepted_total",
+            "Webhooks stored durably.",
+            self.webhooks_accepted.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "webhooks_dropped_total",
+            "Webhooks accepted and dropped because events are disabled.",
+            self.webhooks_dropped.load(Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP webhooks_refused_total Webhooks refused, by reason.\n# TYPE webhooks_refused_total counter"
+        );
+        for (r, c) in Refusal::ALL.iter().zip(&self.webhooks_refused) {
+            let _ = writeln!(
+                out,
+                "webhooks_refused_total{{reason=\"{}\"}} {}",
+                r.label(),
+                c.load(Relaxed)
+            );
+        }
+        counter(
+            &mut out,
+            "notifications_stored_total",
+            "Notifications stored in the outbox.",
+            self.notifications_stored.load(Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP deliveries_total Delivery attempts, by outcome.\n# TYPE deliveries_total counter"
+        );
+        for (label, c) in [
+            ("delivered", &self.deliveries_ok),
+            ("failed", &self.deliveries_failed),
+            ("dead", &self.deliveries_dead),
+        ] {
+            let _ = writeln!(
+                out,
+                "deliveries_total{{outcome=\"{label}\"}} {}",
+                c.load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP delivery_queue_depth Notifications waiting for delivery.\n# TYPE delivery_queue_depth gauge\ndelivery_queue_depth {}",
+            self.queue_depth()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP connector_call_seconds Latency of calls into connectors."
+        );
+        self.connector_calls
+            .render(&mut out, "connector_call_seconds");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_the_histogram() {
+        let m = Metrics::default();
+        m.webhook_accepted(3);
+        m.webhook_refused(Refusal::Unauthorized);
+        m.delivery(true, false);
+        m.queue_changed(5);
+        m.queue_changed(-2);
+        m.connector_call(Duration::from_micros(20));
+        let text = m.render();
+        assert!(text.contains("webhooks_accepted_total 1"), "{text}");
+        assert!(text.contains("notifications_stored_total 3"), "{text}");
+        assert!(text.contains("webhooks_refused_total{reason=\"unauthorized\"} 1"));
+        assert!(text.contains("deliveries_total{outcome=\"delivered\"} 1"));
+        assert!(text.contains("delivery_queue_depth 3"));
+        assert!(text.contains("connector_call_seconds_bucket{le=\"0.00005\"} 1"), "{text}");
+        assert!(text.contains("connector_call_seconds_count 1"));
+    }
+}

@@ -1,0 +1,245 @@
+//! Event notifications: the `message` envelope the callback URL receives, and the two
+//! signature schemes on it (`Elements-Webhook-Signature` and Standard Webhooks).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+/// At most this many event objects per notification from a webhook.
+pub const WEBHOOK_BATCH: usize = 20;
+/// At most this many event objects per notification from polling.
+pub const POLLING_BATCH: usize = 10;
+
+/// Who a notification is about: the instance fields the envelope repeats.
+#[derive(Debug, Clone)]
+pub struct Source<'a> {
+    /// The connector key.
+    pub element_key: &'a str,
+    /// The connector's hub.
+    pub hub: &'a str,
+    /// The instance id.
+    pub instance_id: i64,
+    /// The instance name.
+    pub instance_name: &'a str,
+    /// The instance tags.
+    pub instance_tags: &'a [String],
+    /// The owning organization (also reported as account and company).
+    pub org_id: i64,
+}
+
+/// One standardized event object of a notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// e.g. `orders`.
+    pub object_type: String,
+    /// The vendor's id.
+    pub object_id: String,
+    /// `CREATED`, `UPDATED`, `DELETED` or `UNKNOWN`.
+    pub event_type: &'static str,
+    /// RFC 3339 date of the change, if known.
+    pub date: Option<String>,
+}
+
+/// A notification ready to store: its id and exact body bytes.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// `message.eventId`.
+    pub id: String,
+    /// The JSON body.
+    pub body: Vec<u8>,
+    /// Event objects in it.
+    pub event_count: u32,
+}
+
+/// Splits `events` into notifications of at most `batch` event objects, each carrying the
+/// whole `raw` vendor body and its own id. No events, no notification.
+pub fn build(
+    source: &Source<'_>,
+    events: &[Event],
+    raw: &Value,
+    batch: usize,
+    now_ms: i64,
+) -> Vec<Built> {
+    let created = rfc3339_ms(now_ms);
+    events
+        .chunks(batch.max(1))
+        .map(|chunk| {
+            let id = new_id();
+            let events: Vec<Value> = chunk
+                .iter()
+                .map(|e| {
+                    let mut o = json!({
+                        "elementKey": source.element_key,
+                        "hubKey": source.hub,
+                        "objectType": e.object_type,
+                        "objectId": e.object_id,
+                        "eventType": e.event_type,
+                    });
+                    if let Some(d) = &e.date {
+                        o["date"] = json!(d);
+                    }
+                    o
+                })
+                .collect();
+            let body = json!({
+                "id": id,
+                "createdDate": created,
+                "topic": "events",
+                "action": "notification",
+                "message": {
+                    "eventId": id,
+                    "elementKey": source.element_key,
+                    "instanceId": source.instance_id,
+                    "instance_id": source.instance_id,
+                    "instanceName": source.instance_name,
+                    "instanceTags": source.instance_tags,
+                    "accountId": source.org_id,
+                    "companyId": source.org_id,
+                    "userId": source.org_id,
+                    "events": events,
+                    "raw": raw,
+                }
+            });
+            Built {
+                id,
+                body: serde_json::to_vec(&body).expect("JSON values serialize"),
+                event_count: chunk.len() as u32,
+            }
+        })
+        .collect()
+}
+
+/// A new unique id (UUID v4).
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// `2024-01-01T00:00:00.000Z` for milliseconds since the epoch.
+pub fn rfc3339_ms(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_default()
+}
+
+fn hmac_b64(key: &[u8], parts: &[&[u8]]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    for p in parts {
+        mac.update(p);
+    }
+    STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// `Elements-Webhook-Signature`: `sha256=` + base64 HMAC-SHA256 of the exact body.
+pub fn elements_signature(key: &str, body: &[u8]) -> String {
+    format!("sha256={}", hmac_b64(key.as_bytes(), &[body]))
+}
+
+/// `webhook-signature` of the Standard Webhooks scheme: `v1,` + base64 HMAC-SHA256 of
+/// `{id}.{timestamp}.{body}` with the raw key bytes.
+pub fn standard_signature(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
+    let ts = timestamp.to_string();
+    format!(
+        "v1,{}",
+        hmac_b64(key, &[id.as_bytes(), b".", ts.as_bytes(), b".", body])
+    )
+}
+
+/// The subscriber's Standard Webhooks secret for a signature key: `whsec_` + base64 of
+/// its UTF-8 bytes, so both schemes use the same HMAC key.
+pub fn standard_secret(key: &str) -> String {
+    format!("whsec_{}", STANDARD.encode(key.as_bytes()))
+}
+
+/// The signature headers of one attempt, when the instance has a signature key.
+pub fn signature_headers(
+    key: &str,
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("elements-webhook-signature", elements_signature(key, body)),
+        ("elements-webhook-id", id.to_string()),
+        ("webhook-id", id.to_string()),
+        ("webhook-timestamp", timestamp.to_string()),
+        (
+            "webhook-signature",
+            standard_signature(key.as_bytes(), id, timestamp, body),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn elements_signature_matches_the_facts_vector() {
+        assert_eq!(
+            elements_signature("abcd1234efgh5678", br#"{"message":{"eventId":"1"}}"#),
+            "sha256=K85qmTIlvEkOr6S+WiOKj/yfELQSC8lsRD0RALn7fLE="
+        );
+    }
+
+    #[test]
+    fn standard_signature_matches_the_facts_vector() {
+        let key = STANDARD
+            .decode("C2FVsBQIhrscChlQIMV+b5sSYspob7oD")
+            .unwrap();
+        assert_eq!(
+            standard_signature(
+                &key,
+                "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk",
+                1649367553,
+                br#"{"test": 2432232314}"#
+            ),
+            "v1,FPbfShq6LqbTublhTiNgSgP+Z9kjhnFBoFUGoZZFGXM="
+        );
+    }
+
+    #[test]
+    fn standard_secret_wraps_the_same_key_bytes() {
+        let secret = standard_secret("abcd1234efgh5678");
+        let key = STANDARD
+            .decode(secret.strip_prefix("whsec_").unwrap())
+            .unwrap();
+        assert_eq!(key, b"abcd1234efgh5678");
+    }
+
+    #[test]
+    fn batches_repeat_the_raw_body_and_get_their_own_ids() {
+        let tags = vec!["shop".to_string()];
+        let source = Source {
+            element_key: "ecwid",
+            hub: "ecommerce",
+            instance_id: 7,
+            instance_name: "My Ecwid",
+            instance_tags: &tags,
+            org_id: 1,
+        };
+        let events: Vec<Event> = (0..45)
+            .map(|i| Event {
+                object_type: "orders".into(),
+                object_id: i.to_string(),
+                event_type: "CREATED",
+                date: None,
+            })
+            .collect();
+        let raw = json!({"n": 45});
+        let built = build(&source, &events, &raw, WEBHOOK_BATCH, 0);
+        let sizes: Vec<u32> = built.iter().map(|b| b.event_count).collect();
+        assert_eq!(sizes, [20, 20, 5]);
+        let mut ids: Vec<&str> = built.iter().map(|b| b.id.as_str()).collect();
+        ids.dedup();
+        assert_eq!(ids.len(), 3);
+        for b in &built {
+            let v: Value = serde_json::from_slice(&b.body).unwrap();
+            assert_eq!(v["message"]["raw"], raw);
+            assert_eq!(v["message"]["eventId"], json!(b.id));
+            assert_eq!(v["message"]["instance_id"], json!(7));
+            assert_eq!(v["createdDate"], json!("1970-01-01T00:00:00.000Z"));
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! The host's durable store: organizations, connector instances, the notification outbox
+//! and every delivery attempt.
+//!
+//! [`Store`] is the interface the host codes against; [`sqlite::SqliteStore`] is the default
+//! backend (one file under the data directory, nothing to install). A PostgreSQL backend can
+//! implement the same trait to run several hosts against one database.
+//!
+//! Durability: when a write method returns `Ok`, the change is committed to disk. Writes are
+//! group-committed: concurrent writers share one transaction and one fsync, so ingest does
+//! not pay one fsync per request.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+/// Milliseconds since the Unix epoch (UTC).
+pub type Millis = i64;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed the operation.
+    #[error("database error: {0}")]
+    Database(String),
+    /// The database file could not be opened or prepared.
+    #[error("cannot open the store at {path}: {message}")]
+    Open {
+        /// The database path.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The store's writer has stopped (the host is shutting down).
+    #[error("the store is closed")]
+    Closed,
+    /// A stored value could not be read back.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+}
+
+/// An organization: the tenant every instance belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Org {
+    /// The id.
+    pub id: i64,
+    /// The name given at creation.
+    pub name: String,
+    /// When it was created.
+    pub created_ms: Millis,
+}
+
+/// The two secrets of `Authorization: User <secret>, Organization <secret>`, as hex sha256
+/// digests: the store never holds a secret itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretHashes {
+    /// sha256 hex of the user secret.
+    pub user: String,
+    /// sha256 hex of the organization secret.
+    pub org: String,
+}
+
+/// One configuration entry of an instance: `{id, key, propertyValue}` in the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigEntry {
+    /// The entry id (unique across the store; the API's `configurationId`).
+    pub id: i64,
+    /// The key, e.g. `event.notification.callback.url`.
+    pub key: String,
+    /// The value as a string (`"true"`, `"15"`, JSON text for structured values).
+    pub value: String,
+}
+
+/// What creating an instance needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewInstance {
+    /// The owning organization.
+    pub org_id: i64,
+    /// The connector key, e.g. `ecwid`.
+    pub element_key: String,
+    /// The instance name.
+    pub name: String,
+    /// sha256 hex of the instance token (`Authorization: Element <token>`).
+    pub token_sha256: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Configuration as key/value, in the order given.
+    pub config: Vec<(String, String)>,
+    /// `providerData` as given (e.g. an OAuth2 code), JSON.
+    pub provider_data: serde_json::Value,
+    /// True when the instance starts disabled.
+    pub disabled: bool,
+    /// Creation time.
+    pub created_ms: Millis,
+}
+
+/// A stored instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instance {
+    /// The id.
+    pub id: i64,
+    /// The owning organization.
+    pub org_id: i64,
+    /// The connector key.
+    pub element_key: String,
+    /// The name.
+    pub name: String,
+    /// sha256 hex of the instance token.
+    pub token_sha256: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Configuration entries, ordered by id.
+    pub config: Vec<ConfigEntry>,
+    /// `providerData`.
+    pub provider_data: serde_json::Value,
+    /// True when disabled.
+    pub disabled: bool,
+    /// Creation time.
+    pub created_ms: Millis,
+    /// Last change.
+    pub updated_ms: Millis,
+}
+
+impl Instance {
+    /// The value of configuration key `key`, if set.
+    pub fn config_value(&self, key: &str) -> Option<&str> {
+        self.config
+            .iter()
+            .find(|e| e.key == key)
+            .map(|e| e.value.as_str())
+    }
+}
+
+/// A change to an instance. `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InstanceUpdate {
+    /// A new name.
+    pub name: Option<String>,
+    /// New tags.
+    pub tags: Option<Vec<String>>,
+    /// Enable or disable.
+    pub disabled: Option<bool>,
+    /// Configuration entries to set: an existing key keeps its entry id and takes the new
+    /// value; a new key gets a new entry.
+    pub set_config: Vec<(String, String)>,
+    /// `updated_ms` to record.
+    pub updated_ms: Millis,
+}
+
+/// A notification to store in the outbox: one POST to a callback URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNotification {
+    /// The notification id (`message.eventId`), unique.
+    pub id: String,
+    /// The instance it belongs to.
+    pub instance_id: i64,
+    /// The callback URL it goes to; notifications to one URL are delivered in `seq` order.
+    pub endpoint: String,
+    /// The exact body bytes to POST (signatures are computed over these).
+    pub body: Vec<u8>,
+    /// How many event objects it carries.
+    pub event_count: u32,
+    /// When it was accepted.
+    pub created_ms: Millis,
+}
+
+/// Where a notification is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotificationState {
+    /// Waiting for (another) attempt at `next_attempt_ms`.
+    Pending,
+    /// A 2xx answer was received.
+    Delivered,
+    /// Every attempt failed; it waits for a redeliver call.
+    Dead,
+    /// Its instance was deleted before it was delivered.
+    Dropped,
+}
+
+impl NotificationState {
+    /// The lowercase name stored and shown: `pending`, `delivered`, `dead`, `dropped`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            NotificationState::Pending => "pending",
+            NotificationState::Delivered => "delivered",
+            NotificationState::Dead => "dead",
+            NotificationState::Dropped => "dropped",
+        }
+    }
+
+    /// The inverse of [`NotificationState::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => NotificationState::Pending,
+            "delivered" => NotificationState::Delivered,
+            "dead" => NotificationState::Dead,
+            "dropped" => NotificationState::Dropped,
+            _ => return None,
+        })
+    }
+}
+
+/// A stored notification, without its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// Acceptance order across the whole store (assigned by the store, increasing).
+    pub seq: i64,
+    /// The id (`message.eventId`).
+    pub id: String,
+    /// The instance.
+    pub instance_id: i64,
+    /// The callback URL.
+    pub endpoint: String,
+    /// Event objects carried.
+    pub event_count: u32,
+    /// When it was accepted.
+    pub created_ms: Millis,
+    /// Its state.
+    pub state: NotificationState,
+    /// The delivery round: 1 for the first, +1 for each redeliver call.
+    pub delivery: u32,
+    /// Attempts made in the current delivery round.
+    pub attempts: u32,
+    /// When the next attempt is due (meaningful while pending).
+    pub next_attempt_ms: Millis,
+    /// When it was delivered, if it was.
+    pub delivered_ms: Option<Millis>,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// The notification.
+    pub notification_id: String,
+    /// The delivery round (see [`Notification::delivery`]).
+    pub delivery: u32,
+    /// 1-based attempt number within the round.
+    pub attempt: u32,
+    /// When the attempt started.
+    pub at_ms: Millis,
+    /// The HTTP status received, if an answer came.
+    pub status_code: Option<u16>,
+    /// Time from sending to the answer (or the failure), in microseconds.
+    pub latency_us: i64,
+    /// Why it failed (connect error, time-out, non-2xx), if it did.
+    pub error: Option<String>,
+}
+
+/// The outcome of one attempt, to record with [`Store::record_attempt`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    /// The attempt.
+    pub attempt: Attempt,
+    /// The notification's state after it.
+    pub new_state: NotificationState,
+    /// When the next attempt is due, if `new_state` is `Pending`.
+    pub next_attempt_ms: Millis,
+}
+
+/// The durable store. Every method is safe to call from many tasks at once.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // --- tenancy ---
+
+    /// Creates an organization with its first user's and its own secret hashes.
+    async fn create_org(
+        &self,
+        name: &str,
+        secrets: &SecretHashes,
+        now: Millis,
+    ) -> Result<Org, StoreError>;
+    /// The organization whose user and organization secrets hash to `secrets`.
+    async fn find_org(&self, secrets: &SecretHashes) -> Result<Option<Org>, StoreError>;
+    /// The number of organizations.
+    async fn count_orgs(&self) -> Result<u64, StoreError>;
+
+    // --- instances ---
+
+    /// Creates an instance; entry ids and the instance id are assigned by the store.
+    async fn create_instance(&self, new: NewInstance) -> Result<Instance, StoreError>;
+    /// One instance, whatever its organization (callers check ownership).
+    async fn get_instance(&self, id: i64) -> Result<Option<Instance>, StoreError>;
+    /// Every instance, ordered by id (the host caches them at start).
+    async fn all_instances(&self) -> Result<Vec<Instance>, StoreError>;
+    /// Applies `update`; returns the instance after it, `None` when it does not exist.
+    async fn update_instance(
+        &self,
+        id: i64,
+        update: InstanceUpdate,
+    ) -> Result<Option<Instance>, StoreError>;
+    /// Deletes an instance and its configuration; its pending notifications become
+    /// `Dropped`. Returns false when it did not exist.
+    async fn delete_instance(&self, id: i64) -> Result<bool, StoreError>;
+
+    // --- outbox ---
+
+    /// Stores notifications durably, in order (group-committed with concurrent callers).
+    /// Returns their assigned `seq`s in the same order.
+    async fn enqueue(&self, notifications: Vec<NewNotification>) -> Result<Vec<i64>, StoreError>;
+    /// Every `Pending` notification, in `seq` order (for resuming after a restart).
+    async fn pending(&self) -> Result<Vec<Notification>, StoreError>;
+    /// The exact body of a notification.
+    async fn body(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Records an attempt and the state it leaves the notification in.
+    async fn record_attempt(&self, record: AttemptRecord) -> Result<(), StoreError>;
+    /// Notifications of an instance, newest first.
+    async fn list_notifications(
+        &self,
+        instance_id: i64,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<Notification>, StoreError>;
+    /// One notification.
+    async fn get_notification(&self, id: &str) -> Result<Option<Notification>, StoreError>;
+    /// Every attempt of a notification, oldest first.
+    async fn attempts(&self, id: &str) -> Result<Vec<Attempt>, StoreError>;
+    /// Starts a new delivery round: state `Pending`, `delivery` + 1, `attempts` 0, due at
+    /// `now`. Returns the notification after it, `None` when it does not exist.
+    async fn redeliver(&self, id: &str, now: Millis) -> Result<Option<Notification>, StoreError>;
+    /// Counts of notifications by state (for metrics).
+    async fn count_by_state(&self) -> Result<Vec<(NotificationState, u64)>, StoreError>;
+}

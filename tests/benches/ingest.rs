@@ -1,0 +1,190 @@
+//! Load benchmark of the webhook path, against a host started in this process on loopback.
+//!
+//! 1. Durable ingest throughput: `CONCURRENCY` keep-alive clients post Ecwid order webhooks
+//!    as fast as the host answers, for `SECONDS`; every 200 means the notification is
+//!    committed to the SQLite outbox. Reports webhooks/s and p50/p99 answer latency.
+//! 2. Webhook→callback latency at a fixed rate (`RATE`/s for `SECONDS`): the time from
+//!    sending a webhook to its notification reaching a real callback server. Reports p50/p99.
+//!
+//! Run: `cargo bench -p tests --bench ingest` (env `INGEST_SECONDS`, `INGEST_CONCURRENCY`,
+//! `INGEST_RATE` override the defaults).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tests::receiver::Receiver;
+use tests::seeds::{ecwid_instance, ecwid_order};
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+async fn post(client: &HttpClient, url: &str, body: String) -> u16 {
+    let req = Request::post(url)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap();
+    let resp = client.request(req).await.expect("the host answers");
+    let status = resp.status().as_u16();
+    let _ = resp.into_body().collect().await;
+    status
+}
+
+fn main() {
+    let seconds = env_or("INGEST_SECONDS", 10);
+    let concurrency = env_or("INGEST_CONCURRENCY", 64) as usize;
+    let rate = env_or("INGEST_RATE", 1000);
+
+    let dirs = tempfile::tempdir().unwrap();
+    let connectors = dirs.path().join("connectors");
+    std::fs::create_dir_all(&connectors).unwrap();
+    std::fs::copy(tests::guest("ecwid"), connectors.join("ecwid.wasm")).unwrap();
+    let data = dirs.path().join("data");
+
+    // The host gets its own runtime, as the binary would have.
+    let host_rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let running = host_rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        host::start(host::HostConfig::new(connectors, data.clone()), listener)
+            .await
+            .unwrap()
+    });
+    let base = format!("http://{}/elements/api-v2", running.local_addr());
+    let auth = std::fs::read_to_string(data.join("authorization"))
+        .unwrap()
+        .trim()
+        .to_string();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let callback = Receiver::start().await;
+        let created = tests::send(
+            "POST",
+            &format!("{base}/instances"),
+            &[("authorization", &auth), ("content-type", "application/json")],
+            ecwid_instance(&callback.url("/cb")).to_string().as_bytes(),
+        )
+        .await;
+        assert_eq!(created.status, 200, "{:?}", created.body);
+        let url = format!("{base}/events/ecwid");
+
+        // Phase 1: saturation.
+        let stop = Arc::new(AtomicBool::new(false));
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for w in 0..concurrency {
+            let (url, stop) = (url.clone(), stop.clone());
+            tasks.push(tokio::spawn(async move {
+                let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+                let mut latencies = Vec::new();
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let body = ecwid_order("order.created", &format!("s{w}-{i}"), 1003).to_string();
+                    let t = Instant::now();
+                    let status = post(&client, &url, body).await;
+                    assert_eq!(status, 200);
+                    latencies.push(t.elapsed());
+                    i += 1;
+                }
+                latencies
+            }));
+        }
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+        stop.store(true, Ordering::Relaxed);
+        let mut latencies = Vec::new();
+        for t in tasks {
+            latencies.extend(t.await.unwrap());
+        }
+        let elapsed = start.elapsed();
+        latencies.sort();
+        println!(
+            "ingest: {} webhooks in {:.1?} with {concurrency} connections = {:.0} webhooks/s durably accepted; answer p50 {:.2?}, p99 {:.2?}",
+            latencies.len(),
+            elapsed,
+            latencies.len() as f64 / elapsed.as_secs_f64(),
+            percentile(&latencies, 0.50),
+            percentile(&latencies, 0.99),
+        );
+
+        // Let the delivery backlog of phase 1 drain before measuring latency.
+        let backlog = latencies.len();
+        let drain = Instant::now();
+        while callback.delivered().len() < backlog && drain.elapsed() < Duration::from_secs(120) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        println!(
+            "delivery: the {backlog} notifications of phase 1 reached the callback {:.1?} after phase 1 ended",
+            drain.elapsed()
+        );
+        let before = callback.received().len();
+
+        // Phase 2: fixed rate, webhook → callback latency.
+        let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+        let total = rate * seconds;
+        let mut sent: HashMap<String, Instant> = HashMap::new();
+        let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let mut inflight = Vec::new();
+        for i in 0..total {
+            ticker.tick().await;
+            let id = format!("r{i}");
+            sent.insert(id.clone(), Instant::now());
+            let (client, url) = (client.clone(), url.clone());
+            inflight.push(tokio::spawn(async move {
+                let body = ecwid_order("order.created", &id, 1003).to_string();
+                assert_eq!(post(&client, &url, body).await, 200);
+            }));
+        }
+        for t in inflight {
+            t.await.unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while callback.received().len() < before + total as usize && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut e2e: Vec<Duration> = callback.received()[before..]
+            .iter()
+            .filter_map(|r| {
+                let v = r.json();
+                let id = v["message"]["events"][0]["objectId"].as_str()?.to_string();
+                sent.get(&id).map(|t| r.at.saturating_duration_since(*t))
+            })
+            .collect();
+        e2e.sort();
+        println!(
+            "webhook→callback at {rate}/s for {seconds} s: {} delivered; p50 {:.2?}, p99 {:.2?}, max {:.2?}",
+            e2e.len(),
+            percentile(&e2e, 0.50),
+            percentile(&e2e, 0.99),
+            e2e.last().copied().unwrap_or_default(),
+        );
+    });
+    host_rt.block_on(running.shutdown());
+}

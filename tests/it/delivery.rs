@@ -1,0 +1,170 @@
+//! Durable delivery: retries on the schedule, the dead letter, redelivery, and a crash with
+//! a thousand notifications in the outbox.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tests::receiver::Receiver;
+use tests::seeds::{ecwid_instance, ecwid_order};
+use tests::{TestHost, create_instance, eventually, webhook};
+
+#[tokio::test]
+async fn a_down_callback_is_retried_on_schedule_then_dead_lettered_then_redelivered() {
+    let host = TestHost::start_with(&["ecwid"], &["--retry-delays-ms", "100,200"]);
+    let callback = Receiver::start().await;
+    callback.set_status(503);
+    let created = create_instance(&host, &ecwid_instance(&callback.url("/"))).await;
+    let id = created["id"].as_i64().unwrap();
+    let order = ecwid_order("order.created", "D1", 1003).to_string();
+    let answer = webhook(&host, "ecwid", &[], order.as_bytes()).await;
+    assert_eq!(answer.status, 200);
+    let event_id = answer.json()["instances"][0]["notifications"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let path = format!("/instances/{id}/events/{event_id}");
+    let dead = eventually(Duration::from_secs(10), "the dead letter", || async {
+        let e = host.call("GET", &path, None).await.json();
+        (e["status"] == "FAILED").then_some(e)
+    })
+    .await;
+    assert_eq!(dead["deadLettered"], true);
+    assert_eq!(dead["attempts"], 3, "one attempt and two retries");
+
+    // Three attempts, spaced by the schedule (100 ms and 200 ms, ±20 %).
+    let got = callback.received();
+    assert_eq!(got.len(), 3);
+    let gaps: Vec<Duration> = got.windows(2).map(|w| w[1].at - w[0].at).collect();
+    assert!(gaps[0] >= Duration::from_millis(80), "{gaps:?}");
+    assert!(gaps[1] >= Duration::from_millis(160), "{gaps:?}");
+    let deliveries = host
+        .call("GET", &format!("{path}/deliveries"), None)
+        .await
+        .json();
+    let attempts = deliveries["deliveries"][0]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 3);
+    for (n, a) in attempts.iter().enumerate() {
+        assert_eq!(a["attempt"], json!(n + 1));
+        assert_eq!(a["statusCode"], 503);
+        assert!(a["error"].as_str().unwrap().contains("503"));
+        assert!(a["latencyMs"].as_f64().is_some());
+    }
+
+    // Back up: a redeliver call gets it through.
+    callback.set_status(200);
+    let redeliver = host.call("POST", &format!("{path}/redeliver"), None).await;
+    assert_eq!(redeliver.status, 202, "{}", String::from_utf8_lossy(&redeliver.body));
+    let delivered = eventually(Duration::from_secs(10), "the redelivery", || async {
+        callback.delivered().first().cloned()
+    })
+    .await;
+    assert_eq!(
+        delivered.json()["message"]["eventId"],
+        json!(event_id),
+        "the same notification, byte for byte"
+    );
+    let after = eventually(Duration::from_secs(10), "NOTIFIED", || async {
+        let d = host.call("GET", &format!("{path}/deliveries"), None).await.json();
+        (d["event"]["status"] == "NOTIFIED").then_some(d)
+    })
+    .await;
+    assert_eq!(after["deliveries"].as_array().unwrap().len(), 2);
+    assert_eq!(after["deliveries"][1]["attempts"][0]["statusCode"], 200);
+}
+
+#[tokio::test]
+async fn notifications_to_one_callback_arrive_in_acceptance_order() {
+    let host = TestHost::start_with(&["ecwid"], &["--retry-delays-ms", "50,50,50,50,50,50,50,50,50,50"]);
+    let callback = Receiver::start().await;
+    callback.set_status(500);
+    create_instance(&host, &ecwid_instance(&callback.url("/"))).await;
+    for i in 0..20 {
+        let order = ecwid_order("order.updated", &format!("o{i}"), 1003).to_string();
+        assert_eq!(webhook(&host, "ecwid", &[], order.as_bytes()).await.status, 200);
+    }
+    // The first keeps failing; nothing overtakes it.
+    eventually(Duration::from_secs(10), "a few retries", || async {
+        (callback.received().len() >= 3).then_some(())
+    })
+    .await;
+    callback.set_status(200);
+    let got = eventually(Duration::from_secs(10), "all twenty", || async {
+        let d = callback.delivered();
+        (d.len() >= 20).then_some(d)
+    })
+    .await;
+    let order: Vec<String> = got
+        .iter()
+        .map(|r| r.json()["message"]["events"][0]["objectId"].as_str().unwrap().to_string())
+        .collect();
+    let expected: Vec<String> = (0..20).map(|i| format!("o{i}")).collect();
+    assert_eq!(order, expected);
+    assert!(
+        callback.received().iter().take_while(|r| r.answered != 200).all(|r| {
+            r.json()["message"]["events"][0]["objectId"] == "o0"
+        }),
+        "while the first failed, no later one was sent"
+    );
+}
+
+#[tokio::test]
+async fn a_thousand_webhooks_survive_a_kill_9() {
+    const N: usize = 1000;
+    // The callback's port is reserved now and nothing listens on it: connection refused.
+    let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let callback_addr = reserved.local_addr().unwrap();
+    drop(reserved);
+    let retries = vec!["100"; 200].join(",");
+    let host = TestHost::start_with(&["ecwid"], &["--retry-delays-ms", &retries]);
+    create_instance(
+        &host,
+        &ecwid_instance(&format!("http://{callback_addr}/crash")),
+    )
+    .await;
+
+    let host = Arc::new(host);
+    let mut tasks = Vec::new();
+    for worker in 0..20 {
+        let host = host.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in (worker..N).step_by(20) {
+                let order = ecwid_order("order.created", &format!("c{i}"), 1003).to_string();
+                let answer = webhook(&host, "ecwid", &[], order.as_bytes()).await;
+                assert_eq!(answer.status, 200, "webhook {i}");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let host = Arc::into_inner(host).expect("all webhook tasks ended");
+    let (connectors, data, dirs) = host.kill();
+
+    let mut host = TestHost::start_in_with(&connectors, &data, &["--retry-delays-ms", &retries]);
+    host.adopt(dirs);
+    let callback = Receiver::start_on(callback_addr).await;
+    let got = eventually(Duration::from_secs(60), "all 1000 delivered", || async {
+        let d = callback.delivered();
+        let distinct: std::collections::HashSet<String> = d
+            .iter()
+            .map(|r| r.json()["message"]["events"][0]["objectId"].as_str().unwrap().to_string())
+            .collect();
+        (distinct.len() == N).then_some(d)
+    })
+    .await;
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for r in &got {
+        let v: Value = r.json();
+        *counts
+            .entry(v["message"]["events"][0]["objectId"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    let duplicates: usize = counts.values().map(|c| c - 1).sum();
+    eprintln!("kill -9 with {N} pending: all {N} delivered, {duplicates} duplicates");
+    assert_eq!(counts.len(), N);
+    assert!(duplicates <= 1, "{duplicates} duplicates: only the attempt in flight may repeat");
+    assert!(host.is_running());
+}

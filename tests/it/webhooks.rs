@@ -1,0 +1,282 @@
+//! Vendor webhooks in, signed notifications out: over real HTTP, with a real callback
+//! server.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use tests::receiver::Receiver;
+use tests::seeds::{echo_instance, ecwid_instance, ecwid_order};
+use tests::{TestHost, create_instance, eventually, get, webhook};
+
+const WITHIN: Duration = Duration::from_secs(10);
+
+fn hmac_b64(key: &[u8], data: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+    mac.update(data);
+    STANDARD.encode(mac.finalize().into_bytes())
+}
+
+#[tokio::test]
+async fn an_ecwid_order_reaches_the_callback_signed_both_ways() {
+    let host = TestHost::start(&["ecwid"]);
+    let callback = Receiver::start().await;
+    let key = "abcd1234efgh5678";
+    let mut instance = ecwid_instance(&callback.url("/events"));
+    instance["configuration"]["event.notification.signature.key"] = json!(key);
+    let created = create_instance(&host, &instance).await;
+    let id = created["id"].as_i64().unwrap();
+    assert_eq!(
+        created["configuration"]["event.notification.signature.key"],
+        "********"
+    );
+
+    let body = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/ecwid/order-created.json"),
+    )
+    .unwrap();
+    let answer = webhook(&host, "ecwid?eventtype=order.created", &[], &body).await;
+    assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+    assert_eq!(answer.json()["notifications"], 1);
+
+    let got = eventually(WITHIN, "the notification", || async {
+        callback.delivered().first().cloned()
+    })
+    .await;
+    let n = got.json();
+    let message = &n["message"];
+    assert_eq!(message["elementKey"], "ecwid");
+    assert_eq!(message["instanceId"], json!(id));
+    assert_eq!(message["instance_id"], json!(id));
+    assert_eq!(message["instanceName"], "My Ecwid");
+    assert_eq!(message["instanceTags"], json!(["shop"]));
+    let events = message["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["eventType"], "CREATED");
+    assert_eq!(events[0]["objectType"], "orders");
+    assert_eq!(events[0]["objectId"], "XJ12H");
+    assert_eq!(events[0]["hubKey"], "ecommerce");
+    let raw: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(message["raw"], raw);
+
+    // Elements-Webhook-Signature: HMAC-SHA256 over the exact body bytes.
+    assert_eq!(
+        got.header("elements-webhook-signature").unwrap(),
+        format!("sha256={}", hmac_b64(key.as_bytes(), &got.body))
+    );
+    let event_id = message["eventId"].as_str().unwrap();
+    assert_eq!(got.header("elements-webhook-id"), Some(event_id));
+
+    // Standard Webhooks: secret `whsec_` + base64(key); signed "id.timestamp.body".
+    let secret = format!("whsec_{}", STANDARD.encode(key));
+    let key_bytes = STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    let wid = got.header("webhook-id").unwrap();
+    let ts = got.header("webhook-timestamp").unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!((now - ts.parse::<i64>().unwrap()).abs() < 300, "timestamp {ts}");
+    let mut signed = format!("{wid}.{ts}.").into_bytes();
+    signed.extend_from_slice(&got.body);
+    let expected = format!("v1,{}", hmac_b64(&key_bytes, &signed));
+    let offered: Vec<&str> = got.header("webhook-signature").unwrap().split(' ').collect();
+    assert!(offered.contains(&expected.as_str()), "{offered:?} vs {expected}");
+
+    // The event is listed as NOTIFIED with its attempt.
+    let listed = eventually(WITHIN, "status NOTIFIED", || async {
+        let list = host.call("GET", &format!("/instances/{id}/events"), None).await.json();
+        (list[0]["status"] == "NOTIFIED").then_some(list)
+    })
+    .await;
+    assert_eq!(listed[0]["id"], event_id);
+    let one = host
+        .call("GET", &format!("/instances/{id}/events/{event_id}"), None)
+        .await
+        .json();
+    assert_eq!(one["providerData"], raw);
+}
+
+#[tokio::test]
+async fn forty_five_events_make_three_notifications_each_with_the_whole_raw_body() {
+    let host = TestHost::start(&["echo"]);
+    let callback = Receiver::start().await;
+    let created = create_instance(&host, &echo_instance(&callback.url("/"))).await;
+    let id = created["id"].as_i64().unwrap().to_string();
+    let body = json!({"id": "batch", "count": 45, "padding": "x".repeat(100)});
+    let answer = webhook(
+        &host,
+        "echo",
+        &[("element-instances", &id)],
+        body.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+    let got = eventually(WITHIN, "three notifications", || async {
+        let d = callback.delivered();
+        (d.len() >= 3).then_some(d)
+    })
+    .await;
+    assert_eq!(got.len(), 3);
+    let sizes: Vec<usize> = got
+        .iter()
+        .map(|r| r.json()["message"]["events"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes, [20, 20, 5], "in acceptance order");
+    let mut ids: Vec<String> = got
+        .iter()
+        .map(|r| r.json()["message"]["eventId"].as_str().unwrap().to_string())
+        .collect();
+    for r in &got {
+        assert_eq!(r.json()["message"]["raw"], body);
+    }
+    let objects: Vec<String> = got
+        .iter()
+        .flat_map(|r| {
+            r.json()["message"]["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["objectId"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(objects.len(), 45);
+    assert_eq!(objects[44], "batch-44");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "each notification has its own eventId");
+}
+
+#[tokio::test]
+async fn instances_are_found_by_header_by_path_suffix_and_by_the_payload() {
+    let host = TestHost::start(&["ecwid"]);
+    let callback = Receiver::start().await;
+    let created = create_instance(&host, &ecwid_instance(&callback.url("/"))).await;
+    let id = created["id"].as_i64().unwrap();
+    let body = |order: &str| ecwid_order("order.updated", order, 1003).to_string();
+    // By the payload (ecwid.store.id = storeId).
+    assert_eq!(webhook(&host, "ecwid", &[], body("P").as_bytes()).await.status, 200);
+    // By the header.
+    let header = id.to_string();
+    let by_header = webhook(&host, "ecwid", &[("element-instances", &header)], body("H").as_bytes()).await;
+    assert_eq!(by_header.status, 200);
+    // By the path suffix.
+    let suffix = STANDARD.encode(id.to_string());
+    let by_path = webhook(&host, &format!("ecwid/{suffix}"), &[], body("S").as_bytes()).await;
+    assert_eq!(by_path.status, 200);
+    let got = eventually(WITHIN, "three notifications", || async {
+        let d = callback.delivered();
+        (d.len() == 3).then_some(d)
+    })
+    .await;
+    let order_ids: Vec<Value> = got
+        .iter()
+        .map(|r| r.json()["message"]["events"][0]["objectId"].clone())
+        .collect();
+    assert_eq!(order_ids, [json!("P"), json!("H"), json!("S")]);
+    // Form bodies are accepted too (the raw body becomes an object of the fields).
+    let form = webhook(
+        &host,
+        &format!("ecwid/{suffix}"),
+        &[("content-type", "application/x-www-form-urlencoded")],
+        b"storeId=1003&eventType=order.deleted&entityId=77",
+    )
+    .await;
+    // Ecwid's connector reads JSON only: a clear 400, not a crash.
+    assert_eq!(form.status, 400, "{}", String::from_utf8_lossy(&form.body));
+}
+
+#[tokio::test]
+async fn bad_webhooks_get_the_right_4xx_and_store_nothing() {
+    let host = TestHost::start_with(&["ecwid"], &["--body-limit", "4096"]);
+    let callback = Receiver::start().await;
+    let mut instance = ecwid_instance(&callback.url("/"));
+    instance["configuration"]["ecwid.client.secret"] = json!("abcde123456789");
+    let created = create_instance(&host, &instance).await;
+    let id = created["id"].as_i64().unwrap();
+    let order = ecwid_order("order.created", "XJ12H", 1003).to_string();
+
+    let malformed = webhook(&host, "ecwid", &[], b"{\"storeId\": 1003,").await;
+    assert_eq!(malformed.status, 400);
+    assert!(
+        malformed.json()["message"].as_str().unwrap().contains("JSON"),
+        "{}",
+        malformed.json()
+    );
+
+    let unknown_connector = webhook(&host, "shopify", &[], order.as_bytes()).await;
+    assert_eq!(unknown_connector.status, 404);
+    assert!(unknown_connector.json()["message"].as_str().unwrap().contains("shopify"));
+
+    let unknown_instance = webhook(&host, "ecwid", &[("element-instances", "999999")], order.as_bytes()).await;
+    assert_eq!(unknown_instance.status, 404);
+    let unknown_store = ecwid_order("order.created", "XJ12H", 4242).to_string();
+    let unmatched = webhook(&host, "ecwid", &[], unknown_store.as_bytes()).await;
+    assert_eq!(unmatched.status, 404);
+    assert!(unmatched.json()["message"].as_str().unwrap().contains("4242"));
+
+    let unsigned = webhook(&host, "ecwid", &[], order.as_bytes()).await;
+    assert_eq!(unsigned.status, 401);
+    let forged = webhook(
+        &host,
+        "ecwid",
+        &[("x-ecwid-webhook-signature", "lidx/4J5L2Pp4auvwGBp6DwPkpPmyVLI3oLB440X358=")],
+        order.as_bytes(),
+    )
+    .await;
+    assert_eq!(forged.status, 401, "a signature for another event does not verify");
+    assert!(forged.json()["message"].as_str().unwrap().contains("does not"));
+
+    let big = json!({"storeId": 1003, "pad": "x".repeat(8192)}).to_string();
+    let oversized = webhook(&host, "ecwid", &[], big.as_bytes()).await;
+    assert_eq!(oversized.status, 413);
+    assert!(oversized.json()["message"].as_str().unwrap().contains("4096"));
+
+    // Nothing was stored, nothing was sent, and the host still answers.
+    let events = host.call("GET", &format!("/instances/{id}/events"), None).await;
+    assert_eq!(events.json(), json!([]));
+    assert!(callback.received().is_empty());
+    assert_eq!(get(&host.url("/elements")).await.status, 200);
+
+    // The right signature is accepted.
+    let signed_body = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/ecwid/order-created.json"),
+    )
+    .unwrap();
+    let ok = webhook(
+        &host,
+        "ecwid",
+        &[("x-ecwid-webhook-signature", "lidx/4J5L2Pp4auvwGBp6DwPkpPmyVLI3oLB440X358=")],
+        &signed_body,
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
+    let metrics = String::from_utf8(get(&host.root_url("/metrics")).await.body.to_vec()).unwrap();
+    assert!(metrics.contains("webhooks_accepted_total 1"), "{metrics}");
+    assert!(metrics.contains("webhooks_refused_total{reason=\"unauthorized\"} 2"), "{metrics}");
+    assert!(metrics.contains("webhooks_refused_total{reason=\"too_large\"} 1"), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_webhook_for_an_instance_with_events_off_is_accepted_and_dropped() {
+    let host = TestHost::start(&["ecwid"]);
+    let callback = Receiver::start().await;
+    let mut instance = ecwid_instance(&callback.url("/"));
+    instance["configuration"]["event.notification.enabled"] = json!(false);
+    let created = create_instance(&host, &instance).await;
+    let id = created["id"].as_i64().unwrap();
+    let order = ecwid_order("order.created", "XJ12H", 1003).to_string();
+    let answer = webhook(&host, "ecwid", &[], order.as_bytes()).await;
+    assert_eq!(answer.status, 200);
+    let a = answer.json();
+    assert_eq!(a["accepted"], false);
+    assert!(a["instances"][0]["dropped"].as_str().unwrap().contains("disabled"), "{a}");
+    let events = host.call("GET", &format!("/instances/{id}/events"), None).await;
+    assert_eq!(events.json(), json!([]));
+}

@@ -1,0 +1,157 @@
+//! A real HTTP callback receiver on loopback: records every request and answers with the
+//! status a test sets (200 by default; 503 plays a callback that is down).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The path.
+    pub path: String,
+    /// The headers, names lowercase.
+    pub headers: Vec<(String, String)>,
+    /// The exact body.
+    pub body: Bytes,
+    /// When it arrived.
+    pub at: Instant,
+    /// The status it was answered with.
+    pub answered: u16,
+}
+
+impl Received {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("notification bodies are JSON")
+    }
+}
+
+struct Shared {
+    status: AtomicU16,
+    received: Mutex<Vec<Received>>,
+}
+
+/// The receiver. Stops when dropped.
+pub struct Receiver {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    /// Starts a receiver on a free loopback port.
+    pub async fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Receiver::serve(listener)
+    }
+
+    /// Starts a receiver on `addr` (e.g. a port a test reserved earlier).
+    pub async fn start_on(addr: SocketAddr) -> Receiver {
+        let listener = TcpListener::bind(addr).await.unwrap();
+        Receiver::serve(listener)
+    }
+
+    fn serve(listener: TcpListener) -> Receiver {
+        let addr = listener.local_addr().unwrap();
+        let shared = Arc::new(Shared {
+            status: AtomicU16::new(200),
+            received: Mutex::new(Vec::new()),
+        });
+        let s = shared.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let s = s.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let s = s.clone();
+                        async move {
+                            let path = req.uri().path().to_string();
+                            let headers = req
+                                .headers()
+                                .iter()
+                                .map(|(k, v)| {
+                                    (k.as_str().to_string(), v.to_str().unwrap_or("").to_string())
+                                })
+                                .collect();
+                            let body = req.into_body().collect().await.unwrap().to_bytes();
+                            let status = s.status.load(Ordering::SeqCst);
+                            s.received.lock().unwrap().push(Received {
+                                path,
+                                headers,
+                                body,
+                                at: Instant::now(),
+                                answered: status,
+                            });
+                            Ok::<_, Infallible>(
+                                Response::builder()
+                                    .status(status)
+                                    .body(Full::new(Bytes::new()))
+                                    .unwrap(),
+                            )
+                        }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Receiver { addr, shared, task }
+    }
+
+    /// `http://127.0.0.1:PORT/path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Answers every later request with `status`.
+    pub fn set_status(&self, status: u16) {
+        self.shared.status.store(status, Ordering::SeqCst);
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.shared.received.lock().unwrap().clone()
+    }
+
+    /// What was received and answered 2xx.
+    pub fn delivered(&self) -> Vec<Received> {
+        self.received()
+            .into_iter()
+            .filter(|r| (200..300).contains(&r.answered))
+            .collect()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
