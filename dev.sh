@@ -38,7 +38,9 @@ case "${1:-}" in
     shift
     ensure_targets
     # The end-to-end tests drive the real binary; `cargo test` alone does not build it.
-    cargo build -p host --bin connector-host
+    # Building every target of the workspace at once gives the binary the same feature set
+    # as the test build, so nothing is compiled twice.
+    cargo build --workspace --all-targets
     exec cargo test --workspace "$@"
     ;;
   *)

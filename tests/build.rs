@@ -41,7 +41,12 @@ fn main() {
     for (g, target) in GUESTS {
         copy(&target_dir, target, g, &out.join(format!("{g}.wasm")));
     }
-    cargo_build(&root, &target_dir, PURE, &["-p", "echo", "--features", "echo/v2"]);
+    cargo_build(
+        &root,
+        &target_dir,
+        PURE,
+        &["-p", "echo", "--features", "echo/v2"],
+    );
     copy(&target_dir, PURE, "echo", &out.join("echo-v2.wasm"));
     // Leave the v1 build in place so the next run does not rebuild both.
     println!("cargo:rustc-env=GUESTS_DIR={}", out.display());
@@ -70,7 +75,7 @@ fn cargo_build(root: &Path, target_dir: &Path, target: &str, args: &[&str]) {
         .args([
             "build",
             "--target",
-            TARGET,
+            target,
             "--profile",
             "wasm",
             "--target-dir",

@@ -3,6 +3,7 @@
 
 pub mod receiver;
 pub mod seeds;
+pub mod standin;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -151,7 +152,10 @@ impl TestHost {
         send(
             method,
             &self.url(path),
-            &[("authorization", &auth), ("content-type", "application/json")],
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
             body.as_bytes(),
         )
         .await

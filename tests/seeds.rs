@@ -47,3 +47,57 @@ pub fn echo_instance(callback_url: &str) -> Value {
         "name": "echo"
     })
 }
+
+/// The seeds' Infusionsoft REST instance JSON as is (polling appointments), pointed at a
+/// stand-in Keap through `base.url`.
+pub fn infusionsoft_instance(callback_url: &str, keap_base: &str) -> Value {
+    json!({
+        "element": {"key": "infusionsoftrest"},
+        "providerData": {"code": "the-grant-code"},
+        "configuration": {
+            "oauth.api.key": "Rand0MAP1-key",
+            "oauth.api.secret": "fak3AP1-s3Cr3t",
+            "oauth.callback.url": "https://mycoolapp.com",
+            "event.notification.enabled": true,
+            "event.vendor.type": "polling",
+            "event.notification.callback.url": callback_url,
+            "event.poller.refresh_interval": "15",
+            "event.poller.configuration": {
+                "appointments": {
+                    "url": "/hubs/crm/appointments",
+                    "idField": "id",
+                    "datesConfiguration": {
+                        "updatedDateField": "modification_date",
+                        "updatedDateFormat": "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'",
+                        "updatedDateTimezone": "GMT",
+                        "createdDateField": "creation_date",
+                        "createdDateFormat": "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'",
+                        "createdDateTimezone": "GMT"
+                    }
+                }
+            },
+            "base.url": keap_base
+        },
+        "tags": ["Docs"],
+        "name": "Infusionsoft appointments"
+    })
+}
+
+/// The seeds' Pardot instance JSON as is (`contacts|leads`), pointed at a stand-in Pardot.
+pub fn pardot_instance(callback_url: &str, pardot_base: &str) -> Value {
+    json!({
+        "element": {"key": "pardot"},
+        "configuration": {
+            "apikey.user.name": "marketing@example.com",
+            "apikey.user.password": "pardot-password",
+            "apikey.user.key": "pardot-user-key",
+            "provider.version": "4",
+            "event.notification.enabled": "true",
+            "event.notification.callback.url": callback_url,
+            "event.poller.urls": "contacts|leads",
+            "base.url": pardot_base
+        },
+        "tags": ["marketing"],
+        "name": "Pardot"
+    })
+}

@@ -192,7 +192,11 @@ fn call_error(e: CallError) -> IngestError {
 
 impl Ingest {
     /// The instances a webhook is for.
-    fn targets(&self, w: &Webhook, connector: &LoadedConnector) -> Result<Vec<Arc<Instance>>, IngestError> {
+    fn targets(
+        &self,
+        w: &Webhook,
+        connector: &LoadedConnector,
+    ) -> Result<Vec<Arc<Instance>>, IngestError> {
         let key = &w.element_key;
         let by_ids = |ids: Vec<i64>| -> Result<Vec<Arc<Instance>>, IngestError> {
             ids.into_iter()
@@ -234,9 +238,8 @@ impl Ingest {
         let raw = if w.is_form() {
             raw_body(w)
         } else {
-            serde_json::from_slice(&w.body).map_err(|e| {
-                IngestError::BadRequest(format!("the body is not valid JSON: {e}"))
-            })?
+            serde_json::from_slice(&w.body)
+                .map_err(|e| IngestError::BadRequest(format!("the body is not valid JSON: {e}")))?
         };
         let Some(value) = string_at(&raw, &finder.payload_path) else {
             return Err(IngestError::BadRequest(format!(
@@ -295,7 +298,10 @@ impl Ingest {
                 .verify_webhook(&ctx, &request)
                 .await
                 .map_err(call_error)?;
-            let events = connector.parse_webhook(&ctx, &request).await.map_err(call_error)?;
+            let events = connector
+                .parse_webhook(&ctx, &request)
+                .await
+                .map_err(call_error)?;
             self.metrics.connector_call(start.elapsed() / 2);
             let events: Vec<Event> = events
                 .iter()
@@ -317,7 +323,11 @@ impl Ingest {
                 org_id: instance.org_id,
             };
             let built = notify::build(&source, &events, raw, WEBHOOK_BATCH, now);
-            let endpoint = instance.config_value(CALLBACK_URL).unwrap_or("").trim().to_string();
+            let endpoint = instance
+                .config_value(CALLBACK_URL)
+                .unwrap_or("")
+                .trim()
+                .to_string();
             outcomes.push(Outcome {
                 instance_id: instance.id,
                 events: events.len(),
@@ -339,7 +349,14 @@ impl Ingest {
         }
         let jobs_meta: Vec<(String, i64, String, Bytes)> = stored
             .iter()
-            .map(|n| (n.id.clone(), n.instance_id, n.endpoint.clone(), Bytes::from(n.body.clone())))
+            .map(|n| {
+                (
+                    n.id.clone(),
+                    n.instance_id,
+                    n.endpoint.clone(),
+                    Bytes::from(n.body.clone()),
+                )
+            })
             .collect();
         let count = stored.len();
         let seqs = self.store.enqueue(stored).await?;

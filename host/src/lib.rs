@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod instances;
 pub mod metrics;
 pub mod notify;
+pub mod polling;
 pub mod registry;
 pub mod runtime;
 pub mod tenancy;
@@ -48,7 +49,8 @@ pub fn open_store(data_dir: &std::path::Path) -> Result<Arc<dyn Store>, StartErr
         path: data_dir.to_path_buf(),
         source,
     })?;
-    let store = store::sqlite::SqliteStore::open(&store_path(data_dir)).map_err(StartError::Store)?;
+    let store =
+        store::sqlite::SqliteStore::open(&store_path(data_dir)).map_err(StartError::Store)?;
     Ok(Arc::new(store))
 }
 
@@ -67,6 +69,10 @@ pub struct HostConfig {
     pub delivery: DeliveryConfig,
     /// The largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// The time-out of one vendor call.
+    pub vendor_timeout: Duration,
+    /// The largest vendor answer read, in bytes.
+    pub vendor_max_body: usize,
 }
 
 impl HostConfig {
@@ -79,6 +85,8 @@ impl HostConfig {
             scan_interval: Duration::from_millis(500),
             delivery: DeliveryConfig::default(),
             body_limit: 1 << 20,
+            vendor_timeout: Duration::from_secs(30),
+            vendor_max_body: 32 << 20,
         }
     }
 }
@@ -166,6 +174,15 @@ pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningH
         metrics.clone(),
         config.delivery.clone(),
     );
+    let vendor = polling::vendor::VendorClient::new(config.vendor_timeout, config.vendor_max_body);
+    let poller = polling::Poller::new(
+        registry.clone(),
+        store.clone(),
+        instances.clone(),
+        dispatcher.clone(),
+        metrics.clone(),
+        vendor,
+    );
     let resumed = dispatcher.resume().await?;
     if resumed > 0 {
         tracing::info!(resumed, "resuming pending deliveries");
@@ -180,7 +197,9 @@ pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningH
         dispatcher: dispatcher.clone(),
         metrics: metrics.clone(),
     };
+    poller.start_all();
     let app = Arc::new(api::App {
+        poller,
         registry,
         store,
         instances,

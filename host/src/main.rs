@@ -139,7 +139,10 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let store = host::open_store(&data)?;
             let created = host::tenancy::create_org(store.as_ref(), &name, host::now_ms()).await?;
-            eprintln!("organization {} ({}) created", created.org.id, created.org.name);
+            eprintln!(
+                "organization {} ({}) created",
+                created.org.id, created.org.name
+            );
             println!("{}", created.authorization);
             Ok(())
         }

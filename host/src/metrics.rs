@@ -4,9 +4,9 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-/// Upper bounds of the connector call latency buckets, in seconds.
-const BUCKETS: [f64; 10] = [
-    0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 1.0,
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0,
 ];
 
 /// A latency histogram with fixed buckets.
@@ -89,6 +89,9 @@ pub struct Metrics {
     deliveries_dead: AtomicU64,
     queue_depth: AtomicU64,
     connector_calls: Histogram,
+    polls_ok: AtomicU64,
+    polls_failed: AtomicU64,
+    poll_drift: Histogram,
 }
 
 impl Metrics {
@@ -134,6 +137,22 @@ impl Metrics {
         self.queue_depth.load(Relaxed)
     }
 
+    /// A scheduled poll started `drift_ms` after its slot.
+    pub fn poll_started(&self, drift_ms: i64) {
+        self.poll_drift
+            .observe(Duration::from_millis(drift_ms.max(0) as u64));
+    }
+
+    /// A poll of one resource ended.
+    pub fn poll_finished(&self, ok: bool) {
+        if ok {
+            &self.polls_ok
+        } else {
+            &self.polls_failed
+        }
+        .fetch_add(1, Relaxed);
+    }
+
     /// A connector call took `d`.
     pub fn connector_call(&self, d: Duration) {
         self.connector_calls.observe(d);
@@ -143,7 +162,10 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let counter = |out: &mut String, name: &str, help: &str, v: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
         };
         counter(
             &mut out,
@@ -201,6 +223,17 @@ impl Metrics {
         );
         self.connector_calls
             .render(&mut out, "connector_call_seconds");
+        let _ = writeln!(
+            out,
+            "# HELP polls_total Polls of one resource, by outcome.\n# TYPE polls_total counter\npolls_total{{outcome=\"ok\"}} {}\npolls_total{{outcome=\"error\"}} {}",
+            self.polls_ok.load(Relaxed),
+            self.polls_failed.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP poll_drift_seconds How late scheduled polls start after their slot."
+        );
+        self.poll_drift.render(&mut out, "poll_drift_seconds");
         out
     }
 }
@@ -224,7 +257,10 @@ mod tests {
         assert!(text.contains("webhooks_refused_total{reason=\"unauthorized\"} 1"));
         assert!(text.contains("deliveries_total{outcome=\"delivered\"} 1"));
         assert!(text.contains("delivery_queue_depth 3"));
-        assert!(text.contains("connector_call_seconds_bucket{le=\"0.00005\"} 1"), "{text}");
+        assert!(
+            text.contains("connector_call_seconds_bucket{le=\"0.00005\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("connector_call_seconds_count 1"));
     }
 }

@@ -185,9 +185,7 @@ mod tests {
 
     #[test]
     fn standard_signature_matches_the_facts_vector() {
-        let key = STANDARD
-            .decode("C2FVsBQIhrscChlQIMV+b5sSYspob7oD")
-            .unwrap();
+        let key = STANDARD.decode("C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap();
         assert_eq!(
             standard_signature(
                 &key,

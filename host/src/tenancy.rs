@@ -106,7 +106,11 @@ pub enum BootstrapError {
 
 /// On a store with no organization, creates the first one and writes its `Authorization`
 /// value to `file` (mode 0600). Returns true when it did.
-pub async fn bootstrap(store: &dyn Store, file: &Path, now_ms: i64) -> Result<bool, BootstrapError> {
+pub async fn bootstrap(
+    store: &dyn Store,
+    file: &Path,
+    now_ms: i64,
+) -> Result<bool, BootstrapError> {
     if store.count_orgs().await? > 0 {
         return Ok(false);
     }

@@ -1,5 +1,6 @@
 //! The host's durable store: organizations, connector instances, the notification outbox
-//! and every delivery attempt.
+//! and every delivery attempt, and the state of the host's polling of vendor APIs (poll
+//! cursors and vendor credentials).
 //!
 //! [`Store`] is the interface the host codes against; [`sqlite::SqliteStore`] is the default
 //! backend (one file under the data directory, nothing to install). A PostgreSQL backend can
@@ -256,6 +257,59 @@ pub struct AttemptRecord {
     pub next_attempt_ms: Millis,
 }
 
+/// Where polling of one resource of one instance stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollState {
+    /// The instance.
+    pub instance_id: i64,
+    /// The resource name, e.g. `contacts`.
+    pub resource: String,
+    /// The end (until) of the last successful poll window; `None` before the first success.
+    pub last_success_ms: Option<Millis>,
+    /// Records already notified, by id with their updated date (ms), to drop repeats.
+    pub seen: Vec<(String, Millis)>,
+    /// When the last poll (successful or not) started.
+    pub last_attempt_ms: Option<Millis>,
+    /// Why the last poll failed; `None` when it succeeded.
+    pub last_error: Option<String>,
+    /// Polls failed in a row (0 after a success).
+    pub failures: u32,
+    /// Events notified by the last successful poll.
+    pub last_events: u32,
+    /// Not before this instant may the next poll run (backoff, or a vendor's Retry-After).
+    pub not_before_ms: Option<Millis>,
+}
+
+/// Vendor credentials the host keeps for an instance (never shown in any answer).
+///
+/// Its `Debug` output redacts both tokens, so logging it cannot leak them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredCredentials {
+    /// The access token or api key.
+    pub access_token: String,
+    /// The OAuth2 refresh token, if any.
+    pub refresh_token: Option<String>,
+    /// When the access token expires, if known.
+    pub expires_at_ms: Option<Millis>,
+    /// When they were obtained.
+    pub obtained_ms: Millis,
+}
+
+impl std::fmt::Debug for StoredCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const REDACTED: &str = "<redacted>";
+        f.debug_struct("StoredCredentials")
+            .field("access_token", &REDACTED)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| REDACTED),
+            )
+            .field("expires_at_ms", &self.expires_at_ms)
+            .field("obtained_ms", &self.obtained_ms)
+            .finish()
+    }
+}
+
 /// The durable store. Every method is safe to call from many tasks at once.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -287,8 +341,8 @@ pub trait Store: Send + Sync + 'static {
         id: i64,
         update: InstanceUpdate,
     ) -> Result<Option<Instance>, StoreError>;
-    /// Deletes an instance and its configuration; its pending notifications become
-    /// `Dropped`. Returns false when it did not exist.
+    /// Deletes an instance, its configuration, its poll states and its vendor credentials;
+    /// its pending notifications become `Dropped`. Returns false when it did not exist.
     async fn delete_instance(&self, id: i64) -> Result<bool, StoreError>;
 
     // --- outbox ---
@@ -318,4 +372,26 @@ pub trait Store: Send + Sync + 'static {
     async fn redeliver(&self, id: &str, now: Millis) -> Result<Option<Notification>, StoreError>;
     /// Counts of notifications by state (for metrics).
     async fn count_by_state(&self) -> Result<Vec<(NotificationState, u64)>, StoreError>;
+
+    // --- polling ---
+
+    /// The poll states of an instance, by resource name.
+    async fn poll_states(&self, instance_id: i64) -> Result<Vec<PollState>, StoreError>;
+    /// Stores `notifications` (as `enqueue` does, returning their seqs in order) and the
+    /// resource's new poll state in ONE transaction: the cursor advances only together with
+    /// the notifications it covers. With no notifications it just saves the state (a failed
+    /// poll records its error this way).
+    async fn save_poll(
+        &self,
+        state: PollState,
+        notifications: Vec<NewNotification>,
+    ) -> Result<Vec<i64>, StoreError>;
+    /// The instance's vendor credentials, if any.
+    async fn credentials(&self, instance_id: i64) -> Result<Option<StoredCredentials>, StoreError>;
+    /// Replaces (or with `None` removes) the instance's vendor credentials.
+    async fn save_credentials(
+        &self,
+        instance_id: i64,
+        credentials: Option<StoredCredentials>,
+    ) -> Result<(), StoreError>;
 }

@@ -28,6 +28,22 @@
 //!   unless the attempt delivered it: it is never made `Pending` or `Dead` again.
 //! - [`Store::record_attempt`] on an unknown notification fails with
 //!   [`StoreError::Database`] and stores nothing.
+//! - Poll states and vendor credentials belong to an existing instance (a foreign key with
+//!   `ON DELETE CASCADE`): [`Store::save_poll`] or [`Store::save_credentials`] (with
+//!   `Some`) for an instance that does not exist, e.g. one deleted while a poll or a token
+//!   refresh was in flight, fails with [`StoreError::Database`] and stores nothing, not
+//!   even the notifications. [`Store::save_credentials`] with `None` for an unknown
+//!   instance is a no-op.
+//! - [`Store::save_poll`] does not check that its notifications belong to the state's
+//!   instance.
+//! - Vendor credentials are stored as given (not encrypted): protect the database file.
+//!
+//! # Schema versions
+//!
+//! `PRAGMA user_version` holds the schema version. Opening a file migrates it to the
+//! current version (2) in one transaction, step by step, keeping its data: version 1 has
+//! the organizations, instances and outbox; version 2 adds `poll_state` and
+//! `credentials`. A file with a newer version is refused.
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
@@ -42,7 +58,8 @@ use tokio::sync::oneshot;
 
 use crate::{
     Attempt, AttemptRecord, ConfigEntry, Instance, InstanceUpdate, Millis, NewInstance,
-    NewNotification, Notification, NotificationState, Org, SecretHashes, Store, StoreError,
+    NewNotification, Notification, NotificationState, Org, PollState, SecretHashes, Store,
+    StoreError, StoredCredentials,
 };
 
 /// The most operations the writer puts in one transaction.
@@ -61,9 +78,15 @@ const WRITER_CACHE_KIB: i64 = 16 * 1024;
 const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
 /// The schema version this code writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
-const SCHEMA: &str = "
+/// The steps from an empty file to [`SCHEMA_VERSION`]: step `i` takes a file from version
+/// `i` to `i + 1`. Each is idempotent (`IF NOT EXISTS`). Never edit a released step: add
+/// one.
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [SCHEMA_V1, SCHEMA_V2];
+
+/// Version 1: organizations, instances, the outbox and delivery attempts.
+const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS orgs (
     id                 INTEGER PRIMARY KEY AUTOINCREMENT,
     name               TEXT    NOT NULL,
@@ -124,6 +147,31 @@ CREATE TABLE IF NOT EXISTS attempts (
     error           TEXT
 );
 CREATE INDEX IF NOT EXISTS attempts_by_notification ON attempts (notification_id, id);
+";
+
+/// Version 2: the host's polling of vendor APIs (cursors and credentials).
+const SCHEMA_V2: &str = "
+-- One row per polled resource of an instance. `seen` is a JSON array of [id, ms] pairs.
+CREATE TABLE IF NOT EXISTS poll_state (
+    instance_id     INTEGER NOT NULL REFERENCES instances (id) ON DELETE CASCADE,
+    resource        TEXT    NOT NULL,
+    last_success_ms INTEGER,
+    seen            TEXT    NOT NULL,
+    last_attempt_ms INTEGER,
+    last_error      TEXT,
+    failures        INTEGER NOT NULL,
+    last_events     INTEGER NOT NULL,
+    not_before_ms   INTEGER,
+    PRIMARY KEY (instance_id, resource)
+);
+
+CREATE TABLE IF NOT EXISTS credentials (
+    instance_id   INTEGER PRIMARY KEY REFERENCES instances (id) ON DELETE CASCADE,
+    access_token  TEXT    NOT NULL,
+    refresh_token TEXT,
+    expires_at_ms INTEGER,
+    obtained_ms   INTEGER NOT NULL
+);
 ";
 
 const NOTIFICATION_COLUMNS: &str = "seq, id, instance_id, endpoint, event_count, created_ms, \
@@ -311,8 +359,21 @@ fn configure(conn: &Connection, reader: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// Creates or checks the schema.
+/// Creates the schema or migrates it to [`SCHEMA_VERSION`], in one transaction.
 fn migrate(conn: &Connection) -> Result<(), String> {
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| e.to_string())?;
+    // Read the version inside the write transaction, so two processes opening the same
+    // old file cannot both migrate it.
+    let result = migrate_in_transaction(conn)
+        .and_then(|()| conn.execute_batch("COMMIT").map_err(|e| e.to_string()));
+    if result.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    result
+}
+
+fn migrate_in_transaction(conn: &Connection) -> Result<(), String> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(|e| e.to_string())?;
@@ -322,13 +383,17 @@ fn migrate(conn: &Connection) -> Result<(), String> {
              {SCHEMA_VERSION}"
         ));
     }
-    conn.execute_batch(&format!(
-        "BEGIN IMMEDIATE;\n{SCHEMA}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
-    ))
-    .map_err(|e| {
-        let _ = conn.execute_batch("ROLLBACK");
-        e.to_string()
-    })
+    let from = usize::try_from(version)
+        .map_err(|_| format!("the database has schema version {version}"))?;
+    if from == MIGRATIONS.len() {
+        return Ok(());
+    }
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(from) {
+        conn.execute_batch(step)
+            .map_err(|e| format!("migrating to schema version {}: {e}", i + 1))?;
+    }
+    conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+        .map_err(|e| e.to_string())
 }
 
 // --- the writer ---
@@ -573,6 +638,55 @@ impl RawInstance {
     }
 }
 
+/// A poll state row as stored, before its values are checked.
+struct RawPollState {
+    instance_id: i64,
+    resource: String,
+    last_success_ms: Option<Millis>,
+    seen: String,
+    last_attempt_ms: Option<Millis>,
+    last_error: Option<String>,
+    failures: i64,
+    last_events: i64,
+    not_before_ms: Option<Millis>,
+}
+
+impl RawPollState {
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(RawPollState {
+            instance_id: r.get(0)?,
+            resource: r.get(1)?,
+            last_success_ms: r.get(2)?,
+            seen: r.get(3)?,
+            last_attempt_ms: r.get(4)?,
+            last_error: r.get(5)?,
+            failures: r.get(6)?,
+            last_events: r.get(7)?,
+            not_before_ms: r.get(8)?,
+        })
+    }
+
+    fn check(self) -> Result<PollState, StoreError> {
+        let seen = serde_json::from_str(&self.seen).map_err(|e| {
+            StoreError::Corrupt(format!(
+                "seen list of instance {} resource {:?}: {e}",
+                self.instance_id, self.resource
+            ))
+        })?;
+        Ok(PollState {
+            failures: to_u32(self.failures, "failures")?,
+            last_events: to_u32(self.last_events, "last_events")?,
+            seen,
+            instance_id: self.instance_id,
+            resource: self.resource,
+            last_success_ms: self.last_success_ms,
+            last_attempt_ms: self.last_attempt_ms,
+            last_error: self.last_error,
+            not_before_ms: self.not_before_ms,
+        })
+    }
+}
+
 fn get_instance(conn: &Connection, id: i64) -> Result<Option<Instance>, StoreError> {
     let sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = ?1");
     let raw = conn
@@ -651,6 +765,34 @@ fn upsert_config(
     )?
     .execute(params![instance_id, key, value])
     .map(|_| ())
+}
+
+/// Inserts `notifications` as `Pending`, in order; returns their seqs.
+fn insert_notifications(
+    conn: &Connection,
+    notifications: &[NewNotification],
+) -> Result<Vec<i64>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO notifications (id, instance_id, endpoint, event_count,
+                 created_ms, state, delivery, attempts, next_attempt_ms, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 1, 0, ?5, ?6)",
+        )
+        .map_err(db)?;
+    let mut seqs = Vec::with_capacity(notifications.len());
+    for n in notifications {
+        stmt.execute(params![
+            n.id,
+            n.instance_id,
+            n.endpoint,
+            n.event_count,
+            n.created_ms,
+            n.body
+        ])
+        .map_err(db)?;
+        seqs.push(conn.last_insert_rowid());
+    }
+    Ok(seqs)
 }
 
 fn json_err(e: serde_json::Error) -> StoreError {
@@ -806,6 +948,17 @@ impl Store for SqliteStore {
             if deleted == 0 {
                 return Ok(false);
             }
+            // The foreign keys cascade these deletes too; deleting explicitly keeps them
+            // gone even on a connection without foreign keys.
+            for sql in [
+                "DELETE FROM poll_state WHERE instance_id = ?1",
+                "DELETE FROM credentials WHERE instance_id = ?1",
+            ] {
+                conn.prepare_cached(sql)
+                    .map_err(db)?
+                    .execute([id])
+                    .map_err(db)?;
+            }
             conn.prepare_cached(
                 "UPDATE notifications SET state = 'dropped'
                  WHERE instance_id = ?1 AND state = 'pending'",
@@ -822,30 +975,8 @@ impl Store for SqliteStore {
         if notifications.is_empty() {
             return Ok(Vec::new());
         }
-        self.write(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "INSERT INTO notifications (id, instance_id, endpoint, event_count,
-                         created_ms, state, delivery, attempts, next_attempt_ms, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 1, 0, ?5, ?6)",
-                )
-                .map_err(db)?;
-            let mut seqs = Vec::with_capacity(notifications.len());
-            for n in &notifications {
-                stmt.execute(params![
-                    n.id,
-                    n.instance_id,
-                    n.endpoint,
-                    n.event_count,
-                    n.created_ms,
-                    n.body
-                ])
-                .map_err(db)?;
-                seqs.push(conn.last_insert_rowid());
-            }
-            Ok(seqs)
-        })
-        .await
+        self.write(move |conn| insert_notifications(conn, &notifications))
+            .await
     }
 
     async fn pending(&self) -> Result<Vec<Notification>, StoreError> {
@@ -1028,6 +1159,126 @@ impl Store for SqliteStore {
                 out.push((state, n));
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn poll_states(&self, instance_id: i64) -> Result<Vec<PollState>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT instance_id, resource, last_success_ms, seen, last_attempt_ms,
+                         last_error, failures, last_events, not_before_ms
+                     FROM poll_state WHERE instance_id = ?1 ORDER BY resource",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([instance_id], RawPollState::from_row)
+                .map_err(db)?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(row.map_err(db)?.check()?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn save_poll(
+        &self,
+        state: PollState,
+        notifications: Vec<NewNotification>,
+    ) -> Result<Vec<i64>, StoreError> {
+        // Encoded here, not on the writer thread: the list can be long.
+        let seen = serde_json::to_string(&state.seen).map_err(json_err)?;
+        self.write(move |conn| {
+            let seqs = insert_notifications(conn, &notifications)?;
+            conn.prepare_cached(
+                "INSERT INTO poll_state (instance_id, resource, last_success_ms, seen,
+                     last_attempt_ms, last_error, failures, last_events, not_before_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (instance_id, resource) DO UPDATE SET
+                     last_success_ms = excluded.last_success_ms,
+                     seen = excluded.seen,
+                     last_attempt_ms = excluded.last_attempt_ms,
+                     last_error = excluded.last_error,
+                     failures = excluded.failures,
+                     last_events = excluded.last_events,
+                     not_before_ms = excluded.not_before_ms",
+            )
+            .map_err(db)?
+            .execute(params![
+                state.instance_id,
+                state.resource,
+                state.last_success_ms,
+                seen,
+                state.last_attempt_ms,
+                state.last_error,
+                state.failures,
+                state.last_events,
+                state.not_before_ms,
+            ])
+            .map_err(db)?;
+            Ok(seqs)
+        })
+        .await
+    }
+
+    async fn credentials(&self, instance_id: i64) -> Result<Option<StoredCredentials>, StoreError> {
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT access_token, refresh_token, expires_at_ms, obtained_ms
+                 FROM credentials WHERE instance_id = ?1",
+            )
+            .map_err(db)?
+            .query_row([instance_id], |r| {
+                Ok(StoredCredentials {
+                    access_token: r.get(0)?,
+                    refresh_token: r.get(1)?,
+                    expires_at_ms: r.get(2)?,
+                    obtained_ms: r.get(3)?,
+                })
+            })
+            .optional()
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn save_credentials(
+        &self,
+        instance_id: i64,
+        credentials: Option<StoredCredentials>,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            match credentials {
+                Some(c) => conn
+                    .prepare_cached(
+                        "INSERT INTO credentials (instance_id, access_token, refresh_token,
+                             expires_at_ms, obtained_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (instance_id) DO UPDATE SET
+                             access_token = excluded.access_token,
+                             refresh_token = excluded.refresh_token,
+                             expires_at_ms = excluded.expires_at_ms,
+                             obtained_ms = excluded.obtained_ms",
+                    )
+                    .map_err(db)?
+                    .execute(params![
+                        instance_id,
+                        c.access_token,
+                        c.refresh_token,
+                        c.expires_at_ms,
+                        c.obtained_ms,
+                    ])
+                    .map_err(db)?,
+                None => conn
+                    .prepare_cached("DELETE FROM credentials WHERE instance_id = ?1")
+                    .map_err(db)?
+                    .execute([instance_id])
+                    .map_err(db)?,
+            };
+            Ok(())
         })
         .await
     }

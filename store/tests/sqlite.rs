@@ -7,7 +7,7 @@ use std::time::Instant;
 use store::sqlite::SqliteStore;
 use store::{
     Attempt, AttemptRecord, InstanceUpdate, NewInstance, NewNotification, NotificationState,
-    SecretHashes, Store, StoreError,
+    PollState, SecretHashes, Store, StoreError, StoredCredentials,
 };
 
 fn secrets(user: &str, org: &str) -> SecretHashes {
@@ -62,6 +62,35 @@ fn attempt(id: &str, delivery: u32, n: u32, at_ms: i64, status: Option<u16>) -> 
             None => Some("connect refused".into()),
         },
     }
+}
+
+fn poll_state(instance_id: i64, resource: &str, until: i64, seen: usize) -> PollState {
+    PollState {
+        instance_id,
+        resource: resource.into(),
+        last_success_ms: Some(until),
+        seen: (0..seen)
+            .map(|i| (format!("{resource}-{i}"), until - i as i64))
+            .collect(),
+        last_attempt_ms: Some(until - 5),
+        last_error: None,
+        failures: 0,
+        last_events: seen as u32,
+        not_before_ms: None,
+    }
+}
+
+fn creds(token: &str, refresh: Option<&str>, obtained_ms: i64) -> StoredCredentials {
+    StoredCredentials {
+        access_token: token.into(),
+        refresh_token: refresh.map(Into::into),
+        expires_at_ms: Some(obtained_ms + 3_600_000),
+        obtained_ms,
+    }
+}
+
+fn pending_ids(pending: Vec<store::Notification>) -> Vec<(i64, String)> {
+    pending.into_iter().map(|n| (n.seq, n.id)).collect()
 }
 
 fn open(dir: &tempfile::TempDir) -> SqliteStore {
@@ -494,7 +523,7 @@ async fn outbox_lifecycle() {
 async fn everything_survives_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.db");
-    let (org, inst, notes, attempts, counts) = {
+    let (org, inst, notes, attempts, counts, polls, saved_creds) = {
         let store = SqliteStore::open(&path).unwrap();
         let org = store
             .create_org("acme", &secrets("u", "o"), 7)
@@ -528,10 +557,30 @@ async fn everything_survives_a_reopen() {
             })
             .await
             .unwrap();
+        let mut failed = poll_state(inst.id, "orders", 40, 0);
+        failed.last_success_ms = None;
+        failed.last_error = Some("HTTP 429".into());
+        failed.failures = 1;
+        failed.not_before_ms = Some(60);
+        store.save_poll(failed, vec![]).await.unwrap();
+        store
+            .save_poll(
+                poll_state(inst.id, "contacts", 50, 3),
+                vec![note("p1", inst.id, 50)],
+            )
+            .await
+            .unwrap();
+        store
+            .save_credentials(inst.id, Some(creds("tok", Some("ref"), 5)))
+            .await
+            .unwrap();
         let notes = store.list_notifications(inst.id, 10, 0).await.unwrap();
         let attempts = store.attempts("a").await.unwrap();
         let counts = store.count_by_state().await.unwrap();
-        (org, inst, notes, attempts, counts)
+        let polls = store.poll_states(inst.id).await.unwrap();
+        assert_eq!(polls.len(), 2);
+        let saved_creds = store.credentials(inst.id).await.unwrap().unwrap();
+        (org, inst, notes, attempts, counts, polls, saved_creds)
         // The store is dropped here: its writer thread ends and its connections close.
     };
     // Every connection closed cleanly: the last one checkpointed and removed the WAL.
@@ -551,12 +600,14 @@ async fn everything_survives_a_reopen() {
         store.body("b").await.unwrap(),
         Some(note("b", inst.id, 2).body)
     );
+    assert_eq!(store.poll_states(inst.id).await.unwrap(), polls);
+    assert_eq!(store.credentials(inst.id).await.unwrap(), Some(saved_creds));
     let pending = store.pending().await.unwrap();
-    assert_eq!(pending.len(), 1);
-    assert_eq!(pending[0].id, "b");
+    let ids: Vec<&str> = pending.iter().map(|n| n.id.as_str()).collect();
+    assert_eq!(ids, ["b", "p1"]);
     // New rows continue after the old ones.
     let seq = store.enqueue(vec![note("c", inst.id, 9)]).await.unwrap();
-    assert!(seq[0] > pending[0].seq);
+    assert!(seq[0] > pending[1].seq);
 }
 
 #[tokio::test]
@@ -749,4 +800,593 @@ async fn a_lone_enqueue_commits_at_once() {
         "lone enqueue latency: p50 {:?}, p99 {:?}, max {:?}",
         latencies[100], latencies[197], latencies[199]
     );
+}
+
+#[tokio::test]
+async fn save_poll_stores_the_notifications_and_the_cursor_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let org = store
+        .create_org("acme", &secrets("u", "o"), 1)
+        .await
+        .unwrap();
+    let inst = store
+        .create_instance(new_instance(org.id, "i"))
+        .await
+        .unwrap();
+    let other = store
+        .create_instance(new_instance(org.id, "j"))
+        .await
+        .unwrap();
+    assert_eq!(store.poll_states(inst.id).await.unwrap(), vec![]);
+    store
+        .enqueue(vec![note("earlier", inst.id, 1)])
+        .await
+        .unwrap();
+
+    let first = poll_state(inst.id, "contacts", 1_000, 3);
+    let notes = vec![
+        note("c1", inst.id, 1_001),
+        note("c2", inst.id, 1_002),
+        note("c3", inst.id, 1_003),
+    ];
+    let seqs = store.save_poll(first.clone(), notes.clone()).await.unwrap();
+    assert_eq!(seqs.len(), 3);
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+
+    assert_eq!(
+        store.poll_states(inst.id).await.unwrap(),
+        vec![first.clone()]
+    );
+    assert_eq!(store.poll_states(other.id).await.unwrap(), vec![]);
+    let pending = pending_ids(store.pending().await.unwrap());
+    assert_eq!(pending.len(), 4);
+    assert_eq!(pending[0].1, "earlier");
+    assert_eq!(
+        pending[1..],
+        [
+            (seqs[0], "c1".to_string()),
+            (seqs[1], "c2".to_string()),
+            (seqs[2], "c3".to_string()),
+        ]
+    );
+    // Stored as enqueue stores them.
+    let c2 = store.get_notification("c2").await.unwrap().unwrap();
+    assert_eq!(c2.state, NotificationState::Pending);
+    assert_eq!(
+        (c2.instance_id, c2.event_count, c2.created_ms),
+        (inst.id, 2, 1_002)
+    );
+    assert_eq!(
+        (c2.delivery, c2.attempts, c2.next_attempt_ms),
+        (1, 0, 1_002)
+    );
+    assert_eq!(store.body("c3").await.unwrap(), Some(notes[2].body.clone()));
+
+    // The next poll replaces the resource's state; another resource gets its own row, and
+    // states come back ordered by resource name. A long seen list is kept as given.
+    let second = poll_state(inst.id, "contacts", 2_000, 5_000);
+    let seqs2 = store
+        .save_poll(second.clone(), vec![note("c4", inst.id, 2_001)])
+        .await
+        .unwrap();
+    assert_eq!(seqs2.len(), 1);
+    assert!(seqs2[0] > seqs[2]);
+    let accounts = poll_state(inst.id, "accounts", 1_500, 0);
+    assert_eq!(
+        store.save_poll(accounts.clone(), vec![]).await.unwrap(),
+        Vec::<i64>::new()
+    );
+    let states = store.poll_states(inst.id).await.unwrap();
+    assert_eq!(states, vec![accounts, second.clone()]);
+    assert_eq!(states[1].seen.len(), 5_000);
+    assert_eq!(
+        states[1].seen[4_999],
+        ("contacts-4999".to_string(), 2_000 - 4_999)
+    );
+    assert_eq!(store.pending().await.unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn a_failed_poll_records_its_error_without_notifications() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let org = store
+        .create_org("acme", &secrets("u", "o"), 1)
+        .await
+        .unwrap();
+    let inst = store
+        .create_instance(new_instance(org.id, "i"))
+        .await
+        .unwrap();
+
+    // The first poll ever fails: no success yet, nothing seen.
+    let failed = PollState {
+        instance_id: inst.id,
+        resource: "contacts".into(),
+        last_success_ms: None,
+        seen: vec![],
+        last_attempt_ms: Some(100),
+        last_error: Some("vendor answered 503".into()),
+        failures: 1,
+        last_events: 0,
+        not_before_ms: Some(30_100),
+    };
+    assert_eq!(
+        store.save_poll(failed.clone(), vec![]).await.unwrap(),
+        Vec::<i64>::new()
+    );
+    assert_eq!(store.poll_states(inst.id).await.unwrap(), vec![failed]);
+    assert_eq!(store.pending().await.unwrap(), vec![]);
+
+    // A success, then a failure that keeps the cursor and the seen list of the success.
+    let ok = poll_state(inst.id, "contacts", 1_000, 2);
+    store
+        .save_poll(ok.clone(), vec![note("n1", inst.id, 1_000)])
+        .await
+        .unwrap();
+    let mut again = ok.clone();
+    again.last_attempt_ms = Some(2_000);
+    again.last_error = Some("Retry-After: 120".into());
+    again.failures = 1;
+    again.not_before_ms = Some(122_000);
+    store.save_poll(again.clone(), vec![]).await.unwrap();
+    let states = store.poll_states(inst.id).await.unwrap();
+    assert_eq!(states, vec![again]);
+    assert_eq!(states[0].last_success_ms, Some(1_000));
+    assert_eq!(states[0].seen, ok.seen);
+    let pending: Vec<String> = store
+        .pending()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.id)
+        .collect();
+    assert_eq!(pending, ["n1"]);
+}
+
+#[tokio::test]
+async fn a_failed_save_poll_stores_neither_the_state_nor_any_notification() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let org = store
+        .create_org("acme", &secrets("u", "o"), 1)
+        .await
+        .unwrap();
+    let inst = store
+        .create_instance(new_instance(org.id, "i"))
+        .await
+        .unwrap();
+    let before = poll_state(inst.id, "contacts", 1_000, 1);
+    store
+        .save_poll(before.clone(), vec![note("taken", inst.id, 1_000)])
+        .await
+        .unwrap();
+    let pending_before = pending_ids(store.pending().await.unwrap());
+
+    // The last notification's id already exists: the whole call fails.
+    let advanced = poll_state(inst.id, "contacts", 2_000, 3);
+    let dup = store
+        .save_poll(
+            advanced.clone(),
+            vec![
+                note("fresh1", inst.id, 2_000),
+                note("fresh2", inst.id, 2_000),
+                note("taken", inst.id, 2_000),
+            ],
+        )
+        .await;
+    assert!(matches!(dup, Err(StoreError::Database(_))), "{dup:?}");
+    assert_eq!(
+        store.poll_states(inst.id).await.unwrap(),
+        vec![before.clone()]
+    );
+    assert_eq!(store.get_notification("fresh1").await.unwrap(), None);
+    assert_eq!(store.get_notification("fresh2").await.unwrap(), None);
+    assert_eq!(pending_ids(store.pending().await.unwrap()), pending_before);
+
+    // A new resource's first state is not created by a failing call either.
+    let dup = store
+        .save_poll(
+            poll_state(inst.id, "orders", 2_000, 1),
+            vec![note("taken", inst.id, 2_000)],
+        )
+        .await;
+    assert!(matches!(dup, Err(StoreError::Database(_))), "{dup:?}");
+    assert_eq!(store.poll_states(inst.id).await.unwrap(), vec![before]);
+
+    // A poll that finishes after its instance was deleted stores nothing.
+    assert!(store.delete_instance(inst.id).await.unwrap());
+    let late = store
+        .save_poll(advanced, vec![note("late", inst.id, 3_000)])
+        .await;
+    assert!(matches!(late, Err(StoreError::Database(_))), "{late:?}");
+    assert_eq!(store.poll_states(inst.id).await.unwrap(), vec![]);
+    assert_eq!(store.get_notification("late").await.unwrap(), None);
+
+    // The same call, retried once the conflict is gone, succeeds.
+    let inst2 = store
+        .create_instance(new_instance(org.id, "i2"))
+        .await
+        .unwrap();
+    let retried = poll_state(inst2.id, "contacts", 2_000, 3);
+    let seqs = store
+        .save_poll(
+            retried.clone(),
+            vec![
+                note("fresh1", inst2.id, 2_000),
+                note("fresh2", inst2.id, 2_000),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(seqs.len(), 2);
+    assert_eq!(store.poll_states(inst2.id).await.unwrap(), vec![retried]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_save_polls_fail_only_the_failing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(&dir));
+    let org = store
+        .create_org("acme", &secrets("u", "o"), 1)
+        .await
+        .unwrap();
+    let inst = store
+        .create_instance(new_instance(org.id, "i"))
+        .await
+        .unwrap();
+    store
+        .enqueue(vec![note("taken", inst.id, 0)])
+        .await
+        .unwrap();
+
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let store = Arc::clone(&store);
+        let iid = inst.id;
+        tasks.push(tokio::spawn(async move {
+            let last = if i == 50 {
+                "taken".to_string()
+            } else {
+                format!("r{i}-b")
+            };
+            let result = store
+                .save_poll(
+                    poll_state(iid, &format!("r{i:03}"), 10 + i, 2),
+                    vec![note(&format!("r{i}-a"), iid, i), note(&last, iid, i)],
+                )
+                .await;
+            (i, result)
+        }));
+    }
+    for task in tasks {
+        let (i, result) = task.await.unwrap();
+        if i == 50 {
+            assert!(matches!(result, Err(StoreError::Database(_))), "{result:?}");
+            assert_eq!(store.get_notification("r50-a").await.unwrap(), None);
+        } else {
+            assert_eq!(result.unwrap().len(), 2);
+        }
+    }
+    let states = store.poll_states(inst.id).await.unwrap();
+    assert_eq!(states.len(), 99);
+    assert!(states.iter().all(|s| s.resource != "r050"));
+    assert_eq!(store.pending().await.unwrap().len(), 1 + 99 * 2);
+}
+
+#[tokio::test]
+async fn credentials_round_trip_replace_and_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let org = store
+        .create_org("acme", &secrets("u", "o"), 1)
+        .await
+        .unwrap();
+    let inst = store
+        .create_instance(new_instance(org.id, "i"))
+        .await
+        .unwrap();
+    let other = store
+        .create_instance(new_instance(org.id, "j"))
+        .await
+        .unwrap();
+    assert_eq!(store.credentials(inst.id).await.unwrap(), None);
+
+    let first = creds("access-1", Some("refresh-1"), 100);
+    store
+        .save_credentials(inst.id, Some(first.clone()))
+        .await
+        .unwrap();
+    let key_only = StoredCredentials {
+        access_token: "api-key".into(),
+        refresh_token: None,
+        expires_at_ms: None,
+        obtained_ms: 7,
+    };
+    store
+        .save_credentials(other.id, Some(key_only.clone()))
+        .await
+        .unwrap();
+    assert_eq!(store.credentials(inst.id).await.unwrap(), Some(first));
+    assert_eq!(
+        store.credentials(other.id).await.unwrap(),
+        Some(key_only.clone())
+    );
+
+    // Replace: every field is taken from the new value, including a dropped refresh token.
+    let second = StoredCredentials {
+        access_token: "access-2".into(),
+        refresh_token: None,
+        expires_at_ms: None,
+        obtained_ms: 200,
+    };
+    store
+        .save_credentials(inst.id, Some(second.clone()))
+        .await
+        .unwrap();
+    assert_eq!(store.credentials(inst.id).await.unwrap(), Some(second));
+
+    // Remove, twice (the second is a no-op), and for an unknown instance.
+    store.save_credentials(inst.id, None).await.unwrap();
+    assert_eq!(store.credentials(inst.id).await.unwrap(), None);
+    store.save_credentials(inst.id, None).await.unwrap();
+    store.save_credentials(9_999, None).await.unwrap();
+    assert_eq!(store.credentials(other.id).await.unwrap(), Some(key_only));
+
+    // Credentials for an instance that does not exist are refused.
+    let unknown = store
+        .save_credentials(9_999, Some(creds("x", None, 1)))
+        .await;
+    assert!(
+        matches!(unknown, Err(StoreError::Database(_))),
+        "{unknown:?}"
+    );
+    assert_eq!(store.credentials(9_999).await.unwrap(), None);
+
+    // Debug output never shows the tokens.
+    let shown = format!("{:?}", creds("s3cret-access", Some("s3cret-refresh"), 1));
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(shown.contains("obtained_ms: 1"), "{shown}");
+}
+
+#[tokio::test]
+async fn deleting_an_instance_removes_its_poll_states_and_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let org = store
+        .create_org("acme", &secrets("u", "o"), 1)
+        .await
+        .unwrap();
+    let gone = store
+        .create_instance(new_instance(org.id, "gone"))
+        .await
+        .unwrap();
+    let kept = store
+        .create_instance(new_instance(org.id, "kept"))
+        .await
+        .unwrap();
+    for inst in [&gone, &kept] {
+        for resource in ["accounts", "contacts"] {
+            store
+                .save_poll(poll_state(inst.id, resource, 10, 2), vec![])
+                .await
+                .unwrap();
+        }
+        store
+            .save_credentials(inst.id, Some(creds(&format!("t{}", inst.id), None, 1)))
+            .await
+            .unwrap();
+    }
+    store
+        .save_poll(
+            poll_state(gone.id, "orders", 10, 1),
+            vec![note("gone-1", gone.id, 10)],
+        )
+        .await
+        .unwrap();
+    let kept_polls = store.poll_states(kept.id).await.unwrap();
+    let kept_creds = store.credentials(kept.id).await.unwrap();
+    assert_eq!(store.poll_states(gone.id).await.unwrap().len(), 3);
+
+    assert!(store.delete_instance(gone.id).await.unwrap());
+    assert_eq!(store.poll_states(gone.id).await.unwrap(), vec![]);
+    assert_eq!(store.credentials(gone.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_notification("gone-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        NotificationState::Dropped
+    );
+    // The other instance keeps its own.
+    assert_eq!(store.poll_states(kept.id).await.unwrap(), kept_polls);
+    assert_eq!(store.credentials(kept.id).await.unwrap(), kept_creds);
+    // And nothing is left behind in the tables themselves.
+    drop(store);
+    let conn = rusqlite::Connection::open(dir.path().join("store.db")).unwrap();
+    for table in ["poll_state", "credentials"] {
+        let n: i64 = conn
+            .query_row(
+                &format!("SELECT COUNT(*) FROM {table} WHERE instance_id = ?1"),
+                [gone.id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 0, "{table}");
+    }
+}
+
+/// The schema version 1 wrote, verbatim (the code before poll states and credentials).
+const SCHEMA_V1: &str = "
+CREATE TABLE IF NOT EXISTS orgs (
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    name               TEXT    NOT NULL,
+    user_secret_sha256 TEXT    NOT NULL,
+    org_secret_sha256  TEXT    NOT NULL,
+    created_ms         INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orgs_by_secrets ON orgs (user_secret_sha256, org_secret_sha256);
+
+CREATE TABLE IF NOT EXISTS instances (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    org_id        INTEGER NOT NULL,
+    element_key   TEXT    NOT NULL,
+    name          TEXT    NOT NULL,
+    token_sha256  TEXT    NOT NULL,
+    tags          TEXT    NOT NULL,
+    provider_data TEXT    NOT NULL,
+    disabled      INTEGER NOT NULL,
+    created_ms    INTEGER NOT NULL,
+    updated_ms    INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS config (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    instance_id INTEGER NOT NULL REFERENCES instances (id) ON DELETE CASCADE,
+    key         TEXT    NOT NULL,
+    value       TEXT    NOT NULL,
+    UNIQUE (instance_id, key)
+);
+
+-- The body is the last column: the other columns stay on the row's first page, so
+-- scans that do not need the body never read its overflow pages.
+CREATE TABLE IF NOT EXISTS notifications (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    id              TEXT    NOT NULL UNIQUE,
+    instance_id     INTEGER NOT NULL,
+    endpoint        TEXT    NOT NULL,
+    event_count     INTEGER NOT NULL,
+    created_ms      INTEGER NOT NULL,
+    state           TEXT    NOT NULL,
+    delivery        INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL,
+    next_attempt_ms INTEGER NOT NULL,
+    delivered_ms    INTEGER,
+    body            BLOB    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notifications_by_state ON notifications (state, seq);
+CREATE INDEX IF NOT EXISTS notifications_by_instance ON notifications (instance_id, seq);
+
+CREATE TABLE IF NOT EXISTS attempts (
+    id              INTEGER PRIMARY KEY,
+    notification_id TEXT    NOT NULL,
+    delivery        INTEGER NOT NULL,
+    attempt         INTEGER NOT NULL,
+    at_ms           INTEGER NOT NULL,
+    status_code     INTEGER,
+    latency_us      INTEGER NOT NULL,
+    error           TEXT
+);
+CREATE INDEX IF NOT EXISTS attempts_by_notification ON attempts (notification_id, id);
+";
+
+#[tokio::test]
+async fn a_version_1_file_is_migrated_and_keeps_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    // A file as the version-1 code left it, with an org, an instance and a notification.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO orgs (name, user_secret_sha256, org_secret_sha256, created_ms)
+                 VALUES ('acme', 'u', 'o', 5);
+             INSERT INTO instances (org_id, element_key, name, token_sha256, tags,
+                 provider_data, disabled, created_ms, updated_ms)
+                 VALUES (1, 'ecwid', 'old', 'tok', '[\"t\"]', '{}', 0, 6, 7);
+             INSERT INTO config (instance_id, key, value) VALUES (1, 'k', 'v');
+             INSERT INTO notifications (id, instance_id, endpoint, event_count, created_ms,
+                 state, delivery, attempts, next_attempt_ms, body)
+                 VALUES ('old-n', 1, 'https://example.com/cb', 1, 8, 'pending', 1, 0, 8,
+                     x'7b7d');
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+
+    let (inst, polls, saved) = {
+        let store = SqliteStore::open(&path).unwrap();
+        // The version-1 data is all there.
+        let org = store.find_org(&secrets("u", "o")).await.unwrap().unwrap();
+        assert_eq!((org.id, org.name.as_str(), org.created_ms), (1, "acme", 5));
+        let inst = store.get_instance(1).await.unwrap().unwrap();
+        assert_eq!(inst.name, "old");
+        assert_eq!(inst.tags, vec!["t".to_string()]);
+        assert_eq!(inst.config_value("k"), Some("v"));
+        let pending = store.pending().await.unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].id, "old-n");
+        assert_eq!(store.body("old-n").await.unwrap(), Some(b"{}".to_vec()));
+
+        // The new tables exist and work.
+        assert_eq!(store.poll_states(inst.id).await.unwrap(), vec![]);
+        assert_eq!(store.credentials(inst.id).await.unwrap(), None);
+        let state = poll_state(inst.id, "contacts", 100, 2);
+        let seqs = store
+            .save_poll(state, vec![note("new-n", inst.id, 100)])
+            .await
+            .unwrap();
+        assert!(seqs[0] > pending[0].seq);
+        let saved = creds("tok", Some("ref"), 9);
+        store
+            .save_credentials(inst.id, Some(saved.clone()))
+            .await
+            .unwrap();
+        let polls = store.poll_states(inst.id).await.unwrap();
+        assert_eq!(polls.len(), 1);
+        (inst, polls, saved)
+    };
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+    drop(conn);
+
+    // Opening the migrated file again changes nothing.
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        store.get_instance(inst.id).await.unwrap(),
+        Some(inst.clone())
+    );
+    assert_eq!(store.poll_states(inst.id).await.unwrap(), polls);
+    assert_eq!(store.credentials(inst.id).await.unwrap(), Some(saved));
+    let ids: Vec<String> = store
+        .pending()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.id)
+        .collect();
+    assert_eq!(ids, ["old-n", "new-n"]);
+    // And deleting the migrated instance cascades to the new tables.
+    assert!(store.delete_instance(inst.id).await.unwrap());
+    assert_eq!(store.poll_states(inst.id).await.unwrap(), vec![]);
+    assert_eq!(store.credentials(inst.id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_new_file_gets_the_current_schema_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for t in ["credentials", "instances", "notifications", "poll_state"] {
+        assert!(tables.iter().any(|n| n == t), "{t} missing from {tables:?}");
+    }
 }

@@ -56,7 +56,12 @@ async fn a_down_callback_is_retried_on_schedule_then_dead_lettered_then_redelive
     // Back up: a redeliver call gets it through.
     callback.set_status(200);
     let redeliver = host.call("POST", &format!("{path}/redeliver"), None).await;
-    assert_eq!(redeliver.status, 202, "{}", String::from_utf8_lossy(&redeliver.body));
+    assert_eq!(
+        redeliver.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&redeliver.body)
+    );
     let delivered = eventually(Duration::from_secs(10), "the redelivery", || async {
         callback.delivered().first().cloned()
     })
@@ -67,7 +72,10 @@ async fn a_down_callback_is_retried_on_schedule_then_dead_lettered_then_redelive
         "the same notification, byte for byte"
     );
     let after = eventually(Duration::from_secs(10), "NOTIFIED", || async {
-        let d = host.call("GET", &format!("{path}/deliveries"), None).await.json();
+        let d = host
+            .call("GET", &format!("{path}/deliveries"), None)
+            .await
+            .json();
         (d["event"]["status"] == "NOTIFIED").then_some(d)
     })
     .await;
@@ -77,13 +85,19 @@ async fn a_down_callback_is_retried_on_schedule_then_dead_lettered_then_redelive
 
 #[tokio::test]
 async fn notifications_to_one_callback_arrive_in_acceptance_order() {
-    let host = TestHost::start_with(&["ecwid"], &["--retry-delays-ms", "50,50,50,50,50,50,50,50,50,50"]);
+    let host = TestHost::start_with(
+        &["ecwid"],
+        &["--retry-delays-ms", "50,50,50,50,50,50,50,50,50,50"],
+    );
     let callback = Receiver::start().await;
     callback.set_status(500);
     create_instance(&host, &ecwid_instance(&callback.url("/"))).await;
     for i in 0..20 {
         let order = ecwid_order("order.updated", &format!("o{i}"), 1003).to_string();
-        assert_eq!(webhook(&host, "ecwid", &[], order.as_bytes()).await.status, 200);
+        assert_eq!(
+            webhook(&host, "ecwid", &[], order.as_bytes()).await.status,
+            200
+        );
     }
     // The first keeps failing; nothing overtakes it.
     eventually(Duration::from_secs(10), "a few retries", || async {
@@ -98,14 +112,21 @@ async fn notifications_to_one_callback_arrive_in_acceptance_order() {
     .await;
     let order: Vec<String> = got
         .iter()
-        .map(|r| r.json()["message"]["events"][0]["objectId"].as_str().unwrap().to_string())
+        .map(|r| {
+            r.json()["message"]["events"][0]["objectId"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     let expected: Vec<String> = (0..20).map(|i| format!("o{i}")).collect();
     assert_eq!(order, expected);
     assert!(
-        callback.received().iter().take_while(|r| r.answered != 200).all(|r| {
-            r.json()["message"]["events"][0]["objectId"] == "o0"
-        }),
+        callback
+            .received()
+            .iter()
+            .take_while(|r| r.answered != 200)
+            .all(|r| { r.json()["message"]["events"][0]["objectId"] == "o0" }),
         "while the first failed, no later one was sent"
     );
 }
@@ -150,7 +171,12 @@ async fn a_thousand_webhooks_survive_a_kill_9() {
         let d = callback.delivered();
         let distinct: std::collections::HashSet<String> = d
             .iter()
-            .map(|r| r.json()["message"]["events"][0]["objectId"].as_str().unwrap().to_string())
+            .map(|r| {
+                r.json()["message"]["events"][0]["objectId"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
             .collect();
         (distinct.len() == N).then_some(d)
     })
@@ -159,12 +185,20 @@ async fn a_thousand_webhooks_survive_a_kill_9() {
     for r in &got {
         let v: Value = r.json();
         *counts
-            .entry(v["message"]["events"][0]["objectId"].as_str().unwrap().to_string())
+            .entry(
+                v["message"]["events"][0]["objectId"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
             .or_default() += 1;
     }
     let duplicates: usize = counts.values().map(|c| c - 1).sum();
     eprintln!("kill -9 with {N} pending: all {N} delivered, {duplicates} duplicates");
     assert_eq!(counts.len(), N);
-    assert!(duplicates <= 1, "{duplicates} duplicates: only the attempt in flight may repeat");
+    assert!(
+        duplicates <= 1,
+        "{duplicates} duplicates: only the attempt in flight may repeat"
+    );
     assert!(host.is_running());
 }

@@ -59,7 +59,10 @@ async fn patching_the_callback_entry_sends_the_next_notification_to_the_new_url(
     let id = created["id"].as_i64().unwrap();
 
     let body = ecwid_order("order.created", "A1", 1003).to_string();
-    assert_eq!(webhook(&host, "ecwid", &[], body.as_bytes()).await.status, 200);
+    assert_eq!(
+        webhook(&host, "ecwid", &[], body.as_bytes()).await.status,
+        200
+    );
     eventually(WITHIN, "the first callback", || async {
         (first.delivered().len() == 1).then_some(())
     })
@@ -83,11 +86,19 @@ async fn patching_the_callback_entry_sends_the_next_notification_to_the_new_url(
             Some(&json!({"propertyValue": second.url("/b")})),
         )
         .await;
-    assert_eq!(patched.status, 200, "{}", String::from_utf8_lossy(&patched.body));
+    assert_eq!(
+        patched.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&patched.body)
+    );
     assert_eq!(patched.json()["propertyValue"], second.url("/b"));
 
     let body = ecwid_order("order.updated", "A1", 1003).to_string();
-    assert_eq!(webhook(&host, "ecwid", &[], body.as_bytes()).await.status, 200);
+    assert_eq!(
+        webhook(&host, "ecwid", &[], body.as_bytes()).await.status,
+        200
+    );
     let got = eventually(WITHIN, "the second callback", || async {
         second.delivered().first().cloned()
     })
@@ -147,10 +158,18 @@ async fn bad_configurations_are_refused_naming_the_key() {
     ];
     for (body, field) in cases {
         let answer = host.call("POST", "/instances", Some(&body)).await;
-        assert_eq!(answer.status, 400, "{body}: {}", String::from_utf8_lossy(&answer.body));
+        assert_eq!(
+            answer.status,
+            400,
+            "{body}: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
         let error = answer.json();
         assert_eq!(error["field"], field, "{error}");
-        assert!(error["message"].as_str().unwrap().contains(field), "{error}");
+        assert!(
+            error["message"].as_str().unwrap().contains(field),
+            "{error}"
+        );
     }
     let not_json = send(
         "POST",
@@ -160,7 +179,12 @@ async fn bad_configurations_are_refused_naming_the_key() {
     )
     .await;
     assert_eq!(not_json.status, 400);
-    assert!(not_json.json()["message"].as_str().unwrap().contains("not valid JSON"));
+    assert!(
+        not_json.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON")
+    );
     assert_eq!(host.call("GET", "/instances", None).await.json(), json!([]));
 }
 
@@ -174,7 +198,12 @@ async fn credentials_are_required_and_organizations_are_walled_off() {
 
     let missing = get(&host.url("/instances")).await;
     assert_eq!(missing.status, 401);
-    assert!(missing.json()["message"].as_str().unwrap().contains("Authorization"));
+    assert!(
+        missing.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("Authorization")
+    );
     let wrong = send(
         "GET",
         &host.url("/instances"),
@@ -190,7 +219,11 @@ async fn credentials_are_required_and_organizations_are_walled_off() {
         .arg(&host.data)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let other = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert!(other.starts_with("User ") && other.contains(", Organization "));
     let path = format!("/instances/{id}");
@@ -204,7 +237,13 @@ async fn credentials_are_required_and_organizations_are_walled_off() {
         .await;
         assert_eq!(answer.status, 404, "{method} by another organization");
     }
-    let theirs = send("GET", &host.url("/instances"), &[("authorization", &other)], b"").await;
+    let theirs = send(
+        "GET",
+        &host.url("/instances"),
+        &[("authorization", &other)],
+        b"",
+    )
+    .await;
     assert_eq!(theirs.json(), json!([]));
 
     // The instance's own token opens that instance only.

@@ -2,9 +2,10 @@
 
 mod cli;
 mod connectors;
+mod delivery;
 mod elements;
 mod hostile;
 mod hot_reload;
-mod delivery;
 mod instances;
+mod polling;
 mod webhooks;

@@ -39,7 +39,12 @@ async fn an_ecwid_order_reaches_the_callback_signed_both_ways() {
     )
     .unwrap();
     let answer = webhook(&host, "ecwid?eventtype=order.created", &[], &body).await;
-    assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
     assert_eq!(answer.json()["notifications"], 1);
 
     let got = eventually(WITHIN, "the notification", || async {
@@ -81,16 +86,29 @@ async fn an_ecwid_order_reaches_the_callback_signed_both_ways() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    assert!((now - ts.parse::<i64>().unwrap()).abs() < 300, "timestamp {ts}");
+    assert!(
+        (now - ts.parse::<i64>().unwrap()).abs() < 300,
+        "timestamp {ts}"
+    );
     let mut signed = format!("{wid}.{ts}.").into_bytes();
     signed.extend_from_slice(&got.body);
     let expected = format!("v1,{}", hmac_b64(&key_bytes, &signed));
-    let offered: Vec<&str> = got.header("webhook-signature").unwrap().split(' ').collect();
-    assert!(offered.contains(&expected.as_str()), "{offered:?} vs {expected}");
+    let offered: Vec<&str> = got
+        .header("webhook-signature")
+        .unwrap()
+        .split(' ')
+        .collect();
+    assert!(
+        offered.contains(&expected.as_str()),
+        "{offered:?} vs {expected}"
+    );
 
     // The event is listed as NOTIFIED with its attempt.
     let listed = eventually(WITHIN, "status NOTIFIED", || async {
-        let list = host.call("GET", &format!("/instances/{id}/events"), None).await.json();
+        let list = host
+            .call("GET", &format!("/instances/{id}/events"), None)
+            .await
+            .json();
         (list[0]["status"] == "NOTIFIED").then_some(list)
     })
     .await;
@@ -116,7 +134,12 @@ async fn forty_five_events_make_three_notifications_each_with_the_whole_raw_body
         body.to_string().as_bytes(),
     )
     .await;
-    assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
     let got = eventually(WITHIN, "three notifications", || async {
         let d = callback.delivered();
         (d.len() >= 3).then_some(d)
@@ -161,10 +184,21 @@ async fn instances_are_found_by_header_by_path_suffix_and_by_the_payload() {
     let id = created["id"].as_i64().unwrap();
     let body = |order: &str| ecwid_order("order.updated", order, 1003).to_string();
     // By the payload (ecwid.store.id = storeId).
-    assert_eq!(webhook(&host, "ecwid", &[], body("P").as_bytes()).await.status, 200);
+    assert_eq!(
+        webhook(&host, "ecwid", &[], body("P").as_bytes())
+            .await
+            .status,
+        200
+    );
     // By the header.
     let header = id.to_string();
-    let by_header = webhook(&host, "ecwid", &[("element-instances", &header)], body("H").as_bytes()).await;
+    let by_header = webhook(
+        &host,
+        "ecwid",
+        &[("element-instances", &header)],
+        body("H").as_bytes(),
+    )
+    .await;
     assert_eq!(by_header.status, 200);
     // By the path suffix.
     let suffix = STANDARD.encode(id.to_string());
@@ -205,41 +239,78 @@ async fn bad_webhooks_get_the_right_4xx_and_store_nothing() {
     let malformed = webhook(&host, "ecwid", &[], b"{\"storeId\": 1003,").await;
     assert_eq!(malformed.status, 400);
     assert!(
-        malformed.json()["message"].as_str().unwrap().contains("JSON"),
+        malformed.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("JSON"),
         "{}",
         malformed.json()
     );
 
     let unknown_connector = webhook(&host, "shopify", &[], order.as_bytes()).await;
     assert_eq!(unknown_connector.status, 404);
-    assert!(unknown_connector.json()["message"].as_str().unwrap().contains("shopify"));
+    assert!(
+        unknown_connector.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("shopify")
+    );
 
-    let unknown_instance = webhook(&host, "ecwid", &[("element-instances", "999999")], order.as_bytes()).await;
+    let unknown_instance = webhook(
+        &host,
+        "ecwid",
+        &[("element-instances", "999999")],
+        order.as_bytes(),
+    )
+    .await;
     assert_eq!(unknown_instance.status, 404);
     let unknown_store = ecwid_order("order.created", "XJ12H", 4242).to_string();
     let unmatched = webhook(&host, "ecwid", &[], unknown_store.as_bytes()).await;
     assert_eq!(unmatched.status, 404);
-    assert!(unmatched.json()["message"].as_str().unwrap().contains("4242"));
+    assert!(
+        unmatched.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("4242")
+    );
 
     let unsigned = webhook(&host, "ecwid", &[], order.as_bytes()).await;
     assert_eq!(unsigned.status, 401);
     let forged = webhook(
         &host,
         "ecwid",
-        &[("x-ecwid-webhook-signature", "lidx/4J5L2Pp4auvwGBp6DwPkpPmyVLI3oLB440X358=")],
+        &[(
+            "x-ecwid-webhook-signature",
+            "lidx/4J5L2Pp4auvwGBp6DwPkpPmyVLI3oLB440X358=",
+        )],
         order.as_bytes(),
     )
     .await;
-    assert_eq!(forged.status, 401, "a signature for another event does not verify");
-    assert!(forged.json()["message"].as_str().unwrap().contains("does not"));
+    assert_eq!(
+        forged.status, 401,
+        "a signature for another event does not verify"
+    );
+    assert!(
+        forged.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not")
+    );
 
     let big = json!({"storeId": 1003, "pad": "x".repeat(8192)}).to_string();
     let oversized = webhook(&host, "ecwid", &[], big.as_bytes()).await;
     assert_eq!(oversized.status, 413);
-    assert!(oversized.json()["message"].as_str().unwrap().contains("4096"));
+    assert!(
+        oversized.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("4096")
+    );
 
     // Nothing was stored, nothing was sent, and the host still answers.
-    let events = host.call("GET", &format!("/instances/{id}/events"), None).await;
+    let events = host
+        .call("GET", &format!("/instances/{id}/events"), None)
+        .await;
     assert_eq!(events.json(), json!([]));
     assert!(callback.received().is_empty());
     assert_eq!(get(&host.url("/elements")).await.status, 200);
@@ -252,15 +323,24 @@ async fn bad_webhooks_get_the_right_4xx_and_store_nothing() {
     let ok = webhook(
         &host,
         "ecwid",
-        &[("x-ecwid-webhook-signature", "lidx/4J5L2Pp4auvwGBp6DwPkpPmyVLI3oLB440X358=")],
+        &[(
+            "x-ecwid-webhook-signature",
+            "lidx/4J5L2Pp4auvwGBp6DwPkpPmyVLI3oLB440X358=",
+        )],
         &signed_body,
     )
     .await;
     assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
     let metrics = String::from_utf8(get(&host.root_url("/metrics")).await.body.to_vec()).unwrap();
     assert!(metrics.contains("webhooks_accepted_total 1"), "{metrics}");
-    assert!(metrics.contains("webhooks_refused_total{reason=\"unauthorized\"} 2"), "{metrics}");
-    assert!(metrics.contains("webhooks_refused_total{reason=\"too_large\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("webhooks_refused_total{reason=\"unauthorized\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("webhooks_refused_total{reason=\"too_large\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -276,7 +356,15 @@ async fn a_webhook_for_an_instance_with_events_off_is_accepted_and_dropped() {
     assert_eq!(answer.status, 200);
     let a = answer.json();
     assert_eq!(a["accepted"], false);
-    assert!(a["instances"][0]["dropped"].as_str().unwrap().contains("disabled"), "{a}");
-    let events = host.call("GET", &format!("/instances/{id}/events"), None).await;
+    assert!(
+        a["instances"][0]["dropped"]
+            .as_str()
+            .unwrap()
+            .contains("disabled"),
+        "{a}"
+    );
+    let events = host
+        .call("GET", &format!("/instances/{id}/events"), None)
+        .await;
     assert_eq!(events.json(), json!([]));
 }

@@ -34,15 +34,16 @@ impl Caller {
     }
 }
 
-const HINT: &str =
-    "send `Authorization: User <secret>, Organization <secret>` or `Authorization: Element <token>`";
+const HINT: &str = "send `Authorization: User <secret>, Organization <secret>` or `Authorization: Element <token>`";
 
 /// Reads and checks the `Authorization` header: 401 when missing or wrong.
 pub async fn authorize(app: &App, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let value = headers
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| ApiError::Unauthorized(format!("the Authorization header is missing: {HINT}")))?;
+        .ok_or_else(|| {
+            ApiError::Unauthorized(format!("the Authorization header is missing: {HINT}"))
+        })?;
     match parse_authorization(value) {
         Some(Credential::UserOrg { user, org }) => {
             let hashes = SecretHashes {
@@ -61,7 +62,9 @@ pub async fn authorize(app: &App, headers: &HeaderMap) -> Result<Caller, ApiErro
                 id: i.id,
                 org_id: i.org_id,
             }),
-            None => Err(ApiError::Unauthorized("the element token is not valid".into())),
+            None => Err(ApiError::Unauthorized(
+                "the element token is not valid".into(),
+            )),
         },
         None => Err(ApiError::Unauthorized(format!(
             "the Authorization header is malformed: {HINT}"
@@ -79,5 +82,9 @@ pub fn instance(app: &App, caller: &Caller, id: &str) -> Result<Arc<Instance>, A
         Caller::Org(org) => instance.org_id == *org,
         Caller::Instance { id: own, .. } => instance.id == *own,
     };
-    if allowed { Ok(instance) } else { Err(not_found()) }
+    if allowed {
+        Ok(instance)
+    } else {
+        Err(not_found())
+    }
 }

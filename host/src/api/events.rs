@@ -80,7 +80,10 @@ pub async fn list(app: &App, instance: &Instance, req: &Req) -> Answer {
         .store
         .list_notifications(instance.id, size, (page - 1) * size)
         .await?;
-    Ok((StatusCode::OK, Value::Array(list.iter().map(summary).collect())))
+    Ok((
+        StatusCode::OK,
+        Value::Array(list.iter().map(summary).collect()),
+    ))
 }
 
 /// `GET /instances/{id}/events/{eventId}`: the notification, its body and `providerData`
@@ -125,7 +128,40 @@ pub async fn redeliver(app: &App, instance: &Instance, id: &str) -> Answer {
         .redeliver(id, crate::now_ms())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no event {id}")))?;
-    tracing::info!(notification = id, delivery = n.delivery, "redeliver requested");
+    tracing::info!(
+        notification = id,
+        delivery = n.delivery,
+        "redeliver requested"
+    );
     app.dispatcher.submit(vec![Job::from(n.clone())]);
     Ok((StatusCode::ACCEPTED, summary(&n)))
+}
+
+/// `POST /instances/{id}/events/poll`: polls every resource of the instance now and says
+/// what each poll found.
+pub async fn poll(app: &App, instance: &Instance) -> Answer {
+    let reports = app.poller.poll_now(instance.id).await;
+    if reports.is_empty() {
+        return Err(ApiError::bad(format!(
+            "instance {} has no resource to poll",
+            instance.id
+        )));
+    }
+    let list: Vec<Value> = reports
+        .iter()
+        .map(|r| match &r.outcome {
+            Ok(o) => json!({
+                "resource": r.resource,
+                "outcome": "ok",
+                "records": o.records,
+                "events": o.events,
+                "notifications": o.notifications,
+            }),
+            Err(e) => json!({"resource": r.resource, "outcome": "error", "error": e.to_string()}),
+        })
+        .collect();
+    Ok((
+        StatusCode::OK,
+        json!({"instanceId": instance.id, "resources": list}),
+    ))
 }

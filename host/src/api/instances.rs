@@ -19,14 +19,20 @@ fn connector(app: &App, key: &str) -> Result<Arc<LoadedConnector>, ApiError> {
     app.registry.get(key).ok_or_else(|| {
         ApiError::field(
             "element.key",
-            format!("no connector `{key}` is loaded; GET /elements lists those that are"),
+            format!("`element.key` names `{key}`, which is not a loaded connector; GET /elements lists those that are"),
         )
     })
 }
 
 /// Runs the host's checks of the event keys and the connector's own check.
-async fn validate(connector: &LoadedConnector, config: &[(String, String)]) -> Result<(), ApiError> {
-    event_settings(connector.info(), config)?;
+async fn validate(
+    connector: &LoadedConnector,
+    config: &[(String, String)],
+) -> Result<(), ApiError> {
+    let events = event_settings(connector.info(), config)?;
+    if events.enabled && events.vendor_type == settings::VendorType::Polling {
+        crate::polling::resources::resolve(connector.info(), config)?;
+    }
     match connector.validate_config(config).await {
         Ok(()) => Ok(()),
         Err(CallError::Connector(ConnectorError::InvalidConfig(f))) => Err(ApiError::field(
@@ -44,7 +50,10 @@ fn string_field(body: &Map<String, Value>, field: &str) -> Result<Option<String>
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(ApiError::field(field, format!("`{field}` must be a string"))),
+        Some(_) => Err(ApiError::field(
+            field,
+            format!("`{field}` must be a string"),
+        )),
     }
 }
 
@@ -68,7 +77,10 @@ fn bool_field(body: &Map<String, Value>, field: &str) -> Result<Option<bool>, Ap
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
         Some(Value::String(s)) if s == "true" || s == "false" => Ok(Some(s == "true")),
-        Some(_) => Err(ApiError::field(field, format!("`{field}` must be true or false"))),
+        Some(_) => Err(ApiError::field(
+            field,
+            format!("`{field}` must be true or false"),
+        )),
     }
 }
 
@@ -101,8 +113,14 @@ pub async fn create(app: &App, caller: &Caller, req: &Req) -> Answer {
     let provider_data = match body.get("providerData") {
         None | Some(Value::Null) => json!({}),
         Some(v @ Value::Object(_)) => v.clone(),
-        Some(_) => return Err(ApiError::field("providerData", "`providerData` must be an object")),
+        Some(_) => {
+            return Err(ApiError::field(
+                "providerData",
+                "`providerData` must be an object",
+            ));
+        }
     };
+    let credentials = exchange_code(app, &connector, &config, &provider_data).await?;
     let token = crate::tenancy::new_secret();
     let now = crate::now_ms();
     let created = app
@@ -120,11 +138,44 @@ pub async fn create(app: &App, caller: &Caller, req: &Req) -> Answer {
         })
         .await?;
     tracing::info!(instance = created.id, element = %key, org = org_id, "instance created");
+    if credentials.is_some() {
+        app.store.save_credentials(created.id, credentials).await?;
+    }
     let created = app.instances.put(created);
+    app.poller.sync(created.id);
     Ok((
         StatusCode::OK,
         instance_json(&created, Some(connector.info()), Some(&token)),
     ))
+}
+
+/// Exchanges `providerData.code` for vendor credentials (OAuth2), when the connector has
+/// such a step.
+async fn exchange_code(
+    app: &App,
+    connector: &LoadedConnector,
+    config: &[(String, String)],
+    provider_data: &Value,
+) -> Result<Option<store::StoredCredentials>, ApiError> {
+    let Some(code) = provider_data.get("code").and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    let ctx = crate::runtime::types::Context {
+        config: config.to_vec(),
+        credentials: None,
+    };
+    let step = crate::runtime::types::AuthStep::ExchangeCode(code.to_string());
+    crate::polling::auth::run_step(connector, app.poller.vendor(), &ctx, &step)
+        .await
+        .map_err(|e| match e {
+            crate::polling::PollError::Connector(CallError::Connector(
+                ConnectorError::Unauthorized(m),
+            )) => ApiError::field(
+                "providerData.code",
+                format!("the vendor refused `providerData.code`: {m}"),
+            ),
+            other => ApiError::BadGateway(format!("cannot exchange `providerData.code`: {other}")),
+        })
 }
 
 /// `GET /instances`: the caller's instances.
@@ -152,6 +203,16 @@ pub fn show(app: &App, i: &Instance) -> Value {
     instance_json(i, c.as_ref().map(|c| c.info()), None)
 }
 
+/// `GET /instances/{id}` with the last poll of each resource, for polling instances.
+pub async fn show_full(app: &App, i: &Instance) -> Answer {
+    let mut v = show(app, i);
+    let states = app.store.poll_states(i.id).await?;
+    if !states.is_empty() {
+        v["polling"] = crate::polling::status_json(&states);
+    }
+    Ok((StatusCode::OK, v))
+}
+
 /// `GET /instances/{id}/configuration`.
 pub fn configuration(app: &App, i: &Instance) -> Value {
     let c = info_of(app, i);
@@ -159,7 +220,11 @@ pub fn configuration(app: &App, i: &Instance) -> Value {
 }
 
 /// A masked secret sent back unchanged keeps the stored value.
-fn unmask(info: &ConnectorInfo, current: &Instance, set: Vec<(String, String)>) -> Vec<(String, String)> {
+fn unmask(
+    info: &ConnectorInfo,
+    current: &Instance,
+    set: Vec<(String, String)>,
+) -> Vec<(String, String)> {
     set.into_iter()
         .filter(|(k, v)| !(v == MASK && is_secret(info, k) && current.config_value(k).is_some()))
         .collect()
@@ -168,7 +233,11 @@ fn unmask(info: &ConnectorInfo, current: &Instance, set: Vec<(String, String)>) 
 /// Checks and stores a change; the answer is the instance after it.
 async fn apply(app: &App, current: &Instance, mut update: InstanceUpdate) -> Answer {
     let connector = connector(app, &current.element_key)?;
-    update.set_config = unmask(connector.info(), current, std::mem::take(&mut update.set_config));
+    update.set_config = unmask(
+        connector.info(),
+        current,
+        std::mem::take(&mut update.set_config),
+    );
     let mut merged: Vec<(String, String)> = crate::ingest::config_pairs(current);
     for (k, v) in &update.set_config {
         match merged.iter_mut().find(|(mk, _)| mk == k) {
@@ -185,7 +254,11 @@ async fn apply(app: &App, current: &Instance, mut update: InstanceUpdate) -> Ans
         .ok_or_else(|| ApiError::NotFound(format!("no instance {}", current.id)))?;
     tracing::info!(instance = changed.id, "instance changed");
     let changed = app.instances.put(changed);
-    Ok((StatusCode::OK, instance_json(&changed, Some(connector.info()), None)))
+    app.poller.sync(changed.id);
+    Ok((
+        StatusCode::OK,
+        instance_json(&changed, Some(connector.info()), None),
+    ))
 }
 
 /// `PATCH /instances/{id}`: `name`, `tags`, `disabled` and a partial `configuration`.
@@ -208,7 +281,10 @@ pub async fn patch_entry(app: &App, current: &Instance, cid: &str, req: &Req) ->
         .ok()
         .and_then(|cid| current.config.iter().find(|e| e.id == cid))
         .ok_or_else(|| {
-            ApiError::NotFound(format!("instance {} has no configuration entry {cid}", current.id))
+            ApiError::NotFound(format!(
+                "instance {} has no configuration entry {cid}",
+                current.id
+            ))
         })?;
     let body = req.json_object()?;
     let value = body
@@ -236,6 +312,7 @@ pub async fn patch_entry(app: &App, current: &Instance, cid: &str, req: &Req) ->
 pub async fn delete(app: &App, current: &Instance) -> Answer {
     app.store.delete_instance(current.id).await?;
     app.instances.remove(current.id);
+    app.poller.sync(current.id);
     tracing::info!(instance = current.id, "instance deleted");
     Ok((StatusCode::OK, json!({"id": current.id, "deleted": true})))
 }

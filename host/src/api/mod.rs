@@ -47,6 +47,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// The largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// The polling scheduler.
+    pub poller: crate::polling::Poller,
 }
 
 /// A request with its body read.
@@ -117,12 +119,23 @@ async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
     if req.uri().path() == "/metrics" && req.method() == Method::GET {
         return Response::builder()
             .header("content-type", "text/plain; version=0.0.4")
-            .body(Full::new(Bytes::from(app.metrics.render())))
+            .body(Full::new(Bytes::from(format!(
+                "{}# HELP polling_instances Instances with a running poll schedule.\n# TYPE polling_instances gauge\npolling_instances {}\n",
+                app.metrics.render(),
+                app.poller.scheduled()
+            ))))
             .expect("static response parts are valid");
     }
+    let is_webhook = req.uri().path().starts_with(&format!("{PREFIX}/events/"));
     let result = match read(req, app.body_limit).await {
         Ok(req) => route(app, req).await,
-        Err(e) => Err(e),
+        Err(e) => {
+            if is_webhook && matches!(e, ApiError::TooLarge(_)) {
+                app.metrics
+                    .webhook_refused(crate::metrics::Refusal::TooLarge);
+            }
+            Err(e)
+        }
     };
     match result {
         Ok((status, body)) => json_response(status, &body),
@@ -145,7 +158,9 @@ async fn read(req: Request<Incoming>, limit: usize) -> Result<Req, ApiError> {
         .collect()
         .await
         .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 ApiError::TooLarge(limit)
             } else {
                 ApiError::bad(format!("cannot read the body: {e}"))
@@ -196,7 +211,7 @@ async fn route(app: &App, req: Req) -> Answer {
                 (m, [id, tail @ ..]) => {
                     let instance = auth::instance(app, &caller, id)?;
                     match (m, tail) {
-                        (&Method::GET, []) => ok(instances::show(app, &instance)),
+                        (&Method::GET, []) => instances::show_full(app, &instance).await,
                         (&Method::PATCH, []) => instances::patch(app, &instance, &req).await,
                         (&Method::DELETE, []) => instances::delete(app, &instance).await,
                         (&Method::GET, ["configuration"]) => {
@@ -206,6 +221,7 @@ async fn route(app: &App, req: Req) -> Answer {
                             instances::patch_entry(app, &instance, cid, &req).await
                         }
                         (&Method::GET, ["events"]) => events::list(app, &instance, &req).await,
+                        (&Method::POST, ["events", "poll"]) => events::poll(app, &instance).await,
                         (&Method::GET, ["events", eid]) => events::show(app, &instance, eid).await,
                         (&Method::GET, ["events", eid, "deliveries"]) => {
                             events::deliveries(app, &instance, eid).await
@@ -213,10 +229,16 @@ async fn route(app: &App, req: Req) -> Answer {
                         (&Method::POST, ["events", eid, "redeliver"]) => {
                             events::redeliver(app, &instance, eid).await
                         }
-                        _ => Err(ApiError::NotFound(format!("no route for {} {path}", req.method))),
+                        _ => Err(ApiError::NotFound(format!(
+                            "no route for {} {path}",
+                            req.method
+                        ))),
                     }
                 }
-                _ => Err(ApiError::NotFound(format!("no route for {} {path}", req.method))),
+                _ => Err(ApiError::NotFound(format!(
+                    "no route for {} {path}",
+                    req.method
+                ))),
             }
         }
         _ => Err(ApiError::NotFound(format!("no route for {path}"))),

@@ -19,7 +19,12 @@ pub async fn post(app: &App, req: &Req, key: &str, suffix: Option<&str>) -> Answ
         headers: req
             .headers
             .iter()
-            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
         body: req.body.clone(),
     };
@@ -27,7 +32,13 @@ pub async fn post(app: &App, req: &Req, key: &str, suffix: Option<&str>) -> Answ
         Ok(outcomes) => {
             let notifications: usize = outcomes.iter().map(|o| o.notifications.len()).sum();
             let events: usize = outcomes.iter().map(|o| o.events).sum();
-            tracing::info!(element = key, instances = outcomes.len(), events, notifications, "webhook accepted");
+            tracing::info!(
+                element = key,
+                instances = outcomes.len(),
+                events,
+                notifications,
+                "webhook accepted"
+            );
             let instances: Vec<_> = outcomes
                 .iter()
                 .map(|o| {

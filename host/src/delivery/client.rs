@@ -72,12 +72,16 @@ impl CallbackClient {
         }
         let mut req = Request::post(post.url)
             .header("content-type", "application/json")
-            .header("user-agent", concat!("connector-host/", env!("CARGO_PKG_VERSION")));
+            .header(
+                "user-agent",
+                concat!("connector-host/", env!("CARGO_PKG_VERSION")),
+            );
         for (k, v) in &post.headers {
             req = req.header(k.as_str(), v.as_str());
         }
         if let Some((user, password)) = post.basic_auth {
-            let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
             req = req.header("authorization", format!("Basic {token}"));
         }
         let req = match req.body(Full::new(post.body)) {
@@ -104,7 +108,8 @@ impl CallbackClient {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error and its causes, joined by `: `.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

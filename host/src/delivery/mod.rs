@@ -249,10 +249,7 @@ impl Dispatcher {
         let delay = if delivered {
             None
         } else {
-            inner
-                .config
-                .schedule
-                .after_failure(attempt, seed(&job.id))
+            inner.config.schedule.after_failure(attempt, seed(&job.id))
         };
         let (state, next) = match (delivered, delay) {
             (true, _) => (NotificationState::Delivered, 0),
@@ -290,8 +287,9 @@ impl Dispatcher {
 }
 
 fn seed(id: &str) -> u64 {
-    id.bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// Writes attempt records in the order they were made, many per commit.

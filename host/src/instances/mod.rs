@@ -98,6 +98,11 @@ impl Instances {
         out
     }
 
+    /// Every instance id.
+    pub fn ids(&self) -> Vec<i64> {
+        self.read().by_id.keys().copied().collect()
+    }
+
     /// How many instances there are.
     pub fn len(&self) -> usize {
         self.read().by_id.len()

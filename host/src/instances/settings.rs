@@ -396,7 +396,10 @@ mod tests {
         let err = event_settings(&info(Modes::POLLING), &c).unwrap_err();
         assert_eq!(err.field, "configuration.event.poller.refresh_interval");
         let mut c = cfg(&base);
-        c.push((POLLER_CONFIGURATION.into(), r#"{"contacts":{"url":"/x"}}"#.into()));
+        c.push((
+            POLLER_CONFIGURATION.into(),
+            r#"{"contacts":{"url":"/x"}}"#.into(),
+        ));
         let err = event_settings(&info(Modes::POLLING), &c).unwrap_err();
         assert_eq!(
             err.field,

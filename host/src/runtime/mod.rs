@@ -68,7 +68,11 @@ fn componentize(module: &[u8]) -> Result<Vec<u8>, LoadError> {
     wit_component::ComponentEncoder::default()
         .module(module)
         .and_then(|e| e.validate(true).encode())
-        .map_err(|e| LoadError::Invalid(format!("a core module that cannot be made a component: {e:#}")))
+        .map_err(|e| {
+            LoadError::Invalid(format!(
+                "a core module that cannot be made a component: {e:#}"
+            ))
+        })
 }
 
 /// The engine, the linker and the compile cache, shared by every loaded connector.
@@ -188,7 +192,8 @@ impl Runtime {
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let pre = v0_1::ConnectorPre::new(pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let connector =
-            LoadedConnector::new(self.clone(), origin, sha256, version, cached, imports, pre).await?;
+            LoadedConnector::new(self.clone(), origin, sha256, version, cached, imports, pre)
+                .await?;
         tracing::debug!(origin, key = %connector.info().key, cached, "connector loaded");
         Ok(Arc::new(connector))
     }

@@ -1,0 +1,367 @@
+//! Polling: for vendors without webhooks the host asks what changed since the last poll
+//! and notifies it as CREATED/UPDATED events.
+//!
+//! Each polling instance has one task that wakes at its slots: every
+//! `event.poller.refresh_interval` minutes, at a phase derived from the instance id so that
+//! thousands of instances spread over the interval instead of firing together. A change to
+//! the instance restarts its task; a delete or disable stops it.
+
+pub mod auth;
+pub mod cycle;
+pub mod dates;
+pub mod resources;
+pub mod vendor;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use store::{PollState, Store, StoreError};
+
+use crate::delivery::Dispatcher;
+use crate::instances::Instances;
+use crate::instances::settings::{VendorType, event_settings};
+use crate::metrics::Metrics;
+use crate::registry::Registry;
+use crate::runtime::CallError;
+use cycle::CycleOutcome;
+use vendor::{VendorClient, VendorError};
+
+/// Minutes between polls when the instance does not say.
+pub const DEFAULT_INTERVAL_MINUTES: f64 = 15.0;
+/// The longest wait after repeated failures.
+const MAX_BACKOFF_MS: i64 = 60 * 60 * 1000;
+
+/// Why a poll failed. Nothing is notified and the cursor stays where it was.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    /// A URL template could not be rendered.
+    #[error("cannot render the resource URL: {0}")]
+    Template(String),
+    /// The vendor call failed.
+    #[error("{0}")]
+    Http(#[from] VendorError),
+    /// The vendor's answer could not be used.
+    #[error("{0}")]
+    Vendor(String),
+    /// The vendor asked to slow down.
+    #[error("the vendor answered 429 Too Many Requests")]
+    RateLimited {
+        /// Its `Retry-After`, in milliseconds.
+        retry_after_ms: Option<i64>,
+    },
+    /// The vendor refused the credentials and they could not be renewed.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// The connector failed or refused.
+    #[error("{0}")]
+    Connector(#[from] CallError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The instance cannot be polled (not loaded, not a polling instance).
+    #[error("{0}")]
+    NotPollable(String),
+}
+
+/// What one poll of one resource came to.
+#[derive(Debug)]
+pub struct ResourceReport {
+    /// The resource.
+    pub resource: String,
+    /// Its outcome.
+    pub outcome: Result<CycleOutcome, PollError>,
+}
+
+struct Inner {
+    registry: Arc<Registry>,
+    store: Arc<dyn Store>,
+    instances: Arc<Instances>,
+    dispatcher: Dispatcher,
+    metrics: Arc<Metrics>,
+    vendor: VendorClient,
+    tasks: Mutex<HashMap<i64, tokio::task::JoinHandle<()>>>,
+    /// One poll at a time per instance (scheduled and on-demand alike).
+    running: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// The polling scheduler. Cheap to clone.
+#[derive(Clone)]
+pub struct Poller {
+    inner: Arc<Inner>,
+}
+
+/// The poll interval of an instance, if it is a polling instance with events on.
+fn interval_of(instance: &store::Instance, registry: &Registry) -> Option<Duration> {
+    if instance.disabled {
+        return None;
+    }
+    let connector = registry.get(&instance.element_key)?;
+    let config = crate::ingest::config_pairs(instance);
+    let settings = event_settings(connector.info(), &config).ok()?;
+    if !settings.enabled || settings.vendor_type != VendorType::Polling {
+        return None;
+    }
+    let minutes = settings
+        .refresh_interval_minutes
+        .unwrap_or(DEFAULT_INTERVAL_MINUTES);
+    Some(Duration::from_secs_f64(minutes * 60.0).max(Duration::from_millis(100)))
+}
+
+/// The first slot after `now`: slots are `phase + k * interval`.
+fn next_slot(now_ms: i64, interval_ms: i64, phase_ms: i64) -> i64 {
+    let since_phase = (now_ms - phase_ms).rem_euclid(interval_ms);
+    now_ms - since_phase + interval_ms
+}
+
+/// A stable spread of instance ids over an interval.
+fn phase(id: i64, interval_ms: i64) -> i64 {
+    let mut x = id as u64 ^ 0x9E37_79B9_7F4A_7C15;
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((x ^ (x >> 31)) % interval_ms.max(1) as u64) as i64
+}
+
+impl Poller {
+    /// A scheduler; call [`Poller::start_all`] to start the stored instances.
+    pub fn new(
+        registry: Arc<Registry>,
+        store: Arc<dyn Store>,
+        instances: Arc<Instances>,
+        dispatcher: Dispatcher,
+        metrics: Arc<Metrics>,
+        vendor: VendorClient,
+    ) -> Self {
+        Poller {
+            inner: Arc::new(Inner {
+                registry,
+                store,
+                instances,
+                dispatcher,
+                metrics,
+                vendor,
+                tasks: Mutex::new(HashMap::new()),
+                running: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The client vendor calls go through.
+    pub fn vendor(&self) -> &VendorClient {
+        &self.inner.vendor
+    }
+
+    /// Schedules every stored polling instance.
+    pub fn start_all(&self) {
+        for id in self.inner.instances.ids() {
+            self.sync(id);
+        }
+    }
+
+    /// Starts, restarts or stops the schedule of an instance after it was created,
+    /// changed or deleted.
+    pub fn sync(&self, instance_id: i64) {
+        let mut tasks = self.inner.tasks.lock().expect("poll tasks lock poisoned");
+        if let Some(task) = tasks.remove(&instance_id) {
+            task.abort();
+        }
+        let Some(instance) = self.inner.instances.get(instance_id) else {
+            return;
+        };
+        let Some(interval) = interval_of(&instance, &self.inner.registry) else {
+            return;
+        };
+        let this = self.clone();
+        tasks.insert(
+            instance_id,
+            tokio::spawn(async move { this.schedule(instance_id, interval).await }),
+        );
+    }
+
+    /// How many instances have a running schedule.
+    pub fn scheduled(&self) -> usize {
+        self.inner
+            .tasks
+            .lock()
+            .expect("poll tasks lock poisoned")
+            .len()
+    }
+
+    async fn schedule(self, instance_id: i64, interval: Duration) {
+        let interval_ms = interval.as_millis() as i64;
+        let phase = phase(instance_id, interval_ms);
+        loop {
+            let slot = next_slot(crate::now_ms(), interval_ms, phase);
+            let wait = slot - crate::now_ms();
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+            }
+            self.inner
+                .metrics
+                .poll_started((crate::now_ms() - slot).max(0));
+            self.cycle(instance_id, false).await;
+        }
+    }
+
+    /// Polls an instance now (`POST /instances/{id}/events/poll`), ignoring backoff.
+    pub async fn poll_now(&self, instance_id: i64) -> Vec<ResourceReport> {
+        self.cycle(instance_id, true).await
+    }
+
+    fn lock_of(&self, instance_id: i64) -> Arc<tokio::sync::Mutex<()>> {
+        self.inner
+            .running
+            .lock()
+            .expect("poll locks poisoned")
+            .entry(instance_id)
+            .or_default()
+            .clone()
+    }
+
+    async fn cycle(&self, instance_id: i64, now: bool) -> Vec<ResourceReport> {
+        let lock = self.lock_of(instance_id);
+        let _guard = lock.lock().await;
+        let Some(instance) = self.inner.instances.get(instance_id) else {
+            return Vec::new();
+        };
+        let Some(connector) = self.inner.registry.get(&instance.element_key) else {
+            return vec![ResourceReport {
+                resource: String::new(),
+                outcome: Err(PollError::NotPollable(format!(
+                    "connector `{}` is not loaded",
+                    instance.element_key
+                ))),
+            }];
+        };
+        let config = crate::ingest::config_pairs(&instance);
+        let resources = match resources::resolve(connector.info(), &config) {
+            Ok(r) => r,
+            Err(e) => {
+                return vec![ResourceReport {
+                    resource: String::new(),
+                    outcome: Err(PollError::NotPollable(format!("{}: {}", e.field, e.reason))),
+                }];
+            }
+        };
+        let states = match self.inner.store.poll_states(instance_id).await {
+            Ok(s) => s,
+            Err(e) => {
+                return vec![ResourceReport {
+                    resource: String::new(),
+                    outcome: Err(e.into()),
+                }];
+            }
+        };
+        let mut reports = Vec::new();
+        for resource in &resources {
+            let state = states
+                .iter()
+                .find(|s| s.resource == resource.name)
+                .cloned()
+                .unwrap_or_else(|| PollState {
+                    instance_id,
+                    resource: resource.name.clone(),
+                    last_success_ms: None,
+                    seen: Vec::new(),
+                    last_attempt_ms: None,
+                    last_error: None,
+                    failures: 0,
+                    last_events: 0,
+                    not_before_ms: None,
+                });
+            if !now && state.not_before_ms.is_some_and(|t| t > crate::now_ms()) {
+                continue;
+            }
+            let started = crate::now_ms();
+            let outcome = self
+                .poll_resource(&instance, &connector, resource, state.clone())
+                .await;
+            match &outcome {
+                Ok(o) => {
+                    self.inner.metrics.poll_finished(true);
+                    tracing::info!(instance = instance_id, resource = %resource.name, records = o.records, events = o.events, "poll done");
+                }
+                Err(e) => {
+                    self.inner.metrics.poll_finished(false);
+                    tracing::warn!(instance = instance_id, resource = %resource.name, error = %e, "poll failed");
+                    let interval = interval_of(&instance, &self.inner.registry)
+                        .map(|d| d.as_millis() as i64)
+                        .unwrap_or(60_000);
+                    let failures = state.failures + 1;
+                    let backoff = match e {
+                        PollError::RateLimited {
+                            retry_after_ms: Some(ms),
+                        } => *ms,
+                        _ => (interval << (failures - 1).min(16)).min(MAX_BACKOFF_MS) - interval,
+                    };
+                    let failed = PollState {
+                        last_attempt_ms: Some(started),
+                        last_error: Some(e.to_string()),
+                        failures,
+                        not_before_ms: (backoff > 0).then_some(started + backoff),
+                        ..state
+                    };
+                    if let Err(e) = self.inner.store.save_poll(failed, Vec::new()).await {
+                        tracing::warn!(instance = instance_id, error = %e, "cannot record the failed poll");
+                    }
+                }
+            }
+            reports.push(ResourceReport {
+                resource: resource.name.clone(),
+                outcome,
+            });
+        }
+        reports
+    }
+}
+
+/// The poll status of an instance as `GET /instances/{id}` shows it, by resource.
+pub fn status_json(states: &[PollState]) -> Value {
+    let map: serde_json::Map<String, Value> = states
+        .iter()
+        .map(|s| {
+            let date = |ms: Option<i64>| ms.map(crate::notify::rfc3339_ms);
+            (
+                s.resource.clone(),
+                json!({
+                    "lastPollDate": date(s.last_attempt_ms),
+                    "lastSuccessDate": date(s.last_success_ms),
+                    "outcome": if s.last_error.is_some() { "error" } else { "ok" },
+                    "error": s.last_error,
+                    "failures": s.failures,
+                    "lastEvents": s.last_events,
+                    "nextPollNotBefore": date(s.not_before_ms),
+                }),
+            )
+        })
+        .collect();
+    Value::Object(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_follow_the_phase() {
+        assert_eq!(next_slot(1_000, 600, 100), 1_300);
+        assert_eq!(next_slot(1_300, 600, 100), 1_900);
+        assert_eq!(next_slot(50, 600, 100), 100);
+    }
+
+    #[test]
+    fn phases_spread_over_the_interval() {
+        let interval = 60_000;
+        let mut buckets = [0u32; 10];
+        for id in 1..=10_000 {
+            let p = phase(id, interval);
+            assert!((0..interval).contains(&p));
+            buckets[(p * 10 / interval) as usize] += 1;
+        }
+        assert!(
+            buckets.iter().all(|b| (800..1200).contains(b)),
+            "{buckets:?}"
+        );
+    }
+}

@@ -1,0 +1,109 @@
+//! The host runs every vendor HTTP call a connector builds: with a time-out and a cap on
+//! the answer's size.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::Request;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::delivery::client::error_chain;
+use crate::runtime::types::{HttpRequest, HttpResponse};
+
+/// Why a vendor call got no usable answer.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum VendorError {
+    /// The request the connector built is not valid HTTP.
+    #[error("the connector built an invalid request: {0}")]
+    BadRequest(String),
+    /// The vendor could not be reached.
+    #[error("cannot reach the vendor: {0}")]
+    Unreachable(String),
+    /// No answer within the time-out.
+    #[error("the vendor did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The answer is larger than the cap.
+    #[error("the vendor's answer is larger than {0} bytes")]
+    TooLarge(usize),
+}
+
+/// A keep-alive HTTP client for vendor APIs.
+#[derive(Clone)]
+pub struct VendorClient {
+    client: Client<HttpConnector, Full<Bytes>>,
+    timeout: Duration,
+    max_body: usize,
+}
+
+impl VendorClient {
+    /// A client with a per-call time-out and answer cap.
+    pub fn new(timeout: Duration, max_body: usize) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(timeout));
+        connector.set_nodelay(true);
+        VendorClient {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            timeout,
+            max_body,
+        }
+    }
+
+    /// Runs one request.
+    pub async fn run(&self, req: &HttpRequest) -> Result<HttpResponse, VendorError> {
+        if req.url.starts_with("https:") {
+            return Err(VendorError::Unreachable(
+                "https vendor URLs are not supported by this build yet".into(),
+            ));
+        }
+        let mut builder = Request::builder().method(req.method.as_str()).uri(&req.url);
+        for (k, v) in &req.headers {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+        let body = Full::new(Bytes::from(req.body.clone().unwrap_or_default()));
+        let request = builder
+            .body(body)
+            .map_err(|e| VendorError::BadRequest(e.to_string()))?;
+        let call = async {
+            let resp = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| VendorError::Unreachable(error_chain(&e)))?;
+            let status = resp.status().as_u16();
+            let headers = resp
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect();
+            let body = Limited::new(resp.into_body(), self.max_body)
+                .collect()
+                .await
+                .map_err(|e| {
+                    if e.downcast_ref::<http_body_util::LengthLimitError>()
+                        .is_some()
+                    {
+                        VendorError::TooLarge(self.max_body)
+                    } else {
+                        VendorError::Unreachable(e.to_string())
+                    }
+                })?
+                .to_bytes();
+            Ok(HttpResponse {
+                status,
+                headers,
+                body: body.to_vec(),
+            })
+        };
+        tokio::time::timeout(self.timeout, call)
+            .await
+            .unwrap_or(Err(VendorError::Timeout(self.timeout)))
+    }
+}
