@@ -6,6 +6,7 @@
 pub mod api;
 pub mod check;
 pub mod delivery;
+pub mod http;
 pub mod ingest;
 pub mod instances;
 pub mod metrics;

@@ -92,6 +92,7 @@ pub struct Metrics {
     polls_ok: AtomicU64,
     polls_failed: AtomicU64,
     poll_drift: Histogram,
+    poll_drift_max_ms: AtomicU64,
 }
 
 impl Metrics {
@@ -139,8 +140,9 @@ impl Metrics {
 
     /// A scheduled poll started `drift_ms` after its slot.
     pub fn poll_started(&self, drift_ms: i64) {
-        self.poll_drift
-            .observe(Duration::from_millis(drift_ms.max(0) as u64));
+        let drift = drift_ms.max(0) as u64;
+        self.poll_drift.observe(Duration::from_millis(drift));
+        self.poll_drift_max_ms.fetch_max(drift, Relaxed);
     }
 
     /// A poll of one resource ended.
@@ -234,6 +236,11 @@ impl Metrics {
             "# HELP poll_drift_seconds How late scheduled polls start after their slot."
         );
         self.poll_drift.render(&mut out, "poll_drift_seconds");
+        let _ = writeln!(
+            out,
+            "# HELP poll_drift_max_seconds The latest start of a scheduled poll after its slot.\n# TYPE poll_drift_max_seconds gauge\npoll_drift_max_seconds {}",
+            self.poll_drift_max_ms.load(Relaxed) as f64 / 1000.0
+        );
         out
     }
 }

@@ -133,7 +133,7 @@ pub async fn redeliver(app: &App, instance: &Instance, id: &str) -> Answer {
         delivery = n.delivery,
         "redeliver requested"
     );
-    app.dispatcher.submit(vec![Job::from(n.clone())]);
+    app.dispatcher.resubmit(Job::from(n.clone()));
     Ok((StatusCode::ACCEPTED, summary(&n)))
 }
 

@@ -6,9 +6,8 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+
+use crate::http::{HttpClient, error_chain};
 
 /// What a callback answered, or why it could not be reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +30,7 @@ impl Outcome {
 /// A keep-alive HTTP client for callbacks.
 #[derive(Clone)]
 pub struct CallbackClient {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: HttpClient,
     timeout: Duration,
 }
 
@@ -50,13 +49,10 @@ pub struct Post<'a> {
 impl CallbackClient {
     /// A client whose attempts time out after `timeout`.
     pub fn new(timeout: Duration) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(timeout.min(Duration::from_secs(3))));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
-        CallbackClient { client, timeout }
+        CallbackClient {
+            client: crate::http::client(timeout.min(Duration::from_secs(3))),
+            timeout,
+        }
     }
 
     /// Sends one attempt. Never fails: every failure is an [`Outcome`] with an error.
@@ -67,9 +63,6 @@ impl CallbackClient {
             latency: start.elapsed(),
             error: Some(error),
         };
-        if post.url.starts_with("https:") {
-            return fail("https callbacks are not supported by this build yet".into());
-        }
         let mut req = Request::post(post.url)
             .header("content-type", "application/json")
             .header(
@@ -106,16 +99,4 @@ impl CallbackClient {
             },
         }
     }
-}
-
-/// An error and its causes, joined by `: `.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }

@@ -127,8 +127,18 @@ impl Dispatcher {
         Ok(n)
     }
 
-    /// Queues stored notifications for delivery.
+    /// Queues newly stored notifications for delivery.
     pub fn submit(&self, jobs: Vec<Job>) {
+        self.enqueue(jobs, false);
+    }
+
+    /// Queues a notification again for a new delivery round; if it is still queued, it is
+    /// updated in place.
+    pub fn resubmit(&self, job: Job) {
+        self.enqueue(vec![job], true);
+    }
+
+    fn enqueue(&self, jobs: Vec<Job>, replace: bool) {
         let mut queues = self.inner.queues.lock().expect("queues lock poisoned");
         let mut added = 0i64;
         for job in jobs {
@@ -137,12 +147,19 @@ impl Dispatcher {
                 Some(q) => (q, false),
                 None => (queues.entry(endpoint.clone()).or_default(), true),
             };
-            if let Some(existing) = queue.iter_mut().find(|j| j.id == job.id) {
-                *existing = job;
+            let existing = if replace {
+                queue.iter_mut().find(|j| j.id == job.id)
             } else {
-                let at = queue.partition_point(|j| j.seq < job.seq);
-                queue.insert(at, job);
-                added += 1;
+                None
+            };
+            match existing {
+                Some(slot) => *slot = job,
+                None => {
+                    // Almost always the back: acceptance order is seq order.
+                    let at = queue.partition_point(|j| j.seq < job.seq);
+                    queue.insert(at, job);
+                    added += 1;
+                }
             }
             if start {
                 let this = self.clone();

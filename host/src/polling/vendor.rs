@@ -6,11 +6,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::Request;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
-use crate::delivery::client::error_chain;
+use crate::http::{HttpClient, error_chain};
 use crate::runtime::types::{HttpRequest, HttpResponse};
 
 /// Why a vendor call got no usable answer.
@@ -33,7 +30,7 @@ pub enum VendorError {
 /// A keep-alive HTTP client for vendor APIs.
 #[derive(Clone)]
 pub struct VendorClient {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: HttpClient,
     timeout: Duration,
     max_body: usize,
 }
@@ -41,11 +38,8 @@ pub struct VendorClient {
 impl VendorClient {
     /// A client with a per-call time-out and answer cap.
     pub fn new(timeout: Duration, max_body: usize) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(timeout));
-        connector.set_nodelay(true);
         VendorClient {
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client: crate::http::client(timeout),
             timeout,
             max_body,
         }
@@ -53,11 +47,6 @@ impl VendorClient {
 
     /// Runs one request.
     pub async fn run(&self, req: &HttpRequest) -> Result<HttpResponse, VendorError> {
-        if req.url.starts_with("https:") {
-            return Err(VendorError::Unreachable(
-                "https vendor URLs are not supported by this build yet".into(),
-            ));
-        }
         let mut builder = Request::builder().method(req.method.as_str()).uri(&req.url);
         for (k, v) in &req.headers {
             builder = builder.header(k.as_str(), v.as_str());

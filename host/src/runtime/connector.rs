@@ -131,6 +131,7 @@ impl LoadedConnector {
         ) -> wasmtime::Result<Result<R, super::types::ConnectorError>>,
     ) -> Result<R, CallError> {
         let limits = self.runtime.limits();
+        let _slot = self.runtime.slot().await;
         let mut store = Store::new(
             self.pre.engine(),
             CallState::new(self.key.clone(), limits.memory_bytes),

@@ -81,6 +81,8 @@ pub struct Runtime {
     linker: Linker<CallState>,
     cache: Option<CompileCache>,
     limits: Limits,
+    /// One permit per pool slot: calls beyond the pool wait for a slot instead of failing.
+    slots: tokio::sync::Semaphore,
 }
 
 impl Runtime {
@@ -135,8 +137,17 @@ impl Runtime {
             engine,
             linker,
             cache,
+            slots: tokio::sync::Semaphore::new(limits.max_instances as usize),
             limits,
         }))
+    }
+
+    /// Waits for a free instance slot; held for the length of one call.
+    pub(crate) async fn slot(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.slots
+            .acquire()
+            .await
+            .expect("the slot semaphore is never closed")
     }
 
     /// The limits applied to every call.
