@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 use store::{Instance, NewNotification, Store, StoreError};
 
-use crate::delivery::{Dispatcher, Job};
+use crate::delivery::Dispatcher;
 use crate::instances::Instances;
 use crate::instances::settings::{CALLBACK_URL, ENABLED};
 use crate::metrics::Metrics;
@@ -275,6 +275,7 @@ impl Ingest {
         let mut outcomes = Vec::with_capacity(targets.len());
         let mut stored: Vec<NewNotification> = Vec::new();
         let mut raw: Option<Value> = None;
+        let mut refused: Option<String> = None;
         let now = crate::now_ms();
         for instance in targets {
             let enabled = instance
@@ -294,10 +295,20 @@ impl Ingest {
                 credentials: None,
             };
             let start = Instant::now();
-            connector
+            // Each instance checks the signature with its own secret; one that refuses it is
+            // skipped, so another instance's bad secret cannot block this one's events.
+            match connector
                 .verify_webhook(&ctx, &request)
                 .await
-                .map_err(call_error)?;
+                .map_err(call_error)
+            {
+                Ok(()) => {}
+                Err(IngestError::Unauthorized(m)) => {
+                    refused = Some(m);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
             let events = connector
                 .parse_webhook(&ctx, &request)
                 .await
@@ -343,39 +354,20 @@ impl Ingest {
                 created_ms: now,
             }));
         }
+        if outcomes.is_empty() {
+            // Every instance refused the signature.
+            return Err(IngestError::Unauthorized(refused.unwrap_or_default()));
+        }
         if stored.is_empty() {
             self.metrics.webhook_dropped();
             return Ok(outcomes);
         }
-        let jobs_meta: Vec<(String, i64, String, Bytes)> = stored
-            .iter()
-            .map(|n| {
-                (
-                    n.id.clone(),
-                    n.instance_id,
-                    n.endpoint.clone(),
-                    Bytes::from(n.body.clone()),
-                )
-            })
-            .collect();
         let count = stored.len();
-        let seqs = self.store.enqueue(stored).await?;
+        let store = self.store.clone();
+        self.dispatcher
+            .store_then_submit(stored, move |n| async move { store.enqueue(n).await })
+            .await?;
         self.metrics.webhook_accepted(count);
-        let jobs = jobs_meta
-            .into_iter()
-            .zip(seqs)
-            .map(|((id, instance_id, endpoint, body), seq)| Job {
-                seq,
-                id,
-                instance_id,
-                endpoint,
-                delivery: 1,
-                attempts: 0,
-                due_ms: now,
-                body: Some(body),
-            })
-            .collect();
-        self.dispatcher.submit(jobs);
         Ok(outcomes)
     }
 }

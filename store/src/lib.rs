@@ -354,7 +354,9 @@ pub trait Store: Send + Sync + 'static {
     async fn pending(&self) -> Result<Vec<Notification>, StoreError>;
     /// The exact body of a notification.
     async fn body(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Records an attempt and the state it leaves the notification in.
+    /// Records an attempt and the state it leaves the notification in. An attempt of an
+    /// earlier delivery round than the notification's current one is recorded but leaves
+    /// the state alone.
     async fn record_attempt(&self, record: AttemptRecord) -> Result<(), StoreError>;
     /// Notifications of an instance, newest first.
     async fn list_notifications(

@@ -1014,7 +1014,7 @@ impl Store for SqliteStore {
                          attempts = ?3,
                          next_attempt_ms = ?4,
                          delivered_ms = CASE WHEN ?5 THEN ?6 ELSE delivered_ms END
-                     WHERE id = ?1",
+                     WHERE id = ?1 AND delivery = ?7",
                 )
                 .map_err(db)?
                 .execute(params![
@@ -1024,13 +1024,23 @@ impl Store for SqliteStore {
                     record.next_attempt_ms,
                     delivered,
                     a.at_ms,
+                    a.delivery,
                 ])
                 .map_err(db)?;
             if changed == 0 {
-                return Err(StoreError::Database(format!(
-                    "no notification {:?}",
-                    a.notification_id
-                )));
+                // An attempt of an earlier round, finished after a redeliver call: kept in
+                // the history, but it does not change the new round's state.
+                let exists = conn
+                    .prepare_cached("SELECT 1 FROM notifications WHERE id = ?1")
+                    .map_err(db)?
+                    .exists([&a.notification_id])
+                    .map_err(db)?;
+                if !exists {
+                    return Err(StoreError::Database(format!(
+                        "no notification {:?}",
+                        a.notification_id
+                    )));
+                }
             }
             conn.prepare_cached(
                 "INSERT INTO attempts (notification_id, delivery, attempt, at_ms, status_code,

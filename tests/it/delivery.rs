@@ -85,10 +85,9 @@ async fn a_down_callback_is_retried_on_schedule_then_dead_lettered_then_redelive
 
 #[tokio::test]
 async fn notifications_to_one_callback_arrive_in_acceptance_order() {
-    let host = TestHost::start_with(
-        &["ecwid"],
-        &["--retry-delays-ms", "50,50,50,50,50,50,50,50,50,50"],
-    );
+    // Retries every 50 ms for ten seconds: the head fails until the callback comes back.
+    let retries = vec!["50"; 200].join(",");
+    let host = TestHost::start_with(&["ecwid"], &["--retry-delays-ms", &retries]);
     let callback = Receiver::start().await;
     callback.set_status(500);
     create_instance(&host, &ecwid_instance(&callback.url("/"))).await;
@@ -201,4 +200,44 @@ async fn a_thousand_webhooks_survive_a_kill_9() {
         "{duplicates} duplicates: only the attempt in flight may repeat"
     );
     assert!(host.is_running());
+}
+
+#[tokio::test]
+async fn a_redeliver_call_wakes_a_notification_waiting_for_a_late_retry() {
+    // After the first failure the next retry is a minute away.
+    let host = TestHost::start_with(&["ecwid"], &["--retry-delays-ms", "60000"]);
+    let callback = Receiver::start().await;
+    callback.set_status(503);
+    let created = create_instance(&host, &ecwid_instance(&callback.url("/"))).await;
+    let id = created["id"].as_i64().unwrap();
+    let order = ecwid_order("order.created", "W1", 1003).to_string();
+    let answer = webhook(&host, "ecwid", &[], order.as_bytes()).await;
+    let event_id = answer.json()["instances"][0]["notifications"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/instances/{id}/events/{event_id}");
+    eventually(Duration::from_secs(10), "the first attempt", || async {
+        let e = host.call("GET", &path, None).await.json();
+        (e["status"] == "DISPATCHED").then_some(())
+    })
+    .await;
+    callback.set_status(200);
+    let redeliver = host.call("POST", &format!("{path}/redeliver"), None).await;
+    assert_eq!(redeliver.status, 202);
+    eventually(
+        Duration::from_secs(10),
+        "the redelivery, long before the retry",
+        || async { (!callback.delivered().is_empty()).then_some(()) },
+    )
+    .await;
+    let done = eventually(Duration::from_secs(10), "NOTIFIED", || async {
+        let d = host
+            .call("GET", &format!("{path}/deliveries"), None)
+            .await
+            .json();
+        (d["event"]["status"] == "NOTIFIED").then_some(d)
+    })
+    .await;
+    assert_eq!(done["deliveries"][1]["attempts"][0]["statusCode"], 200);
 }

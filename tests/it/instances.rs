@@ -14,8 +14,15 @@ const WITHIN: Duration = Duration::from_secs(10);
 async fn the_seeds_ecwid_instance_is_accepted_with_secrets_masked() {
     let host = TestHost::start(&["ecwid"]);
     let callback = Receiver::start().await;
-    let created = create_instance(&host, &ecwid_instance(&callback.url("/hook"))).await;
+    let mut seed = ecwid_instance(&callback.url("/hook"));
+    seed["configuration"]["event.notification.callback.headers"] =
+        json!({"authorization": "Bearer callback-token-789"});
+    let created = create_instance(&host, &seed).await;
     let id = created["id"].as_i64().unwrap();
+    assert_eq!(
+        created["configuration"]["event.notification.callback.headers"],
+        "********"
+    );
     assert!(created["token"].as_str().is_some_and(|t| t.len() >= 32));
     assert_eq!(created["element"]["key"], "ecwid");
     assert_eq!(created["element"]["hub"], "ecommerce");
@@ -33,6 +40,7 @@ async fn the_seeds_ecwid_instance_is_accepted_with_secrets_masked() {
     assert!(shown.get("token").is_none(), "the token is shown once");
     let text = shown.to_string();
     assert!(!text.contains("order-secret-123") && !text.contains("product-key-456"));
+    assert!(!text.contains("callback-token-789"));
 
     let entries = host
         .call("GET", &format!("/instances/{id}/configuration"), None)
@@ -144,6 +152,14 @@ async fn bad_configurations_are_refused_naming_the_key() {
                 "apikey.user.name": "u", "apikey.user.password": "p", "apikey.user.key": "k",
                 "event.notification.enabled": true, "event.vendor.type": "polling",
                 "event.poller.refresh_interval": "soon",
+                "event.notification.callback.url": "http://127.0.0.1:9/"}}),
+            "configuration.event.poller.refresh_interval",
+        ),
+        (
+            json!({"element": {"key": "pardot"}, "configuration": {
+                "apikey.user.name": "u", "apikey.user.password": "p", "apikey.user.key": "k",
+                "event.notification.enabled": true, "event.vendor.type": "polling",
+                "event.poller.refresh_interval": 1e18,
                 "event.notification.callback.url": "http://127.0.0.1:9/"}}),
             "configuration.event.poller.refresh_interval",
         ),

@@ -706,3 +706,30 @@ async fn scheduled_polls_run_on_their_own_and_stop_when_disabled() {
         "the record was notified once"
     );
 }
+
+#[tokio::test]
+async fn a_record_with_an_unreadable_date_does_not_hold_back_the_others() {
+    let host = TestHost::start(&["infusionsoftrest"]);
+    let callback = Receiver::start().await;
+    let (keap, standin) = keap().await;
+    let created = create_instance(
+        &host,
+        &infusionsoft_instance(&callback.url("/"), &standin.url(KEAP_BASE)),
+    )
+    .await;
+    let id = created["id"].as_i64().unwrap();
+    let t0 = now_ms();
+    keap.add(1, t0 + 1, t0 + 1);
+    keap.add(2, t0 + 2, t0 + 2);
+    keap.appointments.lock().unwrap()[1]["creation_date"] = json!("not a date");
+    keap.add(3, t0 + 3, t0 + 3);
+    let report = poll(&host, id).await;
+    assert_eq!(report["resources"][0]["outcome"], "ok", "{report}");
+    assert_eq!(report["resources"][0]["events"], 2, "{report}");
+    let got = eventually(WITHIN, "the notification", || async {
+        callback.delivered().first().cloned()
+    })
+    .await;
+    let ids: Vec<String> = events_of(&got).into_iter().map(|(i, _)| i).collect();
+    assert_eq!(ids, ["1", "3"]);
+}

@@ -368,3 +368,63 @@ async fn a_webhook_for_an_instance_with_events_off_is_accepted_and_dropped() {
         .await;
     assert_eq!(events.json(), json!([]));
 }
+
+#[tokio::test]
+async fn another_organizations_instance_cannot_block_or_read_signed_webhooks() {
+    let host = TestHost::start(&["ecwid"]);
+    let (ours, theirs) = (Receiver::start().await, Receiver::start().await);
+    let mut instance = ecwid_instance(&ours.url("/ours"));
+    instance["configuration"]["ecwid.client.secret"] = json!("abcde123456789");
+    create_instance(&host, &instance).await;
+
+    // Another organization claims the same store id with a secret of its own.
+    let out = std::process::Command::new(tests::host_binary())
+        .args(["orgs", "add", "other", "--data"])
+        .arg(&host.data)
+        .output()
+        .unwrap();
+    let other = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let mut intruder = ecwid_instance(&theirs.url("/theirs"));
+    intruder["configuration"]["ecwid.client.secret"] = json!("not-the-real-secret");
+    let answer = tests::send(
+        "POST",
+        &host.url("/instances"),
+        &[
+            ("authorization", &other),
+            ("content-type", "application/json"),
+        ],
+        intruder.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+
+    let body = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/ecwid/order-created.json"),
+    )
+    .unwrap();
+    let answer = webhook(
+        &host,
+        "ecwid",
+        &[(
+            "x-ecwid-webhook-signature",
+            "lidx/4J5L2Pp4auvwGBp6DwPkpPmyVLI3oLB440X358=",
+        )],
+        &body,
+    )
+    .await;
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    assert_eq!(answer.json()["instances"].as_array().unwrap().len(), 1);
+    eventually(WITHIN, "our notification", || async {
+        (!ours.delivered().is_empty()).then_some(())
+    })
+    .await;
+    assert!(
+        theirs.received().is_empty(),
+        "the other organization got nothing"
+    );
+}

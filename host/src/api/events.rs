@@ -78,7 +78,7 @@ pub async fn list(app: &App, instance: &Instance, req: &Req) -> Answer {
     let page = number("page", 1)?.max(1);
     let list = app
         .store
-        .list_notifications(instance.id, size, (page - 1) * size)
+        .list_notifications(instance.id, size, (page - 1).saturating_mul(size))
         .await?;
     Ok((
         StatusCode::OK,

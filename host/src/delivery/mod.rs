@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use store::{Attempt, AttemptRecord, Notification, NotificationState, Store};
+use store::{Attempt, AttemptRecord, NewNotification, Notification, NotificationState, Store};
 use tokio::sync::mpsc;
 
 use crate::instances::Instances;
@@ -61,6 +61,17 @@ impl From<Notification> for Job {
     }
 }
 
+/// Bodies are kept in memory for at most this many jobs of a queue; the rest are read from
+/// the store when their turn comes, so a long outage does not hold every body in RAM.
+const BODIES_IN_MEMORY: usize = 1024;
+
+/// One callback URL's jobs, and the signal that wakes its worker when the front changes.
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    wake: Arc<tokio::sync::Notify>,
+}
+
 /// How deliveries are made.
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {
@@ -86,7 +97,7 @@ struct Inner {
     client: CallbackClient,
     config: DeliveryConfig,
     /// Callback URL → its queue in `seq` order. A present entry means a worker runs for it.
-    queues: Mutex<HashMap<String, VecDeque<Job>>>,
+    queues: Mutex<HashMap<String, Queue>>,
     records: mpsc::UnboundedSender<AttemptRecord>,
 }
 
@@ -127,6 +138,50 @@ impl Dispatcher {
         Ok(n)
     }
 
+    /// Stores notifications with `write` (which returns their seqs) and queues them, as one
+    /// step: it runs in its own task, so a caller that goes away (a client that hangs up, an
+    /// aborted poll) cannot leave them stored but not queued.
+    pub async fn store_then_submit<F, Fut>(
+        &self,
+        notifications: Vec<NewNotification>,
+        write: F,
+    ) -> Result<(), store::StoreError>
+    where
+        F: FnOnce(Vec<NewNotification>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<Vec<i64>, store::StoreError>> + Send + 'static,
+    {
+        let jobs: Vec<Job> = notifications
+            .iter()
+            .map(|n| Job {
+                seq: 0,
+                id: n.id.clone(),
+                instance_id: n.instance_id,
+                endpoint: n.endpoint.clone(),
+                delivery: 1,
+                attempts: 0,
+                due_ms: n.created_ms,
+                body: Some(Bytes::from(n.body.clone())),
+            })
+            .collect();
+        let this = self.clone();
+        tokio::spawn(async move {
+            let seqs = write(notifications).await?;
+            let jobs = jobs
+                .into_iter()
+                .zip(seqs)
+                .map(|(job, seq)| Job { seq, ..job })
+                .collect();
+            this.submit(jobs);
+            Ok(())
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(store::StoreError::Database(format!(
+                "the store task failed: {e}"
+            )))
+        })
+    }
+
     /// Queues newly stored notifications for delivery.
     pub fn submit(&self, jobs: Vec<Job>) {
         self.enqueue(jobs, false);
@@ -141,14 +196,17 @@ impl Dispatcher {
     fn enqueue(&self, jobs: Vec<Job>, replace: bool) {
         let mut queues = self.inner.queues.lock().expect("queues lock poisoned");
         let mut added = 0i64;
-        for job in jobs {
+        for mut job in jobs {
             let endpoint = job.endpoint.clone();
             let (queue, start) = match queues.get_mut(&endpoint) {
                 Some(q) => (q, false),
                 None => (queues.entry(endpoint.clone()).or_default(), true),
             };
+            if queue.jobs.len() >= BODIES_IN_MEMORY {
+                job.body = None;
+            }
             let existing = if replace {
-                queue.iter_mut().find(|j| j.id == job.id)
+                queue.jobs.iter_mut().find(|j| j.id == job.id)
             } else {
                 None
             };
@@ -156,47 +214,55 @@ impl Dispatcher {
                 Some(slot) => *slot = job,
                 None => {
                     // Almost always the back: acceptance order is seq order.
-                    let at = queue.partition_point(|j| j.seq < job.seq);
-                    queue.insert(at, job);
+                    let at = queue.jobs.partition_point(|j| j.seq < job.seq);
+                    queue.jobs.insert(at, job);
                     added += 1;
                 }
             }
             if start {
                 let this = self.clone();
                 tokio::spawn(async move { this.work(endpoint).await });
+            } else if replace {
+                queue.wake.notify_one();
             }
         }
         self.inner.metrics.queue_changed(added);
     }
 
-    /// The front job of a queue, or `None` (and the queue removed) when it is empty.
-    fn front(&self, endpoint: &str) -> Option<Job> {
+    /// The front job of a queue and its wake signal, or `None` (and the queue removed)
+    /// when it is empty.
+    fn front(&self, endpoint: &str) -> Option<(Job, Arc<tokio::sync::Notify>)> {
         let mut queues = self.inner.queues.lock().expect("queues lock poisoned");
-        match queues.get(endpoint).and_then(|q| q.front()) {
-            Some(job) => Some(job.clone()),
-            None => {
+        match queues.get(endpoint) {
+            Some(q) if !q.jobs.is_empty() => Some((q.jobs[0].clone(), q.wake.clone())),
+            _ => {
                 queues.remove(endpoint);
                 None
             }
         }
     }
 
-    /// Removes `id` from the front of its queue, or updates it there for another attempt.
-    fn settle(&self, endpoint: &str, id: &str, retry: Option<(u32, i64)>) {
+    /// After an attempt of `job`: removes it from its queue, or updates it there for
+    /// another attempt. A job redelivered meanwhile (a newer round) is left alone.
+    fn settle(&self, job: &Job, retry: Option<(u32, i64)>) {
         let mut queues = self.inner.queues.lock().expect("queues lock poisoned");
-        let Some(queue) = queues.get_mut(endpoint) else {
+        let Some(queue) = queues.get_mut(&job.endpoint) else {
             return;
         };
-        let Some(pos) = queue.iter().position(|j| j.id == id) else {
+        let Some(pos) = queue
+            .jobs
+            .iter()
+            .position(|j| j.id == job.id && j.delivery == job.delivery)
+        else {
             return;
         };
         match retry {
             Some((attempts, due_ms)) => {
-                queue[pos].attempts = attempts;
-                queue[pos].due_ms = due_ms;
+                queue.jobs[pos].attempts = attempts;
+                queue.jobs[pos].due_ms = due_ms;
             }
             None => {
-                queue.remove(pos);
+                queue.jobs.remove(pos);
                 self.inner.metrics.queue_changed(-1);
             }
         }
@@ -204,15 +270,18 @@ impl Dispatcher {
 
     /// Delivers one callback URL's queue in order until it is empty.
     async fn work(self, endpoint: String) {
-        while let Some(job) = self.front(&endpoint) {
+        while let Some((job, wake)) = self.front(&endpoint) {
             let wait = job.due_ms - now_ms();
             if wait > 0 {
-                tokio::time::sleep(Duration::from_millis(wait as u64)).await;
-                // A redeliver call may have changed the front meanwhile.
+                // A redeliver call may change the front meanwhile: it wakes us.
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+                    _ = wake.notified() => {}
+                }
                 continue;
             }
             let retry = self.attempt(&job).await;
-            self.settle(&endpoint, &job.id, retry);
+            self.settle(&job, retry);
         }
     }
 

@@ -12,10 +12,44 @@ use store::Instance;
 use crate::runtime::types::ConnectorInfo;
 use settings::{MASK, is_secret};
 
+/// (connector key, configuration key, value) → instances, for the webhook instance finder.
+type ConfigKey = (String, String, String);
+
+/// Values longer than this are not indexed (no finder matches on them).
+const MAX_INDEXED_VALUE: usize = 512;
+
 #[derive(Default)]
 struct Index {
     by_id: HashMap<i64, Arc<Instance>>,
     by_token: HashMap<String, i64>,
+    by_config: HashMap<ConfigKey, Vec<i64>>,
+}
+
+fn config_keys(i: &Instance) -> impl Iterator<Item = ConfigKey> + '_ {
+    i.config
+        .iter()
+        .filter(|e| e.value.trim().len() <= MAX_INDEXED_VALUE)
+        .map(|e| {
+            (
+                i.element_key.clone(),
+                e.key.clone(),
+                e.value.trim().to_string(),
+            )
+        })
+}
+
+impl Index {
+    fn unindex(&mut self, i: &Instance) {
+        self.by_token.remove(&i.token_sha256);
+        for key in config_keys(i) {
+            if let Some(ids) = self.by_config.get_mut(&key) {
+                ids.retain(|id| *id != i.id);
+                if ids.is_empty() {
+                    self.by_config.remove(&key);
+                }
+            }
+        }
+    }
 }
 
 /// Every stored instance, kept in step with the store by the API that changes them.
@@ -42,9 +76,15 @@ impl Instances {
     pub fn put(&self, instance: Instance) -> Arc<Instance> {
         let instance = Arc::new(instance);
         let mut index = self.index.write().expect("instance index lock poisoned");
+        if let Some(old) = index.by_id.get(&instance.id).cloned() {
+            index.unindex(&old);
+        }
         index
             .by_token
             .insert(instance.token_sha256.clone(), instance.id);
+        for key in config_keys(&instance) {
+            index.by_config.entry(key).or_default().push(instance.id);
+        }
         index.by_id.insert(instance.id, instance.clone());
         instance
     }
@@ -53,7 +93,7 @@ impl Instances {
     pub fn remove(&self, id: i64) {
         let mut index = self.index.write().expect("instance index lock poisoned");
         if let Some(i) = index.by_id.remove(&id) {
-            index.by_token.remove(&i.token_sha256);
+            index.unindex(&i);
         }
     }
 
@@ -84,15 +124,18 @@ impl Instances {
 
     /// The instances of connector `element_key` whose `config_key` equals `value`.
     pub fn find(&self, element_key: &str, config_key: &str, value: &str) -> Vec<Arc<Instance>> {
-        let mut out: Vec<_> = self
-            .read()
-            .by_id
-            .values()
-            .filter(|i| {
-                i.element_key == element_key
-                    && i.config_value(config_key).map(str::trim) == Some(value)
-            })
-            .cloned()
+        let index = self.read();
+        let key = (
+            element_key.to_string(),
+            config_key.to_string(),
+            value.trim().to_string(),
+        );
+        let mut out: Vec<_> = index
+            .by_config
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| index.by_id.get(id).cloned())
             .collect();
         out.sort_by_key(|i| i.id);
         out
@@ -118,8 +161,9 @@ impl Instances {
 pub fn shown_value(info: Option<&ConnectorInfo>, key: &str, value: &str) -> String {
     let secret = match info {
         Some(info) => is_secret(info, key),
-        // The connector is not loaded: mask what looks secret by name.
-        None => is_secret(&crate::runtime::types::ConnectorInfo::unknown(), key),
+        // The connector is not loaded, so which of its keys are secret is unknown: mask
+        // everything but the host's own non-secret event keys.
+        None => !key.starts_with("event.") || is_secret(&ConnectorInfo::unknown(), key),
     };
     if secret && !value.is_empty() {
         MASK.to_string()

@@ -28,6 +28,9 @@ pub const POLLER_CONFIGURATION: &str = "event.poller.configuration";
 /// Legacy resource selection, `contacts|leads`.
 pub const POLLER_URLS: &str = "event.poller.urls";
 
+/// The longest poll interval accepted: four weeks, in minutes.
+pub const MAX_REFRESH_MINUTES: f64 = 40_320.0;
+
 /// The mask every secret value is shown as.
 pub const MASK: &str = "********";
 
@@ -156,7 +159,8 @@ pub fn value_string(v: &Value) -> Option<String> {
     }
 }
 
-fn get<'a>(config: &'a [(String, String)], key: &str) -> Option<&'a str> {
+/// The last non-blank value of `key`.
+pub fn get<'a>(config: &'a [(String, String)], key: &str) -> Option<&'a str> {
     config
         .iter()
         .rev()
@@ -277,11 +281,11 @@ pub fn event_settings(
     let refresh_interval_minutes = match get(config, REFRESH_INTERVAL) {
         None => None,
         Some(v) => match v.trim().parse::<f64>() {
-            Ok(n) if n.is_finite() && n > 0.0 => Some(n),
+            Ok(n) if n.is_finite() && n > 0.0 && n <= MAX_REFRESH_MINUTES => Some(n),
             _ => {
                 return Err(FieldError::config(
                     REFRESH_INTERVAL,
-                    "must be a positive number of minutes",
+                    format!("must be a positive number of minutes, at most {MAX_REFRESH_MINUTES}"),
                 ));
             }
         },
@@ -299,10 +303,10 @@ pub fn event_settings(
 }
 
 /// True when the value of `key` is a secret for this connector: a key the connector marks
-/// secret, the signature key, the basic-auth password, or a key whose last part says
-/// password, secret or token.
+/// secret, the signature key, the basic-auth password, the callback headers (they often
+/// carry a token), or a key whose last part says password, secret or token.
 pub fn is_secret(info: &ConnectorInfo, key: &str) -> bool {
-    if key == SIGNATURE_KEY || key == BASIC_PASSWORD {
+    if key == SIGNATURE_KEY || key == BASIC_PASSWORD || key == CALLBACK_HEADERS {
         return true;
     }
     if info.config_keys.iter().any(|k| k.key == key && k.secret) {

@@ -12,7 +12,6 @@ use super::auth::{Credentialer, to_contract};
 use super::dates::render_template;
 use super::resources::{DateField, Resource};
 use super::{PollError, Poller};
-use crate::delivery::Job;
 use crate::notify::{self, Event, POLLING_BATCH};
 use crate::runtime::CallError;
 use crate::runtime::LoadedConnector;
@@ -68,13 +67,18 @@ impl Poller {
     ) -> Result<CycleOutcome, PollError> {
         let now = crate::now_ms();
         let last = state.last_success_ms.unwrap_or(instance.created_ms);
-        let since = last - resource.poll_delay_ms;
+        // Templates get the last poll time minus the delay, as configured. The vendor is
+        // asked from one second earlier, whole seconds: vendors keep whole-second dates, so
+        // a record changed in the second of the last poll is asked for again (and dropped
+        // by `seen` if it was notified already) instead of being missed.
+        let template_at = last - resource.poll_delay_ms;
+        let since = overlap_start(template_at);
         let window = PollWindow {
             since_ms: since,
             until_ms: now,
         };
-        let at =
-            Timestamp::from_millisecond(since).map_err(|e| PollError::Template(e.to_string()))?;
+        let at = Timestamp::from_millisecond(template_at)
+            .map_err(|e| PollError::Template(e.to_string()))?;
         let url =
             render_template(&resource.url, at).map_err(|e| PollError::Template(e.to_string()))?;
         let target = PollTarget {
@@ -141,21 +145,27 @@ impl Poller {
         let seen_ids: HashSet<&str> = state.seen.iter().map(|(id, _)| id.as_str()).collect();
         let mut events: Vec<(Event, Value)> = Vec::new();
         let mut new_seen: Vec<(String, i64)> = Vec::new();
+        let mut new_seen_set: HashSet<(String, i64)> = HashSet::new();
         for record in &records {
             let Some(id) = id_of(record, &resource.id_field) else {
                 tracing::warn!(instance = instance.id, resource = %resource.name, id_field = %resource.id_field, "a record without its id field is skipped");
                 continue;
             };
-            let updated = match &resource.updated {
-                Some(f) => date_of(record, f).map_err(PollError::Vendor)?,
-                None => None,
-            };
-            let created = match &resource.created {
-                Some(f) => date_of(record, f).map_err(PollError::Vendor)?,
-                None => None,
+            // A record whose date cannot be read is skipped (and logged), not allowed to
+            // hold back every other record of the window.
+            let dates = [&resource.updated, &resource.created].map(|f| match f {
+                Some(f) => date_of(record, f),
+                None => Ok(None),
+            });
+            let (updated, created) = match dates {
+                [Ok(u), Ok(c)] => (u, c),
+                [Err(e), _] | [_, Err(e)] => {
+                    tracing::warn!(instance = instance.id, resource = %resource.name, id = %id, error = %e, "a record with an unreadable date is skipped");
+                    continue;
+                }
             };
             if let Some(u) = updated {
-                if resource.filter_by_updated_date && u <= since {
+                if resource.filter_by_updated_date && u < since {
                     continue;
                 }
                 if resource.filter_by_current_date && u > now {
@@ -163,7 +173,7 @@ impl Poller {
                 }
             }
             let key = (id.clone(), updated.unwrap_or(0));
-            if seen.contains(&key) || new_seen.contains(&key) {
+            if seen.contains(&key) || !new_seen_set.insert(key.clone()) {
                 continue;
             }
             let event_type = match (created, updated) {
@@ -224,7 +234,7 @@ impl Poller {
         }
 
         // The new cursor, stored with the notifications it covers.
-        let next_since = now - resource.poll_delay_ms;
+        let next_since = overlap_start(now - resource.poll_delay_ms);
         let mut kept: Vec<(String, i64)> = state
             .seen
             .into_iter()
@@ -241,39 +251,25 @@ impl Poller {
         state.failures = 0;
         state.last_events = events.len() as u32;
         state.not_before_ms = None;
-        let jobs: Vec<(String, String, bytes::Bytes)> = notifications
-            .iter()
-            .map(|n| {
-                (
-                    n.id.clone(),
-                    n.endpoint.clone(),
-                    bytes::Bytes::from(n.body.clone()),
-                )
-            })
-            .collect();
         let count = notifications.len();
-        let seqs = self.inner.store.save_poll(state, notifications).await?;
-        self.inner.dispatcher.submit(
-            jobs.into_iter()
-                .zip(seqs)
-                .map(|((id, endpoint, body), seq)| Job {
-                    seq,
-                    id,
-                    instance_id: instance.id,
-                    endpoint,
-                    delivery: 1,
-                    attempts: 0,
-                    due_ms: now,
-                    body: Some(body),
-                })
-                .collect(),
-        );
+        let store = self.inner.store.clone();
+        self.inner
+            .dispatcher
+            .store_then_submit(notifications, move |n| async move {
+                store.save_poll(state, n).await
+            })
+            .await?;
         Ok(CycleOutcome {
             records: records.len(),
             events: events.len(),
             notifications: count,
         })
     }
+}
+
+/// The vendor window's start for a poll from `at`: a second before `at`'s whole second.
+fn overlap_start(at: i64) -> i64 {
+    at.div_euclid(1000) * 1000 - 1000
 }
 
 /// `Retry-After` in milliseconds (seconds form; an HTTP date counts as one minute).

@@ -81,7 +81,9 @@ struct Inner {
     dispatcher: Dispatcher,
     metrics: Arc<Metrics>,
     vendor: VendorClient,
-    tasks: Mutex<HashMap<i64, tokio::task::JoinHandle<()>>>,
+    /// A running schedule per instance. Dropping the sender stops the task between polls
+    /// (never during one: a poll cut short could lose a rotated refresh token).
+    tasks: Mutex<HashMap<i64, tokio::sync::watch::Sender<()>>>,
     /// One poll at a time per instance (scheduled and on-demand alike).
     running: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -106,7 +108,9 @@ fn interval_of(instance: &store::Instance, registry: &Registry) -> Option<Durati
     let minutes = settings
         .refresh_interval_minutes
         .unwrap_or(DEFAULT_INTERVAL_MINUTES);
-    Some(Duration::from_secs_f64(minutes * 60.0).max(Duration::from_millis(100)))
+    Duration::try_from_secs_f64(minutes * 60.0)
+        .ok()
+        .map(|d| d.max(Duration::from_millis(100)))
 }
 
 /// The first slot after `now`: slots are `phase + k * interval`.
@@ -163,9 +167,7 @@ impl Poller {
     /// changed or deleted.
     pub fn sync(&self, instance_id: i64) {
         let mut tasks = self.inner.tasks.lock().expect("poll tasks lock poisoned");
-        if let Some(task) = tasks.remove(&instance_id) {
-            task.abort();
-        }
+        tasks.remove(&instance_id);
         let Some(instance) = self.inner.instances.get(instance_id) else {
             return;
         };
@@ -173,10 +175,9 @@ impl Poller {
             return;
         };
         let this = self.clone();
-        tasks.insert(
-            instance_id,
-            tokio::spawn(async move { this.schedule(instance_id, interval).await }),
-        );
+        let (stop, stopped) = tokio::sync::watch::channel(());
+        tokio::spawn(async move { this.schedule(instance_id, interval, stopped).await });
+        tasks.insert(instance_id, stop);
     }
 
     /// How many instances have a running schedule.
@@ -188,14 +189,25 @@ impl Poller {
             .len()
     }
 
-    async fn schedule(self, instance_id: i64, interval: Duration) {
+    async fn schedule(
+        self,
+        instance_id: i64,
+        interval: Duration,
+        mut stopped: tokio::sync::watch::Receiver<()>,
+    ) {
         let interval_ms = interval.as_millis() as i64;
         let phase = phase(instance_id, interval_ms);
         loop {
             let slot = next_slot(crate::now_ms(), interval_ms, phase);
             let wait = slot - crate::now_ms();
             if wait > 0 {
-                tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+                    _ = stopped.changed() => return,
+                }
+            }
+            if stopped.has_changed().is_err() {
+                return;
             }
             self.inner
                 .metrics

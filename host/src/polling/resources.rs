@@ -253,14 +253,7 @@ pub fn resolve(
     info: &ConnectorInfo,
     config: &[(String, String)],
 ) -> Result<Vec<Resource>, FieldError> {
-    let get = |key: &str| {
-        config
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.trim().is_empty())
-    };
+    let get = |key: &str| crate::instances::settings::get(config, key);
     let resources = if let Some(v) = get(POLLER_CONFIGURATION) {
         let m = json_object(POLLER_CONFIGURATION, v)?;
         let mut out = Vec::new();
