@@ -2,7 +2,10 @@
 //!
 //! 1. Durable ingest throughput: `CONCURRENCY` keep-alive clients post Ecwid order webhooks
 //!    as fast as the host answers, for `SECONDS`; every 200 means the notification is
-//!    committed to the SQLite outbox. Reports webhooks/s and p50/p99 answer latency.
+//!    committed to the SQLite outbox. Reports webhooks/s and p50/p99 answer latency. The
+//!    instance of this phase (store 2000) has a callback that refuses connections, so the
+//!    run measures intake alone (its deliveries wait for their retries); then the same
+//!    with a live callback (store 1003), intake and delivery sharing the two cores.
 //! 2. Webhook→callback latency at a fixed rate (`RATE`/s for `SECONDS`): the time from
 //!    sending a webhook to its notification reaching a real callback server. Reports p50/p99.
 //!
@@ -50,6 +53,49 @@ async fn post(client: &HttpClient, url: &str, body: String) -> u16 {
     status
 }
 
+/// Posts webhooks for store `store` from `concurrency` clients for `seconds`; prints the
+/// throughput and latency and returns how many were accepted.
+async fn saturate(url: &str, store: u64, concurrency: usize, seconds: u64, what: &str) -> usize {
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..concurrency {
+        let (url, stop) = (url.to_string(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+            let mut latencies = Vec::new();
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let body =
+                    ecwid_order("order.created", &format!("s{store}-{w}-{i}"), store).to_string();
+                let t = Instant::now();
+                let status = post(&client, &url, body).await;
+                assert_eq!(status, 200);
+                latencies.push(t.elapsed());
+                i += 1;
+            }
+            latencies
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
+    }
+    let elapsed = start.elapsed();
+    latencies.sort();
+    println!(
+        "ingest, {what}: {} webhooks in {:.1?} with {concurrency} connections = {:.0} webhooks/s durably accepted; answer p50 {:.2?}, p99 {:.2?}",
+        latencies.len(),
+        elapsed,
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+    );
+    latencies.len()
+}
+
 fn main() {
     let seconds = env_or("INGEST_SECONDS", 10);
     let concurrency = env_or("INGEST_CONCURRENCY", 64) as usize;
@@ -94,53 +140,31 @@ fn main() {
         .await;
         assert_eq!(created.status, 200, "{:?}", created.body);
         let url = format!("{base}/events/ecwid");
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed_addr = closed.local_addr().unwrap();
+        drop(closed);
+        let mut parked = ecwid_instance(&format!("http://{closed_addr}/down"));
+        parked["configuration"]["ecwid.store.id"] = serde_json::json!("2000");
+        let created = tests::send(
+            "POST",
+            &format!("{base}/instances"),
+            &[("authorization", &auth), ("content-type", "application/json")],
+            parked.to_string().as_bytes(),
+        )
+        .await;
+        assert_eq!(created.status, 200, "{:?}", created.body);
 
-        // Phase 1: saturation.
-        let stop = Arc::new(AtomicBool::new(false));
-        let start = Instant::now();
-        let mut tasks = Vec::new();
-        for w in 0..concurrency {
-            let (url, stop) = (url.clone(), stop.clone());
-            tasks.push(tokio::spawn(async move {
-                let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-                let mut latencies = Vec::new();
-                let mut i = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    let body = ecwid_order("order.created", &format!("s{w}-{i}"), 1003).to_string();
-                    let t = Instant::now();
-                    let status = post(&client, &url, body).await;
-                    assert_eq!(status, 200);
-                    latencies.push(t.elapsed());
-                    i += 1;
-                }
-                latencies
-            }));
-        }
-        tokio::time::sleep(Duration::from_secs(seconds)).await;
-        stop.store(true, Ordering::Relaxed);
-        let mut latencies = Vec::new();
-        for t in tasks {
-            latencies.extend(t.await.unwrap());
-        }
-        let elapsed = start.elapsed();
-        latencies.sort();
-        println!(
-            "ingest: {} webhooks in {:.1?} with {concurrency} connections = {:.0} webhooks/s durably accepted; answer p50 {:.2?}, p99 {:.2?}",
-            latencies.len(),
-            elapsed,
-            latencies.len() as f64 / elapsed.as_secs_f64(),
-            percentile(&latencies, 0.50),
-            percentile(&latencies, 0.99),
-        );
+        saturate(&url, 2000, concurrency, seconds, "intake alone (deliveries parked)").await;
+        let live = saturate(&url, 1003, concurrency, seconds, "intake with live delivery").await;
 
-        // Let the delivery backlog of phase 1 drain before measuring latency.
-        let backlog = latencies.len();
+        // Let the delivery backlog drain before measuring latency.
+        let backlog = live;
         let drain = Instant::now();
         while callback.delivered().len() < backlog && drain.elapsed() < Duration::from_secs(120) {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         println!(
-            "delivery: the {backlog} notifications of phase 1 reached the callback {:.1?} after phase 1 ended",
+            "delivery: the {backlog} notifications of the live phase reached the callback {:.1?} after it ended",
             drain.elapsed()
         );
         let before = callback.received().len();

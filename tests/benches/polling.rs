@@ -99,6 +99,10 @@ fn main() {
         })
         .await;
 
+        println!(
+            "RSS with the host started and no instance: {:.0} MiB",
+            status_mib("VmRSS:")
+        );
         let mut body = infusionsoft_instance(&callback.url("/"), &keap.url("/crm/rest/v1"));
         body["configuration"]["event.poller.refresh_interval"] = json!(interval_min);
         let body = Arc::new(body.to_string());

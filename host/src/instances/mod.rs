@@ -12,41 +12,39 @@ use store::Instance;
 use crate::runtime::types::ConnectorInfo;
 use settings::{MASK, is_secret};
 
-/// (connector key, configuration key, value) → instances, for the webhook instance finder.
-type ConfigKey = (String, String, String);
-
-/// Values longer than this are not indexed (no finder matches on them).
-const MAX_INDEXED_VALUE: usize = 512;
+/// (connector key, configuration key): a pair the webhook instance finder looks up.
+type FinderKey = (String, String);
 
 #[derive(Default)]
 struct Index {
     by_id: HashMap<i64, Arc<Instance>>,
     by_token: HashMap<String, i64>,
-    by_config: HashMap<ConfigKey, Vec<i64>>,
-}
-
-fn config_keys(i: &Instance) -> impl Iterator<Item = ConfigKey> + '_ {
-    i.config
-        .iter()
-        .filter(|e| e.value.trim().len() <= MAX_INDEXED_VALUE)
-        .map(|e| {
-            (
-                i.element_key.clone(),
-                e.key.clone(),
-                e.value.trim().to_string(),
-            )
-        })
+    /// For each finder pair looked up so far: value → instances. Built on the first lookup
+    /// of a pair and kept up to date after, so only the keys finders use are indexed.
+    by_finder: HashMap<FinderKey, HashMap<String, Vec<i64>>>,
 }
 
 impl Index {
     fn unindex(&mut self, i: &Instance) {
         self.by_token.remove(&i.token_sha256);
-        for key in config_keys(i) {
-            if let Some(ids) = self.by_config.get_mut(&key) {
+        for ((element, key), values) in self.by_finder.iter_mut() {
+            if *element != i.element_key {
+                continue;
+            }
+            if let Some(v) = i.config_value(key)
+                && let Some(ids) = values.get_mut(v.trim())
+            {
                 ids.retain(|id| *id != i.id);
-                if ids.is_empty() {
-                    self.by_config.remove(&key);
-                }
+            }
+        }
+    }
+
+    fn index(&mut self, i: &Instance) {
+        for ((element, key), values) in self.by_finder.iter_mut() {
+            if *element == i.element_key
+                && let Some(v) = i.config_value(key)
+            {
+                values.entry(v.trim().to_string()).or_default().push(i.id);
             }
         }
     }
@@ -82,9 +80,7 @@ impl Instances {
         index
             .by_token
             .insert(instance.token_sha256.clone(), instance.id);
-        for key in config_keys(&instance) {
-            index.by_config.entry(key).or_default().push(instance.id);
-        }
+        index.index(&instance);
         index.by_id.insert(instance.id, instance.clone());
         instance
     }
@@ -124,15 +120,25 @@ impl Instances {
 
     /// The instances of connector `element_key` whose `config_key` equals `value`.
     pub fn find(&self, element_key: &str, config_key: &str, value: &str) -> Vec<Arc<Instance>> {
+        let pair = (element_key.to_string(), config_key.to_string());
+        let known = self.read().by_finder.contains_key(&pair);
+        if !known {
+            let mut index = self.index.write().expect("instance index lock poisoned");
+            let mut values: HashMap<String, Vec<i64>> = HashMap::new();
+            for i in index.by_id.values() {
+                if i.element_key == element_key
+                    && let Some(v) = i.config_value(config_key)
+                {
+                    values.entry(v.trim().to_string()).or_default().push(i.id);
+                }
+            }
+            index.by_finder.entry(pair.clone()).or_insert(values);
+        }
         let index = self.read();
-        let key = (
-            element_key.to_string(),
-            config_key.to_string(),
-            value.trim().to_string(),
-        );
         let mut out: Vec<_> = index
-            .by_config
-            .get(&key)
+            .by_finder
+            .get(&pair)
+            .and_then(|values| values.get(value.trim()))
             .into_iter()
             .flatten()
             .filter_map(|id| index.by_id.get(id).cloned())

@@ -212,7 +212,9 @@ impl Poller {
             self.inner
                 .metrics
                 .poll_started((crate::now_ms() - slot).max(0));
-            self.cycle(instance_id, false).await;
+            // Boxed: the poll's future is large, and ten thousand sleeping schedules should
+            // not each carry one.
+            Box::pin(self.cycle(instance_id, false)).await;
         }
     }
 
