@@ -85,6 +85,7 @@ fn parse_iso_ms(s: &str) -> i64 {
 struct Keap {
     appointments: Mutex<Vec<Value>>,
     down: AtomicBool,
+    throttled: AtomicBool,
     tokens_issued: AtomicU32,
     /// When set, a request for this offset waits until the flag is cleared.
     hold_offset: Mutex<Option<String>>,
@@ -138,6 +139,11 @@ impl Keap {
         }
         if self.down.load(Ordering::SeqCst) {
             return VendorAnswer::status(503, json!({"message": "Service Unavailable"}));
+        }
+        if self.throttled.load(Ordering::SeqCst) {
+            let mut a = VendorAnswer::status(429, json!({"message": "Too Many Requests"}));
+            a.headers.push(("retry-after".into(), "120".into()));
+            return a;
         }
         let expected = format!("Bearer at-{}", self.tokens_issued.load(Ordering::SeqCst));
         if req.header("authorization") != Some(expected.as_str()) {
@@ -364,6 +370,32 @@ async fn a_vendor_outage_loses_nothing_and_notifies_nothing_twice() {
     let ids: Vec<(String, String)> = got.iter().flat_map(events_of).collect();
     assert_eq!(ids.len(), 8, "{ids:?}");
     assert_eq!(callback.received().len(), 1);
+
+    // A 429 is honoured: the next scheduled poll waits for its Retry-After.
+    keap.throttled.store(true, Ordering::SeqCst);
+    let asked = now_ms();
+    let report = poll(&host, id).await;
+    assert!(
+        report["resources"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("429"),
+        "{report}"
+    );
+    let shown = host
+        .call("GET", &format!("/instances/{id}"), None)
+        .await
+        .json();
+    let not_before = shown["polling"]["appointments"]["nextPollNotBefore"]
+        .as_str()
+        .expect("a Retry-After sets the next poll's earliest time")
+        .to_string();
+    let wait = parse_iso_ms(&not_before) - asked;
+    assert!(
+        (110_000..=130_000).contains(&wait),
+        "{not_before}: {wait} ms"
+    );
+    keap.throttled.store(false, Ordering::SeqCst);
 
     // An expired token (401) is refreshed and the page asked again.
     keap.tokens_issued.fetch_add(1, Ordering::SeqCst);

@@ -283,3 +283,84 @@ pub fn resolve(
     }
     Ok(resources)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::types::{Modes, PollResource};
+
+    fn info() -> ConnectorInfo {
+        let dates = DatesConfiguration {
+            updated_date_field: "updated_at".into(),
+            updated_date_format: "yyyy-MM-dd HH:mm:ss".into(),
+            updated_date_timezone: Some("GMT".into()),
+            created_date_field: Some("created_at".into()),
+            created_date_format: None,
+            created_date_timezone: None,
+        };
+        let resource = |name: &str| PollResource {
+            name: name.into(),
+            url: format!("/hubs/marketing/{name}"),
+            id_field: "id".into(),
+            dates: dates.clone(),
+        };
+        ConnectorInfo {
+            poll_resources: vec![resource("contacts"), resource("leads")],
+            modes: Modes::POLLING,
+            key: "pardot".into(),
+            ..ConnectorInfo::unknown()
+        }
+    }
+
+    fn config(key: &str, value: &str) -> Vec<(String, String)> {
+        vec![(key.to_string(), value.to_string())]
+    }
+
+    #[test]
+    fn urls_select_the_connector_defaults_by_name() {
+        let r = resolve(&info(), &config(POLLER_URLS, "contacts|leads")).unwrap();
+        let names: Vec<&str> = r.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["contacts", "leads"]);
+        assert_eq!(r[0].created.as_ref().unwrap().path, "created_at");
+        let err = resolve(&info(), &config(POLLER_URLS, "contacts|deals")).unwrap_err();
+        assert!(
+            err.reason.contains("deals") && err.reason.contains("contacts, leads"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn the_legacy_per_line_form_names_url_id_and_date() {
+        let r = resolve(
+            &info(),
+            &config(
+                POLLER_URLS,
+                "contacts|/hubs/marketing/contacts?x=1|id|updated_at|yyyy-MM-dd HH:mm:ss\nleads",
+            ),
+        )
+        .unwrap();
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].url, "/hubs/marketing/contacts?x=1");
+        assert_eq!(r[0].updated.as_ref().unwrap().path, "updated_at");
+        assert_eq!(r[1].name, "leads");
+    }
+
+    #[test]
+    fn configuration_overrides_and_defaults_fill_in() {
+        let r = resolve(
+            &info(),
+            &config(
+                POLLER_CONFIGURATION,
+                r#"{"contacts": {"url": "/hubs/marketing/contacts", "idField": "id", "pollDelay": 30, "pageSize": "50", "filterByUpdatedDate": "false"}}"#,
+            ),
+        )
+        .unwrap();
+        assert_eq!(r[0].poll_delay_ms, 30_000);
+        assert_eq!(r[0].page_size, Some(50));
+        assert!(!r[0].filter_by_updated_date);
+        // No datesConfiguration: the connector's default for that name.
+        assert_eq!(r[0].updated.as_ref().unwrap().path, "updated_at");
+        // Nothing configured: every default.
+        assert_eq!(resolve(&info(), &[]).unwrap().len(), 2);
+    }
+}
