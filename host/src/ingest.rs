@@ -345,14 +345,11 @@ impl Ingest {
                 notifications: built.iter().map(|b| b.id.clone()).collect(),
                 dropped: None,
             });
-            stored.extend(built.into_iter().map(|b| NewNotification {
-                id: b.id,
-                instance_id: instance.id,
-                endpoint: endpoint.clone(),
-                body: b.body,
-                event_count: b.event_count,
-                created_ms: now,
-            }));
+            stored.extend(
+                built
+                    .into_iter()
+                    .map(|b| b.into_new(instance.id, &endpoint, now)),
+            );
         }
         if outcomes.is_empty() {
             // Every instance refused the signature.

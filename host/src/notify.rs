@@ -53,6 +53,20 @@ pub struct Built {
     pub event_count: u32,
 }
 
+impl Built {
+    /// The outbox row of this notification for `instance_id`'s callback `endpoint`.
+    pub fn into_new(self, instance_id: i64, endpoint: &str, now_ms: i64) -> store::NewNotification {
+        store::NewNotification {
+            id: self.id,
+            instance_id,
+            endpoint: endpoint.to_string(),
+            body: self.body,
+            event_count: self.event_count,
+            created_ms: now_ms,
+        }
+    }
+}
+
 /// Splits `events` into notifications of at most `batch` event objects, each carrying the
 /// whole `raw` vendor body and its own id. No events, no notification.
 pub fn build(

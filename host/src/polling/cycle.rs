@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use jiff::Timestamp;
 use serde_json::{Value, json};
-use store::{Instance, NewNotification, PollState, StoredCredentials};
+use store::{Instance, PollState, StoredCredentials};
 
 use super::auth::{Credentialer, to_contract};
 use super::dates::render_template;
@@ -222,14 +222,7 @@ impl Poller {
                 "instance_id": instance.id,
             });
             for b in notify::build(&source, &list, &raw, POLLING_BATCH, now) {
-                notifications.push(NewNotification {
-                    id: b.id,
-                    instance_id: instance.id,
-                    endpoint: endpoint.clone(),
-                    body: b.body,
-                    event_count: b.event_count,
-                    created_ms: now,
-                });
+                notifications.push(b.into_new(instance.id, &endpoint, now));
             }
         }
 

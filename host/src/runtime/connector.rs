@@ -3,6 +3,9 @@
 use std::sync::Arc;
 
 use wasmtime::Store;
+use wasmtime::component::{
+    ComponentExportIndex, ComponentNamedList, Instance, Lift, Lower, TypedFunc,
+};
 
 use super::Runtime;
 use super::bindings::v0_1;
@@ -20,6 +23,7 @@ use super::types::{
 pub struct LoadedConnector {
     runtime: Arc<Runtime>,
     pre: v0_1::ConnectorPre<CallState>,
+    exports: ApiExports,
     key: Arc<str>,
     origin: String,
     sha256: String,
@@ -39,6 +43,82 @@ impl std::fmt::Debug for LoadedConnector {
     }
 }
 
+/// Where each function of the `api` interface is in the component, found once at load.
+///
+/// Calls look their function up by index and skip the type check the generated bindings
+/// would repeat on every instantiation; `LoadedConnector::new` type-checks every function
+/// once, with the exact signatures the calls use.
+struct ApiExports {
+    info: ComponentExportIndex,
+    validate_config: ComponentExportIndex,
+    verify_webhook: ComponentExportIndex,
+    parse_webhook: ComponentExportIndex,
+    build_auth_request: ComponentExportIndex,
+    parse_auth_response: ComponentExportIndex,
+    build_poll_request: ComponentExportIndex,
+    parse_poll_response: ComponentExportIndex,
+}
+
+impl ApiExports {
+    fn find(
+        component: &wasmtime::component::Component,
+        interface: &str,
+    ) -> Result<Self, LoadError> {
+        let iface = component
+            .get_export_index(None, interface)
+            .ok_or(LoadError::NotAConnector)?;
+        let f = |name: &str| {
+            component
+                .get_export_index(Some(&iface), name)
+                .ok_or_else(|| LoadError::Link(format!("`{interface}` exports no `{name}`")))
+        };
+        Ok(ApiExports {
+            info: f("info")?,
+            validate_config: f("validate-config")?,
+            verify_webhook: f("verify-webhook")?,
+            parse_webhook: f("parse-webhook")?,
+            build_auth_request: f("build-auth-request")?,
+            parse_auth_response: f("parse-auth-response")?,
+            build_poll_request: f("build-poll-request")?,
+            parse_poll_response: f("parse-poll-response")?,
+        })
+    }
+}
+
+type ConnResult<T> = (Result<T, super::types::ConnectorError>,);
+type ValidateP<'a> = (&'a [(String, String)],);
+type WebhookP<'a> = (&'a Context, &'a WebhookRequest);
+type AuthP<'a> = (&'a Context, &'a AuthStep);
+type AuthResponseP<'a> = (&'a Context, &'a AuthStep, &'a HttpResponse);
+type PollP<'a> = (&'a Context, &'a PollTarget, PollWindow, Option<&'a str>);
+type PollResponseP<'a> = (
+    &'a Context,
+    &'a PollTarget,
+    Option<&'a str>,
+    &'a HttpResponse,
+);
+
+/// The typed function at `index`, unchecked.
+///
+/// # Safety
+/// `P` and `R` must be the signature `LoadedConnector::check_signatures` checked for
+/// `index` on this component.
+unsafe fn typed<P, R>(
+    instance: &Instance,
+    store: &mut Store<CallState>,
+    index: &ComponentExportIndex,
+) -> wasmtime::Result<TypedFunc<P, R>>
+where
+    P: ComponentNamedList + Lower,
+    R: ComponentNamedList + Lift,
+{
+    let func = instance
+        .get_func(&mut *store, index)
+        .ok_or_else(|| wasmtime::format_err!("the export checked at load is gone"))?;
+    // SAFETY: the caller passes the signature checked at load for this index.
+    Ok(unsafe { TypedFunc::new_unchecked(func) })
+}
+
 impl LoadedConnector {
     pub(super) async fn new(
         runtime: Arc<Runtime>,
@@ -46,12 +126,22 @@ impl LoadedConnector {
         sha256: String,
         version: String,
         cached: bool,
-        imports: Vec<String>,
         pre: v0_1::ConnectorPre<CallState>,
     ) -> Result<Self, LoadError> {
+        let component = pre.instance_pre().component();
+        let ty = component.component_type();
+        let engine = pre.engine();
+        let imports = ty.imports(engine).map(|(n, _)| n.to_string()).collect();
+        let interface = ty
+            .exports(engine)
+            .map(|(n, _)| n.to_string())
+            .find(|n| n.starts_with(super::bindings::API_INTERFACE))
+            .ok_or(LoadError::NotAConnector)?;
+        let exports = ApiExports::find(component, &interface)?;
         let mut connector = LoadedConnector {
             runtime,
             pre,
+            exports,
             key: Arc::from(origin),
             origin: origin.to_string(),
             sha256,
@@ -68,8 +158,13 @@ impl LoadedConnector {
                 instance_finder: None,
             },
         };
+        connector.check_signatures().await?;
         let info = connector
-            .call(async |api, store| api.call_info(store).await.map(Ok))
+            .call(async |inst, store, ex| {
+                // SAFETY: checked by `check_signatures`.
+                let f = unsafe { typed::<(), (ConnectorInfo,)>(inst, store, &ex.info)? };
+                f.call_async(store, ()).await.map(|(r,)| Ok(r))
+            })
             .await?;
         if info.key.is_empty()
             || !info
@@ -126,8 +221,9 @@ impl LoadedConnector {
     async fn call<R>(
         &self,
         f: impl AsyncFnOnce(
-            &v0_1::exports::openconnectors::connector::api::Guest,
+            &Instance,
             &mut Store<CallState>,
+            &ApiExports,
         ) -> wasmtime::Result<Result<R, super::types::ConnectorError>>,
     ) -> Result<R, CallError> {
         let limits = self.runtime.limits();
@@ -143,13 +239,16 @@ impl LoadedConnector {
 
         let timeout = limits.call_timeout;
         let outcome = tokio::time::timeout(timeout, async {
-            let bindings = self.pre.instantiate_async(&mut store).await.map_err(|e| {
-                CallError::Instantiate {
+            let instance = self
+                .pre
+                .instance_pre()
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| CallError::Instantiate {
                     key: self.key.to_string(),
                     message: format!("{e:#}"),
-                }
-            })?;
-            f(bindings.openconnectors_connector_api(), &mut store)
+                })?;
+            f(&instance, &mut store, &self.exports)
                 .await
                 .map_err(|e| self.classify(e, &store))
         })
@@ -186,11 +285,53 @@ impl LoadedConnector {
         }
     }
 
+    /// Type-checks every `api` function once, with the signatures the calls use, so that
+    /// the calls may skip the check.
+    async fn check_signatures(&self) -> Result<(), LoadError> {
+        fn check<P, R>(
+            inst: &Instance,
+            store: &mut Store<CallState>,
+            index: &ComponentExportIndex,
+        ) -> wasmtime::Result<()>
+        where
+            P: ComponentNamedList + Lower,
+            R: ComponentNamedList + Lift,
+        {
+            inst.get_typed_func::<P, R>(&mut *store, index).map(|_| ())
+        }
+        self.call(async |inst, store, ex| {
+            check::<(), (ConnectorInfo,)>(inst, store, &ex.info)?;
+            check::<ValidateP<'_>, ConnResult<()>>(inst, store, &ex.validate_config)?;
+            check::<WebhookP<'_>, ConnResult<()>>(inst, store, &ex.verify_webhook)?;
+            check::<WebhookP<'_>, ConnResult<Vec<EventObject>>>(inst, store, &ex.parse_webhook)?;
+            check::<AuthP<'_>, ConnResult<Option<HttpRequest>>>(
+                inst,
+                store,
+                &ex.build_auth_request,
+            )?;
+            check::<AuthResponseP<'_>, ConnResult<Credentials>>(
+                inst,
+                store,
+                &ex.parse_auth_response,
+            )?;
+            check::<PollP<'_>, ConnResult<HttpRequest>>(inst, store, &ex.build_poll_request)?;
+            check::<PollResponseP<'_>, ConnResult<PollPage>>(inst, store, &ex.parse_poll_response)?;
+            Ok(Ok(()))
+        })
+        .await
+        .map_err(|e| LoadError::Link(format!("the api functions do not type-check: {e}")))
+    }
+
     /// Checks an instance configuration.
     pub async fn validate_config(&self, config: &[(String, String)]) -> Result<(), CallError> {
-        let config = config.to_vec();
-        self.call(async |api, store| api.call_validate_config(store, &config).await)
-            .await
+        self.call(async |inst, store, ex| {
+            // SAFETY: checked by `check_signatures`.
+            let f = unsafe {
+                typed::<ValidateP<'_>, ConnResult<()>>(inst, store, &ex.validate_config)?
+            };
+            f.call_async(store, (config,)).await.map(|(r,)| r)
+        })
+        .await
     }
 
     /// Verifies a webhook's vendor signature.
@@ -199,8 +340,13 @@ impl LoadedConnector {
         ctx: &Context,
         request: &WebhookRequest,
     ) -> Result<(), CallError> {
-        self.call(async |api, store| api.call_verify_webhook(store, ctx, request).await)
-            .await
+        self.call(async |inst, store, ex| {
+            // SAFETY: checked by `check_signatures`.
+            let f =
+                unsafe { typed::<WebhookP<'_>, ConnResult<()>>(inst, store, &ex.verify_webhook)? };
+            f.call_async(store, (ctx, request)).await.map(|(r,)| r)
+        })
+        .await
     }
 
     /// Parses a webhook into standardized events.
@@ -209,8 +355,14 @@ impl LoadedConnector {
         ctx: &Context,
         request: &WebhookRequest,
     ) -> Result<Vec<EventObject>, CallError> {
-        self.call(async |api, store| api.call_parse_webhook(store, ctx, request).await)
-            .await
+        self.call(async |inst, store, ex| {
+            // SAFETY: checked by `check_signatures`.
+            let f = unsafe {
+                typed::<WebhookP<'_>, ConnResult<Vec<EventObject>>>(inst, store, &ex.parse_webhook)?
+            };
+            f.call_async(store, (ctx, request)).await.map(|(r,)| r)
+        })
+        .await
     }
 
     /// Builds the request of an authentication step, if the connector has one.
@@ -219,8 +371,18 @@ impl LoadedConnector {
         ctx: &Context,
         step: &AuthStep,
     ) -> Result<Option<HttpRequest>, CallError> {
-        self.call(async |api, store| api.call_build_auth_request(store, ctx, step).await)
-            .await
+        self.call(async |inst, store, ex| {
+            // SAFETY: checked by `check_signatures`.
+            let f = unsafe {
+                typed::<AuthP<'_>, ConnResult<Option<HttpRequest>>>(
+                    inst,
+                    store,
+                    &ex.build_auth_request,
+                )?
+            };
+            f.call_async(store, (ctx, step)).await.map(|(r,)| r)
+        })
+        .await
     }
 
     /// Reads the answer to an authentication step.
@@ -230,9 +392,18 @@ impl LoadedConnector {
         step: &AuthStep,
         response: &HttpResponse,
     ) -> Result<Credentials, CallError> {
-        self.call(async |api, store| {
-            api.call_parse_auth_response(store, ctx, step, response)
+        self.call(async |inst, store, ex| {
+            // SAFETY: checked by `check_signatures`.
+            let f = unsafe {
+                typed::<AuthResponseP<'_>, ConnResult<Credentials>>(
+                    inst,
+                    store,
+                    &ex.parse_auth_response,
+                )?
+            };
+            f.call_async(store, (ctx, step, response))
                 .await
+                .map(|(r,)| r)
         })
         .await
     }
@@ -245,9 +416,14 @@ impl LoadedConnector {
         window: PollWindow,
         cursor: Option<&str>,
     ) -> Result<HttpRequest, CallError> {
-        self.call(async |api, store| {
-            api.call_build_poll_request(store, ctx, target, window, cursor)
+        self.call(async |inst, store, ex| {
+            // SAFETY: checked by `check_signatures`.
+            let f = unsafe {
+                typed::<PollP<'_>, ConnResult<HttpRequest>>(inst, store, &ex.build_poll_request)?
+            };
+            f.call_async(store, (ctx, target, window, cursor))
                 .await
+                .map(|(r,)| r)
         })
         .await
     }
@@ -260,9 +436,18 @@ impl LoadedConnector {
         cursor: Option<&str>,
         response: &HttpResponse,
     ) -> Result<PollPage, CallError> {
-        self.call(async |api, store| {
-            api.call_parse_poll_response(store, ctx, target, cursor, response)
+        self.call(async |inst, store, ex| {
+            // SAFETY: checked by `check_signatures`.
+            let f = unsafe {
+                typed::<PollResponseP<'_>, ConnResult<PollPage>>(
+                    inst,
+                    store,
+                    &ex.parse_poll_response,
+                )?
+            };
+            f.call_async(store, (ctx, target, cursor, response))
                 .await
+                .map(|(r,)| r)
         })
         .await
     }

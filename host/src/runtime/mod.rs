@@ -181,10 +181,6 @@ impl Runtime {
             .exports(&self.engine)
             .map(|(n, _)| n.to_string())
             .collect();
-        let imports: Vec<String> = ty
-            .imports(&self.engine)
-            .map(|(n, _)| n.to_string())
-            .collect();
         let version = bindings::exported_version(names.iter().map(String::as_str))
             .ok_or(LoadError::NotAConnector)?;
         if !bindings::is_supported(&version) {
@@ -203,8 +199,7 @@ impl Runtime {
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let pre = v0_1::ConnectorPre::new(pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let connector =
-            LoadedConnector::new(self.clone(), origin, sha256, version, cached, imports, pre)
-                .await?;
+            LoadedConnector::new(self.clone(), origin, sha256, version, cached, pre).await?;
         tracing::debug!(origin, key = %connector.info().key, cached, "connector loaded");
         Ok(Arc::new(connector))
     }
