@@ -1,19 +1,15 @@
 //! A real HTTP callback receiver on loopback: records every request and answers with the
 //! status a test sets (200 by default; 503 plays a callback that is down).
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+
+use crate::standin::{StandIn, VendorAnswer, futures_answer};
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -52,9 +48,8 @@ struct Shared {
 
 /// The receiver. Stops when dropped.
 pub struct Receiver {
-    addr: SocketAddr,
     shared: Arc<Shared>,
-    task: tokio::task::JoinHandle<()>,
+    server: StandIn,
 }
 
 impl Receiver {
@@ -71,64 +66,37 @@ impl Receiver {
     }
 
     fn serve(listener: TcpListener) -> Receiver {
-        let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Shared {
             status: AtomicU16::new(200),
             received: Mutex::new(Vec::new()),
         });
         let s = shared.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let s = s.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                        let s = s.clone();
-                        async move {
-                            let path = req.uri().path().to_string();
-                            let headers = req
-                                .headers()
-                                .iter()
-                                .map(|(k, v)| {
-                                    (k.as_str().to_string(), v.to_str().unwrap_or("").to_string())
-                                })
-                                .collect();
-                            let body = req.into_body().collect().await.unwrap().to_bytes();
-                            let status = s.status.load(Ordering::SeqCst);
-                            s.received.lock().unwrap().push(Received {
-                                path,
-                                headers,
-                                body,
-                                at: Instant::now(),
-                                answered: status,
-                            });
-                            Ok::<_, Infallible>(
-                                Response::builder()
-                                    .status(status)
-                                    .body(Full::new(Bytes::new()))
-                                    .unwrap(),
-                            )
-                        }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+        let server = StandIn::serve(listener, move |req| {
+            let status = s.status.load(Ordering::SeqCst);
+            s.received.lock().unwrap().push(Received {
+                path: req.path.clone(),
+                headers: req.headers.clone(),
+                body: req.body.clone(),
+                at: Instant::now(),
+                answered: status,
+            });
+            futures_answer::now(VendorAnswer {
+                status,
+                headers: Vec::new(),
+                body: String::new(),
+            })
         });
-        Receiver { addr, shared, task }
+        Receiver { shared, server }
     }
 
     /// `http://127.0.0.1:PORT/path`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        self.server.url(path)
     }
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// Answers every later request with `status`.
@@ -147,11 +115,5 @@ impl Receiver {
             .into_iter()
             .filter(|r| (200..300).contains(&r.answered))
             .collect()
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }

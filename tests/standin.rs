@@ -145,6 +145,14 @@ impl StandIn {
         handler: impl Fn(&VendorRequest) -> futures_answer::Answer + Send + Sync + 'static,
     ) -> StandIn {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        StandIn::serve(listener, handler)
+    }
+
+    /// Serves `listener`, answering with `handler`.
+    pub fn serve(
+        listener: TcpListener,
+        handler: impl Fn(&VendorRequest) -> futures_answer::Answer + Send + Sync + 'static,
+    ) -> StandIn {
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let handler: Arc<Handler> = Arc::new(handler);
@@ -204,6 +212,11 @@ impl StandIn {
     /// `http://127.0.0.1:PORT` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// Every request so far.
