@@ -22,7 +22,14 @@ const GUESTS: &[(&str, &str)] = &[
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest.parent().unwrap().to_path_buf();
-    for dir in ["wit", "guest-sdk", "connectors", "tests/guests"] {
+    for dir in [
+        "wit",
+        "guest-sdk",
+        "connectors",
+        "tests/guests",
+        "Cargo.toml",
+        ".cargo/config.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     ensure_target(PURE);

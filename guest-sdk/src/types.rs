@@ -140,6 +140,13 @@ impl EventObject {
         self.fields = fields.to_string();
         self
     }
+
+    /// Sets the vendor fields from JSON text the connector already has (a webhook body as
+    /// sent, say), which saves printing a parsed value again.
+    pub fn with_fields_text(mut self, fields: impl Into<String>) -> Self {
+        self.fields = fields.into();
+        self
+    }
 }
 
 impl Error {
@@ -191,12 +198,36 @@ impl WebhookRequest {
             .map(|(_, v)| v)
     }
 
+    /// True when the body is a form (`application/x-www-form-urlencoded`).
+    pub fn is_form(&self) -> bool {
+        self.header("content-type")
+            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+    }
+
+    /// The body read into `T` with serde: a JSON body directly, a form body through its
+    /// fields as a JSON object of strings. Much faster than [`WebhookRequest::json`] when
+    /// `T` names only the fields the connector needs.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+        if self.is_form() {
+            return serde_json::from_value(self.json()?)
+                .map_err(|e| Error::bad_request(format!("form body: {e}")));
+        }
+        serde_json::from_slice(&self.body)
+            .map_err(|e| Error::bad_request(format!("body is not valid JSON: {e}")))
+    }
+
+    /// The body as vendor fields for [`EventObject::with_fields_text`]: a JSON body as
+    /// sent, a form body as a JSON object of its fields.
+    pub fn fields_text(&self) -> Result<String, Error> {
+        if self.is_form() {
+            return Ok(self.json()?.to_string());
+        }
+        String::from_utf8(self.body.clone()).map_err(|_| Error::bad_request("body is not UTF-8"))
+    }
+
     /// The body parsed as JSON, or the fields of a form body as a JSON object.
     pub fn json(&self) -> Result<serde_json::Value, Error> {
-        let is_form = self
-            .header("content-type")
-            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
-        if is_form {
+        if self.is_form() {
             let text = std::str::from_utf8(&self.body)
                 .map_err(|_| Error::bad_request("form body is not UTF-8"))?;
             let map = crate::form::parse(text)

@@ -2,6 +2,7 @@
 //! secret, and order polling through the REST API v3.
 
 use guest_sdk::prelude::*;
+use serde::Deserialize;
 use serde_json::Value;
 
 /// The Ecwid connector.
@@ -56,12 +57,14 @@ impl Connector for Ecwid {
         let signature = req
             .header("x-ecwid-webhook-signature")
             .ok_or_else(|| Error::unauthorized("X-Ecwid-Webhook-Signature is missing"))?;
-        let body = req.json()?;
-        let created = json::string_at(&body, "eventCreated")
+        let body: Body = req.parse()?;
+        let created = body
+            .event_created
             .ok_or_else(|| Error::bad_request("eventCreated is missing"))?;
-        let event_id = json::string_at(&body, "eventId")
+        let event_id = body
+            .event_id
             .ok_or_else(|| Error::bad_request("eventId is missing"))?;
-        let signed = format!("{created}.{event_id}");
+        let signed = format!("{}.{}", created.0, event_id.0);
         if signature::verify_hmac_sha256_base64(secret.as_bytes(), signed.as_bytes(), signature) {
             Ok(())
         } else {
@@ -72,11 +75,14 @@ impl Connector for Ecwid {
     }
 
     fn parse_webhook(_ctx: &Context, req: &WebhookRequest) -> Result<Vec<EventObject>, Error> {
-        let body = req.json()?;
-        let kind = json::string_at(&body, "eventType")
-            .or_else(|| req.query_param("eventtype"))
-            .ok_or_else(|| Error::bad_request("eventType is missing"))?;
-        Ok(vec![event_from(&body, &kind)?])
+        let body: Body = req.parse()?;
+        let kind = match &body.event_type {
+            Some(t) => t.0.clone(),
+            None => req
+                .query_param("eventtype")
+                .ok_or_else(|| Error::bad_request("eventType is missing"))?,
+        };
+        Ok(vec![body.event(&kind, req.fields_text()?)?])
     }
 
     fn build_poll_request(
@@ -138,29 +144,55 @@ impl Connector for Ecwid {
     }
 }
 
-/// The standardized event of one Ecwid webhook body.
-fn event_from(body: &Value, kind: &str) -> Result<EventObject, Error> {
-    let (entity, action) = kind.rsplit_once('.').unwrap_or((kind, ""));
-    let object_type = match entity {
-        "order" | "unfinished_order" => "orders",
-        "product" => "products",
-        "customer" => "customers",
-        other => other,
-    };
-    let event_type = match action {
-        "created" => EventType::Created,
-        "updated" => EventType::Updated,
-        "deleted" => EventType::Deleted,
-        _ => EventType::Unknown,
-    };
-    let id = json::string_at(body, "data.orderId")
-        .or_else(|| json::string_at(body, "entityId"))
-        .ok_or_else(|| Error::bad_request("neither data.orderId nor entityId is present"))?;
-    let mut event = EventObject::new(object_type, id, event_type).with_fields(body);
-    if let Some(created) = json::i64_at(body, "eventCreated") {
-        event = event.with_date(dates::rfc3339_from_unix_seconds(created)?);
+/// The fields of an Ecwid webhook body the connector reads (the rest stays in the raw
+/// body, which becomes the event's vendor fields).
+#[derive(Deserialize)]
+struct Body {
+    #[serde(rename = "eventType")]
+    event_type: Option<json::Text>,
+    #[serde(rename = "eventCreated")]
+    event_created: Option<json::Text>,
+    #[serde(rename = "eventId")]
+    event_id: Option<json::Text>,
+    #[serde(rename = "entityId")]
+    entity_id: Option<json::Text>,
+    data: Option<Data>,
+}
+
+/// `data` of a webhook body.
+#[derive(Deserialize)]
+struct Data {
+    #[serde(rename = "orderId")]
+    order_id: Option<json::Text>,
+}
+
+impl Body {
+    /// The standardized event of this body, of kind `kind` (e.g. `order.created`).
+    fn event(self, kind: &str, fields: String) -> Result<EventObject, Error> {
+        let (entity, action) = kind.rsplit_once('.').unwrap_or((kind, ""));
+        let object_type = match entity {
+            "order" | "unfinished_order" => "orders",
+            "product" => "products",
+            "customer" => "customers",
+            other => other,
+        };
+        let event_type = match action {
+            "created" => EventType::Created,
+            "updated" => EventType::Updated,
+            "deleted" => EventType::Deleted,
+            _ => EventType::Unknown,
+        };
+        let id = self
+            .data
+            .and_then(|d| d.order_id)
+            .or(self.entity_id)
+            .ok_or_else(|| Error::bad_request("neither data.orderId nor entityId is present"))?;
+        let mut event = EventObject::new(object_type, id.0, event_type).with_fields_text(fields);
+        if let Some(created) = self.event_created.as_ref().and_then(json::Text::as_i64) {
+            event = event.with_date(dates::rfc3339_from_unix_seconds(created)?);
+        }
+        Ok(event)
     }
-    Ok(event)
 }
 
 guest_sdk::export_connector!(Ecwid);

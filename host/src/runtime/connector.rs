@@ -30,6 +30,8 @@ pub struct LoadedConnector {
     version: String,
     cached: bool,
     imports: Vec<String>,
+    /// True when every import is synchronous, so calls need no fiber.
+    sync: bool,
     info: ConnectorInfo,
 }
 
@@ -131,7 +133,8 @@ impl LoadedConnector {
         let component = pre.instance_pre().component();
         let ty = component.component_type();
         let engine = pre.engine();
-        let imports = ty.imports(engine).map(|(n, _)| n.to_string()).collect();
+        let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_string()).collect();
+        let sync = imports.iter().all(|i| !i.starts_with("wasi:"));
         let interface = ty
             .exports(engine)
             .map(|(n, _)| n.to_string())
@@ -148,6 +151,7 @@ impl LoadedConnector {
             version,
             cached,
             imports,
+            sync,
             info: ConnectorInfo {
                 key: String::new(),
                 display_name: String::new(),
@@ -159,13 +163,8 @@ impl LoadedConnector {
             },
         };
         connector.check_signatures().await?;
-        let info = connector
-            .call(async |inst, store, ex| {
-                // SAFETY: checked by `check_signatures`.
-                let f = unsafe { typed::<(), (ConnectorInfo,)>(inst, store, &ex.info)? };
-                f.call_async(store, ()).await.map(|(r,)| Ok(r))
-            })
-            .await?;
+        // SAFETY: the signature checked by `check_signatures`.
+        let (info,) = unsafe { connector.call::<(), (ConnectorInfo,)>(|e| &e.info, ()) }.await?;
         if info.key.is_empty()
             || !info
                 .key
@@ -217,17 +216,9 @@ impl LoadedConnector {
         &self.imports
     }
 
-    /// Runs one call in a fresh store under the CPU deadline, memory cap and timeout.
-    async fn call<R>(
-        &self,
-        f: impl AsyncFnOnce(
-            &Instance,
-            &mut Store<CallState>,
-            &ApiExports,
-        ) -> wasmtime::Result<Result<R, super::types::ConnectorError>>,
-    ) -> Result<R, CallError> {
+    /// A fresh store for one call, with the memory cap and the CPU deadline set.
+    fn store(&self) -> Store<CallState> {
         let limits = self.runtime.limits();
-        let _slot = self.runtime.slot().await;
         let mut store = Store::new(
             self.pre.engine(),
             CallState::new(self.key.clone(), limits.memory_bytes),
@@ -236,32 +227,88 @@ impl LoadedConnector {
         let ticks = (limits.cpu_deadline.as_millis() / super::EPOCH_TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
+        store
+    }
 
-        let timeout = limits.call_timeout;
+    fn instantiate_error(&self, e: wasmtime::Error) -> CallError {
+        CallError::Instantiate {
+            key: self.key.to_string(),
+            message: format!("{e:#}"),
+        }
+    }
+
+    /// Calls the `api` function at `pick(exports)` with `params` in a fresh instance, under
+    /// the CPU deadline, the memory cap and the timeout.
+    ///
+    /// A connector whose imports are all synchronous (the SDK's: `logging` only) is called
+    /// on the caller's stack; one that imports WASI runs on a fiber with async WASI. Either
+    /// way the epoch deadline bounds the CPU time of the call.
+    ///
+    /// # Safety
+    /// `P` and `R` must be the signature `check_signatures` checked for that function.
+    async unsafe fn call<P, R>(
+        &self,
+        pick: fn(&ApiExports) -> &ComponentExportIndex,
+        params: P,
+    ) -> Result<R, CallError>
+    where
+        P: ComponentNamedList + Lower + Send + Sync,
+        R: ComponentNamedList + Lift + Send + Sync + 'static,
+    {
+        let _slot = self.runtime.slot().await;
+        let mut store = self.store();
+        let index = pick(&self.exports);
+        if self.sync {
+            let instance = self
+                .pre
+                .instance_pre()
+                .instantiate(&mut store)
+                .map_err(|e| self.instantiate_error(e))?;
+            // SAFETY: the caller passes the signature checked at load.
+            let f = unsafe { typed::<P, R>(&instance, &mut store, index) }
+                .map_err(|e| self.classify(e, &store))?;
+            return f
+                .call(&mut store, params)
+                .map_err(|e| self.classify(e, &store));
+        }
+        let timeout = self.runtime.limits().call_timeout;
         let outcome = tokio::time::timeout(timeout, async {
             let instance = self
                 .pre
                 .instance_pre()
                 .instantiate_async(&mut store)
                 .await
-                .map_err(|e| CallError::Instantiate {
-                    key: self.key.to_string(),
-                    message: format!("{e:#}"),
-                })?;
-            f(&instance, &mut store, &self.exports)
+                .map_err(|e| self.instantiate_error(e))?;
+            // SAFETY: the caller passes the signature checked at load.
+            let f = unsafe { typed::<P, R>(&instance, &mut store, index) }
+                .map_err(|e| self.classify(e, &store))?;
+            f.call_async(&mut store, params)
                 .await
                 .map_err(|e| self.classify(e, &store))
         })
         .await;
-        match outcome {
-            Err(_) => Err(CallError::Timeout {
-                key: self.key.to_string(),
-                limit: timeout,
-            }),
-            Ok(Err(e)) => Err(e),
-            Ok(Ok(Err(e))) => Err(CallError::Connector(e)),
-            Ok(Ok(Ok(r))) => Ok(r),
-        }
+        outcome.map_err(|_| CallError::Timeout {
+            key: self.key.to_string(),
+            limit: timeout,
+        })?
+    }
+
+    /// [`LoadedConnector::call`] for the functions that answer `result<T, connector-error>`.
+    ///
+    /// # Safety
+    /// As for `call`.
+    async unsafe fn call_api<P, T>(
+        &self,
+        pick: fn(&ApiExports) -> &ComponentExportIndex,
+        params: P,
+    ) -> Result<T, CallError>
+    where
+        P: ComponentNamedList + Lower + Send + Sync,
+        T: Lift + Send + Sync + 'static,
+    {
+        // SAFETY: forwarded to the caller.
+        let (r,) = unsafe { self.call::<P, ConnResult<T>>(pick, params) }.await?;
+        r.map_err(CallError::Connector)
     }
 
     fn classify(&self, error: wasmtime::Error, store: &Store<CallState>) -> CallError {
@@ -299,7 +346,18 @@ impl LoadedConnector {
         {
             inst.get_typed_func::<P, R>(&mut *store, index).map(|_| ())
         }
-        self.call(async |inst, store, ex| {
+        let mut store = self.store();
+        let pre = self.pre.instance_pre();
+        let inst = if self.sync {
+            pre.instantiate(&mut store)
+        } else {
+            pre.instantiate_async(&mut store).await
+        }
+        .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let ex = &self.exports;
+        let store = &mut store;
+        let inst = &inst;
+        let checked = (|| {
             check::<(), (ConnectorInfo,)>(inst, store, &ex.info)?;
             check::<ValidateP<'_>, ConnResult<()>>(inst, store, &ex.validate_config)?;
             check::<WebhookP<'_>, ConnResult<()>>(inst, store, &ex.verify_webhook)?;
@@ -315,23 +373,15 @@ impl LoadedConnector {
                 &ex.parse_auth_response,
             )?;
             check::<PollP<'_>, ConnResult<HttpRequest>>(inst, store, &ex.build_poll_request)?;
-            check::<PollResponseP<'_>, ConnResult<PollPage>>(inst, store, &ex.parse_poll_response)?;
-            Ok(Ok(()))
-        })
-        .await
-        .map_err(|e| LoadError::Link(format!("the api functions do not type-check: {e}")))
+            check::<PollResponseP<'_>, ConnResult<PollPage>>(inst, store, &ex.parse_poll_response)
+        })();
+        checked.map_err(|e| LoadError::Link(format!("the api functions do not type-check: {e:#}")))
     }
 
     /// Checks an instance configuration.
     pub async fn validate_config(&self, config: &[(String, String)]) -> Result<(), CallError> {
-        self.call(async |inst, store, ex| {
-            // SAFETY: checked by `check_signatures`.
-            let f = unsafe {
-                typed::<ValidateP<'_>, ConnResult<()>>(inst, store, &ex.validate_config)?
-            };
-            f.call_async(store, (config,)).await.map(|(r,)| r)
-        })
-        .await
+        // SAFETY: the signature checked by `check_signatures`.
+        unsafe { self.call_api::<ValidateP<'_>, ()>(|e| &e.validate_config, (config,)) }.await
     }
 
     /// Verifies a webhook's vendor signature.
@@ -340,13 +390,8 @@ impl LoadedConnector {
         ctx: &Context,
         request: &WebhookRequest,
     ) -> Result<(), CallError> {
-        self.call(async |inst, store, ex| {
-            // SAFETY: checked by `check_signatures`.
-            let f =
-                unsafe { typed::<WebhookP<'_>, ConnResult<()>>(inst, store, &ex.verify_webhook)? };
-            f.call_async(store, (ctx, request)).await.map(|(r,)| r)
-        })
-        .await
+        // SAFETY: the signature checked by `check_signatures`.
+        unsafe { self.call_api::<WebhookP<'_>, ()>(|e| &e.verify_webhook, (ctx, request)) }.await
     }
 
     /// Parses a webhook into standardized events.
@@ -355,13 +400,10 @@ impl LoadedConnector {
         ctx: &Context,
         request: &WebhookRequest,
     ) -> Result<Vec<EventObject>, CallError> {
-        self.call(async |inst, store, ex| {
-            // SAFETY: checked by `check_signatures`.
-            let f = unsafe {
-                typed::<WebhookP<'_>, ConnResult<Vec<EventObject>>>(inst, store, &ex.parse_webhook)?
-            };
-            f.call_async(store, (ctx, request)).await.map(|(r,)| r)
-        })
+        // SAFETY: the signature checked by `check_signatures`.
+        unsafe {
+            self.call_api::<WebhookP<'_>, Vec<EventObject>>(|e| &e.parse_webhook, (ctx, request))
+        }
         .await
     }
 
@@ -371,17 +413,10 @@ impl LoadedConnector {
         ctx: &Context,
         step: &AuthStep,
     ) -> Result<Option<HttpRequest>, CallError> {
-        self.call(async |inst, store, ex| {
-            // SAFETY: checked by `check_signatures`.
-            let f = unsafe {
-                typed::<AuthP<'_>, ConnResult<Option<HttpRequest>>>(
-                    inst,
-                    store,
-                    &ex.build_auth_request,
-                )?
-            };
-            f.call_async(store, (ctx, step)).await.map(|(r,)| r)
-        })
+        // SAFETY: the signature checked by `check_signatures`.
+        unsafe {
+            self.call_api::<AuthP<'_>, Option<HttpRequest>>(|e| &e.build_auth_request, (ctx, step))
+        }
         .await
     }
 
@@ -392,19 +427,13 @@ impl LoadedConnector {
         step: &AuthStep,
         response: &HttpResponse,
     ) -> Result<Credentials, CallError> {
-        self.call(async |inst, store, ex| {
-            // SAFETY: checked by `check_signatures`.
-            let f = unsafe {
-                typed::<AuthResponseP<'_>, ConnResult<Credentials>>(
-                    inst,
-                    store,
-                    &ex.parse_auth_response,
-                )?
-            };
-            f.call_async(store, (ctx, step, response))
-                .await
-                .map(|(r,)| r)
-        })
+        // SAFETY: the signature checked by `check_signatures`.
+        unsafe {
+            self.call_api::<AuthResponseP<'_>, Credentials>(
+                |e| &e.parse_auth_response,
+                (ctx, step, response),
+            )
+        }
         .await
     }
 
@@ -416,15 +445,13 @@ impl LoadedConnector {
         window: PollWindow,
         cursor: Option<&str>,
     ) -> Result<HttpRequest, CallError> {
-        self.call(async |inst, store, ex| {
-            // SAFETY: checked by `check_signatures`.
-            let f = unsafe {
-                typed::<PollP<'_>, ConnResult<HttpRequest>>(inst, store, &ex.build_poll_request)?
-            };
-            f.call_async(store, (ctx, target, window, cursor))
-                .await
-                .map(|(r,)| r)
-        })
+        // SAFETY: the signature checked by `check_signatures`.
+        unsafe {
+            self.call_api::<PollP<'_>, HttpRequest>(
+                |e| &e.build_poll_request,
+                (ctx, target, window, cursor),
+            )
+        }
         .await
     }
 
@@ -436,19 +463,13 @@ impl LoadedConnector {
         cursor: Option<&str>,
         response: &HttpResponse,
     ) -> Result<PollPage, CallError> {
-        self.call(async |inst, store, ex| {
-            // SAFETY: checked by `check_signatures`.
-            let f = unsafe {
-                typed::<PollResponseP<'_>, ConnResult<PollPage>>(
-                    inst,
-                    store,
-                    &ex.parse_poll_response,
-                )?
-            };
-            f.call_async(store, (ctx, target, cursor, response))
-                .await
-                .map(|(r,)| r)
-        })
+        // SAFETY: the signature checked by `check_signatures`.
+        unsafe {
+            self.call_api::<PollResponseP<'_>, PollPage>(
+                |e| &e.parse_poll_response,
+                (ctx, target, cursor, response),
+            )
+        }
         .await
     }
 }

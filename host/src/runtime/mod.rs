@@ -101,7 +101,9 @@ impl Runtime {
             // Reset the pages a call dirtied by memset (found with PAGEMAP_SCAN where the
             // kernel has it) instead of madvise + page faults on the next call.
             .linear_memory_keep_resident(KEEP_RESIDENT)
-            .table_keep_resident(64 << 10)
+            // Connector tables are a few hundred entries: one page is reset by memset,
+            // which is cheaper than asking the kernel which pages are dirty.
+            .table_keep_resident(4096)
             .async_stack_keep_resident(64 << 10)
             .pagemap_scan(Enabled::Auto)
             .decommit_batch_size(32);
@@ -109,6 +111,12 @@ impl Runtime {
         config
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             .memory_init_cow(true)
+            // Explicit bounds checks instead of guard pages: a connector's allocator grows
+            // its memory on every call, and with guard pages each instantiation would
+            // mprotect the grown pages back (and each grow mprotect them again), which
+            // cost more than the whole call. Without them a pool slot stays read/write.
+            .signals_based_traps(false)
+            .memory_guard_size(0)
             .epoch_interruption(true)
             .wasm_component_model(true);
         let engine = Engine::new(&config)?;
