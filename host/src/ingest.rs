@@ -6,6 +6,9 @@ use std::time::Instant;
 
 use base64::Engine as _;
 use bytes::Bytes;
+use std::collections::HashMap;
+
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use store::{Instance, NewNotification, Store, StoreError};
 
@@ -109,17 +112,29 @@ pub fn config_pairs(i: &Instance) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The body as JSON: parsed JSON, a form as an object, or else the text as a string.
-fn raw_body(w: &Webhook) -> Value {
-    if w.is_form() {
-        let map: Map<String, Value> = form_pairs(&w.body)
-            .into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect();
-        return Value::Object(map);
+/// The body as the notifications' `raw`: a JSON body byte for byte, a form as an object
+/// of its fields, anything else as a JSON string.
+fn raw_body(w: &Webhook) -> Box<RawValue> {
+    if !w.is_form()
+        && let Ok(raw) = serde_json::from_slice::<&RawValue>(&w.body)
+    {
+        return raw.to_owned();
     }
-    serde_json::from_slice(&w.body)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&w.body).into_owned()))
+    let value = if w.is_form() {
+        form_value(&w.body)
+    } else {
+        Value::String(String::from_utf8_lossy(&w.body).into_owned())
+    };
+    serde_json::value::to_raw_value(&value).expect("a JSON value serializes")
+}
+
+/// A form body as a JSON object of strings.
+fn form_value(body: &[u8]) -> Value {
+    let map: Map<String, Value> = form_pairs(body)
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    Value::Object(map)
 }
 
 fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
@@ -160,12 +175,38 @@ fn string_at(v: &Value, path: &str) -> Option<String> {
     for part in path.split('.') {
         cur = cur.get(part)?;
     }
-    match cur {
+    scalar_text(cur)
+}
+
+/// A string as it is, a number or a boolean written out; `None` for anything else.
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
+}
+
+/// [`string_at`] on JSON text, without building the whole document: each level is read as
+/// a map of raw values, and only the path is descended.
+///
+/// `Err` when the text is not JSON; `Ok(None)` when the path leads nowhere or to an object.
+fn json_string_at(text: &[u8], path: &str) -> Result<Option<String>, serde_json::Error> {
+    let mut cur: &RawValue = serde_json::from_slice(text)?;
+    for part in path.split('.') {
+        let Ok(map) = serde_json::from_str::<HashMap<String, &RawValue>>(cur.get()) else {
+            return Ok(None);
+        };
+        match map.get(part) {
+            Some(next) => cur = next,
+            None => return Ok(None),
+        }
+    }
+    Ok(serde_json::from_str::<Value>(cur.get())
+        .ok()
+        .as_ref()
+        .and_then(scalar_text))
 }
 
 fn decode_instance_id(suffix: &str) -> Option<i64> {
@@ -235,13 +276,13 @@ impl Ingest {
                 "`{key}` cannot find the instance from the payload: send the Element-Instances header or post to /events/{key}/<base64 instance id>"
             )));
         };
-        let raw = if w.is_form() {
-            raw_body(w)
+        let value = if w.is_form() {
+            string_at(&form_value(&w.body), &finder.payload_path)
         } else {
-            serde_json::from_slice(&w.body)
+            json_string_at(&w.body, &finder.payload_path)
                 .map_err(|e| IngestError::BadRequest(format!("the body is not valid JSON: {e}")))?
         };
-        let Some(value) = string_at(&raw, &finder.payload_path) else {
+        let Some(value) = value else {
             return Err(IngestError::BadRequest(format!(
                 "the body has no `{}` to find the instance by",
                 finder.payload_path
@@ -274,7 +315,7 @@ impl Ingest {
         };
         let mut outcomes = Vec::with_capacity(targets.len());
         let mut stored: Vec<NewNotification> = Vec::new();
-        let mut raw: Option<Value> = None;
+        let mut raw: Option<Box<RawValue>> = None;
         let mut refused: Option<String> = None;
         let now = crate::now_ms();
         for instance in targets {
@@ -297,23 +338,17 @@ impl Ingest {
             let start = Instant::now();
             // Each instance checks the signature with its own secret; one that refuses it is
             // skipped, so another instance's bad secret cannot block this one's events.
-            match connector
-                .verify_webhook(&ctx, &request)
-                .await
-                .map_err(call_error)
-            {
-                Ok(()) => {}
-                Err(IngestError::Unauthorized(m)) => {
-                    refused = Some(m);
-                    continue;
-                }
-                Err(e) => return Err(e),
-            }
-            let events = connector
-                .parse_webhook(&ctx, &request)
-                .await
-                .map_err(call_error)?;
-            self.metrics.connector_call(start.elapsed() / 2);
+            let events = match connector.verify_and_parse_webhook(&ctx, &request).await {
+                Ok(parsed) => parsed.map_err(call_error)?,
+                Err(e) => match call_error(e) {
+                    IngestError::Unauthorized(m) => {
+                        refused = Some(m);
+                        continue;
+                    }
+                    e => return Err(e),
+                },
+            };
+            self.metrics.connector_call(start.elapsed());
             let events: Vec<Event> = events
                 .iter()
                 .map(|e| Event {
@@ -333,7 +368,7 @@ impl Ingest {
                 instance_tags: tags,
                 org_id: instance.org_id,
             };
-            let built = notify::build(&source, &events, raw, WEBHOOK_BATCH, now);
+            let built = notify::build(&source, &events, &**raw, WEBHOOK_BATCH, now);
             let endpoint = instance
                 .config_value(CALLBACK_URL)
                 .unwrap_or("")
@@ -390,6 +425,51 @@ mod tests {
                 ("c".to_string(), String::new())
             ]
         );
+    }
+
+    #[test]
+    fn finds_values_in_json_text_by_dotted_path() {
+        let text = br#"{"storeId": 1003, "data": {"orderId": "X\u0059", "o": {}}}"#;
+        assert_eq!(
+            json_string_at(text, "storeId").unwrap().as_deref(),
+            Some("1003")
+        );
+        assert_eq!(
+            json_string_at(text, "data.orderId").unwrap().as_deref(),
+            Some("XY")
+        );
+        assert_eq!(json_string_at(text, "data.o").unwrap(), None);
+        assert_eq!(json_string_at(text, "data.none").unwrap(), None);
+        assert_eq!(json_string_at(text, "storeId.deeper").unwrap(), None);
+        assert!(json_string_at(b"{not json", "storeId").is_err());
+    }
+
+    #[test]
+    fn a_json_body_is_kept_byte_for_byte_as_raw() {
+        let w = Webhook {
+            element_key: "ecwid".into(),
+            suffix: None,
+            method: "POST".into(),
+            path: "/".into(),
+            query: String::new(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: Bytes::from_static(br#"{"b": 1,  "a": [2]}"#),
+        };
+        assert_eq!(raw_body(&w).get(), r#"{"b": 1,  "a": [2]}"#);
+        let form = Webhook {
+            headers: vec![(
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            )],
+            body: Bytes::from_static(b"a=1"),
+            ..w.clone()
+        };
+        assert_eq!(raw_body(&form).get(), r#"{"a":"1"}"#);
+        let text = Webhook {
+            body: Bytes::from_static(b"not json"),
+            ..w
+        };
+        assert_eq!(raw_body(&text).get(), r#""not json""#);
     }
 
     #[test]

@@ -4,7 +4,6 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
-use serde_json::{Value, json};
 use sha2::Sha256;
 
 /// At most this many event objects per notification from a webhook.
@@ -67,12 +66,57 @@ impl Built {
     }
 }
 
+/// The notification body as sent: the FACTS.md envelope.
+#[derive(serde::Serialize)]
+struct Envelope<'a, R: ?Sized> {
+    id: &'a str,
+    #[serde(rename = "createdDate")]
+    created_date: &'a str,
+    topic: &'static str,
+    action: &'static str,
+    message: Message<'a, R>,
+}
+
+/// `message` of the envelope.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Message<'a, R: ?Sized> {
+    event_id: &'a str,
+    element_key: &'a str,
+    instance_id: i64,
+    #[serde(rename = "instance_id")]
+    instance_id_snake: i64,
+    instance_name: &'a str,
+    instance_tags: &'a [String],
+    account_id: i64,
+    company_id: i64,
+    user_id: i64,
+    events: Vec<EventJson<'a>>,
+    raw: &'a R,
+}
+
+/// One event object of `message.events`.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventJson<'a> {
+    element_key: &'a str,
+    hub_key: &'a str,
+    object_type: &'a str,
+    object_id: &'a str,
+    event_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    date: Option<&'a str>,
+}
+
 /// Splits `events` into notifications of at most `batch` event objects, each carrying the
 /// whole `raw` vendor body and its own id. No events, no notification.
-pub fn build(
+///
+/// `raw` is anything that serializes to the body's JSON: a parsed value, or the body's
+/// own text as a `RawValue` (which keeps it byte for byte).
+pub fn build<R: serde::Serialize + ?Sized>(
     source: &Source<'_>,
     events: &[Event],
-    raw: &Value,
+    raw: &R,
     batch: usize,
     now_ms: i64,
 ) -> Vec<Built> {
@@ -81,44 +125,39 @@ pub fn build(
         .chunks(batch.max(1))
         .map(|chunk| {
             let id = new_id();
-            let events: Vec<Value> = chunk
-                .iter()
-                .map(|e| {
-                    let mut o = json!({
-                        "elementKey": source.element_key,
-                        "hubKey": source.hub,
-                        "objectType": e.object_type,
-                        "objectId": e.object_id,
-                        "eventType": e.event_type,
-                    });
-                    if let Some(d) = &e.date {
-                        o["date"] = json!(d);
-                    }
-                    o
-                })
-                .collect();
-            let body = json!({
-                "id": id,
-                "createdDate": created,
-                "topic": "events",
-                "action": "notification",
-                "message": {
-                    "eventId": id,
-                    "elementKey": source.element_key,
-                    "instanceId": source.instance_id,
-                    "instance_id": source.instance_id,
-                    "instanceName": source.instance_name,
-                    "instanceTags": source.instance_tags,
-                    "accountId": source.org_id,
-                    "companyId": source.org_id,
-                    "userId": source.org_id,
-                    "events": events,
-                    "raw": raw,
-                }
-            });
+            let envelope = Envelope {
+                id: &id,
+                created_date: &created,
+                topic: "events",
+                action: "notification",
+                message: Message {
+                    event_id: &id,
+                    element_key: source.element_key,
+                    instance_id: source.instance_id,
+                    instance_id_snake: source.instance_id,
+                    instance_name: source.instance_name,
+                    instance_tags: source.instance_tags,
+                    account_id: source.org_id,
+                    company_id: source.org_id,
+                    user_id: source.org_id,
+                    events: chunk
+                        .iter()
+                        .map(|e| EventJson {
+                            element_key: source.element_key,
+                            hub_key: source.hub,
+                            object_type: &e.object_type,
+                            object_id: &e.object_id,
+                            event_type: e.event_type,
+                            date: e.date.as_deref(),
+                        })
+                        .collect(),
+                    raw,
+                },
+            };
+            let body = serde_json::to_vec(&envelope).expect("the envelope serializes");
             Built {
                 id,
-                body: serde_json::to_vec(&body).expect("JSON values serialize"),
+                body,
                 event_count: chunk.len() as u32,
             }
         })
@@ -188,6 +227,7 @@ pub fn signature_headers(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
 
     #[test]
     fn elements_signature_matches_the_facts_vector() {

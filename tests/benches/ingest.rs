@@ -3,9 +3,10 @@
 //! 1. Durable ingest throughput: `CONCURRENCY` keep-alive clients post Ecwid order webhooks
 //!    as fast as the host answers, for `SECONDS`; every 200 means the notification is
 //!    committed to the SQLite outbox. Reports webhooks/s and p50/p99 answer latency. The
-//!    instance of this phase (store 2000) has a callback that refuses connections, so the
-//!    run measures intake alone (its deliveries wait for their retries); then the same
-//!    with a live callback (store 1003), intake and delivery sharing the two cores.
+//!    instance of this phase (store 2000) has a callback that accepts and never answers,
+//!    so the run measures intake alone (its deliveries queue behind the first attempt);
+//!    then the same with a live callback (store 1003), intake and delivery sharing the
+//!    two cores.
 //! 2. Webhook→callback latency at a fixed rate (`RATE`/s for `SECONDS`): the time from
 //!    sending a webhook to its notification reaching a real callback server. Reports p50/p99.
 //!
@@ -24,6 +25,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tests::receiver::Receiver;
 use tests::seeds::{ecwid_instance, ecwid_order};
+
+/// The host binary's allocator, so the numbers are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -109,6 +114,7 @@ fn main() {
 
     // The host gets its own runtime, as the binary would have.
     let host_rt = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("host-worker")
         .enable_all()
         .build()
         .unwrap();
@@ -126,6 +132,7 @@ fn main() {
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name("load-worker")
         .enable_all()
         .build()
         .unwrap();
@@ -140,10 +147,17 @@ fn main() {
         .await;
         assert_eq!(created.status, 200, "{:?}", created.body);
         let url = format!("{base}/events/ecwid");
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let closed_addr = closed.local_addr().unwrap();
-        drop(closed);
-        let mut parked = ecwid_instance(&format!("http://{closed_addr}/down"));
+        // A callback that accepts connections and never answers: its first delivery waits
+        // out the attempt timeout and the rest queue behind it, so phase 1 is intake alone.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent_addr = silent.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((conn, _)) = silent.accept().await {
+                held.push(conn);
+            }
+        });
+        let mut parked = ecwid_instance(&format!("http://{silent_addr}/silent"));
         parked["configuration"]["ecwid.store.id"] = serde_json::json!("2000");
         let created = tests::send(
             "POST",
