@@ -11,7 +11,7 @@
 //!    sending a webhook to its notification reaching a real callback server. Reports p50/p99.
 //!
 //! Run: `cargo bench -p tests --bench ingest` (env `INGEST_SECONDS`, `INGEST_CONCURRENCY`,
-//! `INGEST_RATE` override the defaults).
+//! `INGEST_RATE`, `INGEST_LATENCY_SECONDS` override the defaults).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -105,6 +105,7 @@ fn main() {
     let seconds = env_or("INGEST_SECONDS", 10);
     let concurrency = env_or("INGEST_CONCURRENCY", 64) as usize;
     let rate = env_or("INGEST_RATE", 1000);
+    let latency_seconds = env_or("INGEST_LATENCY_SECONDS", seconds);
 
     let dirs = tempfile::tempdir().unwrap();
     let connectors = dirs.path().join("connectors");
@@ -185,7 +186,7 @@ fn main() {
 
         // Phase 2: fixed rate, webhook → callback latency.
         let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-        let total = rate * seconds;
+        let total = rate * latency_seconds;
         let mut sent: HashMap<String, Instant> = HashMap::new();
         let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -217,7 +218,7 @@ fn main() {
             .collect();
         e2e.sort();
         println!(
-            "webhook→callback at {rate}/s for {seconds} s: {} delivered; p50 {:.2?}, p99 {:.2?}, max {:.2?}",
+            "webhook→callback at {rate}/s for {latency_seconds} s: {} delivered; p50 {:.2?}, p99 {:.2?}, max {:.2?}",
             e2e.len(),
             percentile(&e2e, 0.50),
             percentile(&e2e, 0.99),
