@@ -420,35 +420,17 @@ impl LoadedConnector {
         let _slot = self.runtime.slot().await;
         let mut store = self.store();
         let params: WebhookP<'_> = (ctx, request);
-        let verify = &self.exports.verify_webhook;
-        let parse = &self.exports.parse_webhook;
         if self.sync {
             let instance = self
                 .pre
                 .instance_pre()
                 .instantiate(&mut store)
                 .map_err(|e| self.instantiate_error(e))?;
-            // SAFETY: the signatures checked by `check_signatures`.
-            let (f, g) = unsafe {
-                (
-                    typed::<WebhookP<'_>, ConnResult<()>>(&instance, &mut store, verify),
-                    typed::<WebhookP<'_>, ConnResult<Vec<EventObject>>>(
-                        &instance, &mut store, parse,
-                    ),
-                )
-            };
-            let (f, g) = (
-                f.map_err(|e| self.classify(e, &store))?,
-                g.map_err(|e| self.classify(e, &store))?,
-            );
-            let (verified,) = f
-                .call(&mut store, params)
-                .map_err(|e| self.classify(e, &store))?;
-            verified.map_err(CallError::Connector)?;
-            return Ok(match g.call(&mut store, params) {
-                Ok((parsed,)) => parsed.map_err(CallError::Connector),
-                Err(e) => Err(self.classify(e, &store)),
-            });
+            // SAFETY: `webhook_funcs` names the signatures checked at load.
+            let (verify, parse) = unsafe { self.webhook_funcs(&instance, &mut store) }?;
+            let verified = verify.call(&mut store, params);
+            self.answer(verified, &store)?;
+            return Ok(self.answer(parse.call(&mut store, params), &store));
         }
         let timeout = self.runtime.limits().call_timeout;
         let outcome = tokio::time::timeout(timeout, async {
@@ -458,34 +440,56 @@ impl LoadedConnector {
                 .instantiate_async(&mut store)
                 .await
                 .map_err(|e| self.instantiate_error(e))?;
-            // SAFETY: the signatures checked by `check_signatures`.
-            let (f, g) = unsafe {
-                (
-                    typed::<WebhookP<'_>, ConnResult<()>>(&instance, &mut store, verify),
-                    typed::<WebhookP<'_>, ConnResult<Vec<EventObject>>>(
-                        &instance, &mut store, parse,
-                    ),
-                )
-            };
-            let (f, g) = (
-                f.map_err(|e| self.classify(e, &store))?,
-                g.map_err(|e| self.classify(e, &store))?,
-            );
-            let (verified,) = f
-                .call_async(&mut store, params)
-                .await
-                .map_err(|e| self.classify(e, &store))?;
-            verified.map_err(CallError::Connector)?;
-            Ok(match g.call_async(&mut store, params).await {
-                Ok((parsed,)) => parsed.map_err(CallError::Connector),
-                Err(e) => Err(self.classify(e, &store)),
-            })
+            // SAFETY: `webhook_funcs` names the signatures checked at load.
+            let (verify, parse) = unsafe { self.webhook_funcs(&instance, &mut store) }?;
+            let verified = verify.call_async(&mut store, params).await;
+            self.answer(verified, &store)?;
+            Ok(self.answer(parse.call_async(&mut store, params).await, &store))
         })
         .await;
         outcome.map_err(|_| CallError::Timeout {
             key: self.key.to_string(),
             limit: timeout,
         })?
+    }
+
+    /// The `verify-webhook` and `parse-webhook` functions of `instance`.
+    ///
+    /// # Safety
+    /// Sound for instances of this connector: the types are those `check_signatures`
+    /// checked at load.
+    #[allow(clippy::type_complexity)]
+    unsafe fn webhook_funcs<'a>(
+        &self,
+        instance: &Instance,
+        store: &mut Store<CallState>,
+    ) -> Result<
+        (
+            TypedFunc<WebhookP<'a>, ConnResult<()>>,
+            TypedFunc<WebhookP<'a>, ConnResult<Vec<EventObject>>>,
+        ),
+        CallError,
+    > {
+        let ex = &self.exports;
+        // SAFETY: the caller's contract.
+        let verify = unsafe { typed(instance, store, &ex.verify_webhook) };
+        let verify = verify.map_err(|e| self.classify(e, store))?;
+        // SAFETY: the caller's contract.
+        let parse = unsafe { typed(instance, store, &ex.parse_webhook) };
+        let parse = parse.map_err(|e| self.classify(e, store))?;
+        Ok((verify, parse))
+    }
+
+    /// A call's outcome as the connector's answer or the classified failure.
+    fn answer<T>(
+        &self,
+        outcome: wasmtime::Result<ConnResult<T>>,
+        store: &Store<CallState>,
+    ) -> Result<T, CallError> {
+        match outcome {
+            Ok((answer,)) => answer.map_err(CallError::Connector),
+            Err(e) => Err(self.classify(e, store)),
+        }
     }
 
     /// Builds the request of an authentication step, if the connector has one.
