@@ -237,6 +237,37 @@ impl LoadedConnector {
         }
     }
 
+    /// A fresh instance in `store`, for a connector without async imports.
+    fn instantiate(&self, store: &mut Store<CallState>) -> Result<Instance, CallError> {
+        self.pre
+            .instance_pre()
+            .instantiate(store)
+            .map_err(|e| self.instantiate_error(e))
+    }
+
+    /// A fresh instance in `store`, on a fiber.
+    async fn instantiate_async(&self, store: &mut Store<CallState>) -> Result<Instance, CallError> {
+        self.pre
+            .instance_pre()
+            .instantiate_async(store)
+            .await
+            .map_err(|e| self.instantiate_error(e))
+    }
+
+    /// Runs `call` under the wall-clock call timeout.
+    async fn timed<T>(
+        &self,
+        call: impl Future<Output = Result<T, CallError>>,
+    ) -> Result<T, CallError> {
+        let timeout = self.runtime.limits().call_timeout;
+        tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| CallError::Timeout {
+                key: self.key.to_string(),
+                limit: timeout,
+            })?
+    }
+
     /// Calls the `api` function at `pick(exports)` with `params` in a fresh instance, under
     /// the CPU deadline, the memory cap and the timeout.
     ///
@@ -259,11 +290,7 @@ impl LoadedConnector {
         let mut store = self.store();
         let index = pick(&self.exports);
         if self.sync {
-            let instance = self
-                .pre
-                .instance_pre()
-                .instantiate(&mut store)
-                .map_err(|e| self.instantiate_error(e))?;
+            let instance = self.instantiate(&mut store)?;
             // SAFETY: the caller passes the signature checked at load.
             let f = unsafe { typed::<P, R>(&instance, &mut store, index) }
                 .map_err(|e| self.classify(e, &store))?;
@@ -271,14 +298,8 @@ impl LoadedConnector {
                 .call(&mut store, params)
                 .map_err(|e| self.classify(e, &store));
         }
-        let timeout = self.runtime.limits().call_timeout;
-        let outcome = tokio::time::timeout(timeout, async {
-            let instance = self
-                .pre
-                .instance_pre()
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|e| self.instantiate_error(e))?;
+        self.timed(async {
+            let instance = self.instantiate_async(&mut store).await?;
             // SAFETY: the caller passes the signature checked at load.
             let f = unsafe { typed::<P, R>(&instance, &mut store, index) }
                 .map_err(|e| self.classify(e, &store))?;
@@ -286,11 +307,7 @@ impl LoadedConnector {
                 .await
                 .map_err(|e| self.classify(e, &store))
         })
-        .await;
-        outcome.map_err(|_| CallError::Timeout {
-            key: self.key.to_string(),
-            limit: timeout,
-        })?
+        .await
     }
 
     /// [`LoadedConnector::call`] for the functions that answer `result<T, connector-error>`.
@@ -421,36 +438,22 @@ impl LoadedConnector {
         let mut store = self.store();
         let params: WebhookP<'_> = (ctx, request);
         if self.sync {
-            let instance = self
-                .pre
-                .instance_pre()
-                .instantiate(&mut store)
-                .map_err(|e| self.instantiate_error(e))?;
+            let instance = self.instantiate(&mut store)?;
             // SAFETY: `webhook_funcs` names the signatures checked at load.
             let (verify, parse) = unsafe { self.webhook_funcs(&instance, &mut store) }?;
             let verified = verify.call(&mut store, params);
             self.answer(verified, &store)?;
             return Ok(self.answer(parse.call(&mut store, params), &store));
         }
-        let timeout = self.runtime.limits().call_timeout;
-        let outcome = tokio::time::timeout(timeout, async {
-            let instance = self
-                .pre
-                .instance_pre()
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|e| self.instantiate_error(e))?;
+        self.timed(async {
+            let instance = self.instantiate_async(&mut store).await?;
             // SAFETY: `webhook_funcs` names the signatures checked at load.
             let (verify, parse) = unsafe { self.webhook_funcs(&instance, &mut store) }?;
             let verified = verify.call_async(&mut store, params).await;
             self.answer(verified, &store)?;
             Ok(self.answer(parse.call_async(&mut store, params).await, &store))
         })
-        .await;
-        outcome.map_err(|_| CallError::Timeout {
-            key: self.key.to_string(),
-            limit: timeout,
-        })?
+        .await
     }
 
     /// The `verify-webhook` and `parse-webhook` functions of `instance`.
