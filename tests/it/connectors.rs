@@ -119,6 +119,26 @@ async fn ecwid_fixtures_give_standard_events() {
     );
 }
 
+/// Guests run on a small (64 KiB) shadow stack: vendor fields nested far deeper than any
+/// real payload still parse (unknown fields are skipped without recursion), never a trap.
+#[tokio::test]
+async fn ecwid_deeply_nested_bodies_parse_without_exhausting_the_guest_stack() {
+    let ecwid = load("ecwid").await;
+    let c = ctx(&[("ecwid.store.id", "1003")], None);
+    for depth in [120, 5000] {
+        let body = format!(
+            r#"{{"eventId":"e1","eventCreated":1234567,"storeId":1003,"entityId":7,"eventType":"order.created","data":{{"orderId":"X","extra":{}{}}}}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        let events = ecwid
+            .parse_webhook(&c, &webhook(body.into_bytes(), None))
+            .await
+            .unwrap_or_else(|e| panic!("depth {depth}: {e:?}"));
+        assert_eq!(events[0].object_id, "X", "depth {depth}");
+    }
+}
+
 #[tokio::test]
 async fn ecwid_signature_vector_verifies_and_tampering_is_refused() {
     let ecwid = load("ecwid").await;

@@ -6,6 +6,7 @@
 
 mod bindings;
 mod cache;
+mod componentize;
 mod connector;
 mod error;
 mod state;
@@ -24,6 +25,7 @@ pub use error::{CallError, LoadError};
 
 use bindings::v0_1;
 use cache::CompileCache;
+use componentize::{componentize, is_core_module};
 use state::CallState;
 
 /// Limits applied to every call into a connector.
@@ -55,25 +57,6 @@ const KEEP_RESIDENT: usize = 2 << 20;
 
 /// The epoch tick: CPU deadlines are counted in these.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
-
-/// True for a core WebAssembly module (header version 1), false for a component.
-fn is_core_module(bytes: &[u8]) -> bool {
-    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
-}
-
-/// Turns a core module built with the guest SDK for `wasm32-unknown-unknown` (it carries
-/// its WIT world in a custom section) into a component. Such a connector imports nothing
-/// but `logging`, which makes the cheapest instances.
-fn componentize(module: &[u8]) -> Result<Vec<u8>, LoadError> {
-    wit_component::ComponentEncoder::default()
-        .module(module)
-        .and_then(|e| e.validate(true).encode())
-        .map_err(|e| {
-            LoadError::Invalid(format!(
-                "a core module that cannot be made a component: {e:#}"
-            ))
-        })
-}
 
 /// The engine, the linker and the compile cache, shared by every loaded connector.
 pub struct Runtime {
