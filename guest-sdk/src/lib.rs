@@ -32,6 +32,8 @@
 //!
 //! The walk-through in `guest-sdk/README.md` builds, checks and loads a connector end to end.
 
+#[cfg(any(test, all(target_arch = "wasm32", target_os = "unknown")))]
+mod alloc;
 pub mod config;
 pub mod dates;
 pub mod form;
@@ -58,6 +60,12 @@ pub mod bindings {
 }
 
 mod adapter;
+
+/// Calls of a fresh instance allocate from the initial memory's free space first (see
+/// `alloc.rs`). Turn off the `arena` feature to bring your own global allocator.
+#[cfg(all(target_arch = "wasm32", target_os = "unknown", feature = "arena"))]
+#[global_allocator]
+static ALLOCATOR: alloc::Arena = alloc::Arena::new();
 
 #[doc(hidden)]
 pub use adapter::Adapter;

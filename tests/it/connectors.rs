@@ -139,6 +139,24 @@ async fn ecwid_deeply_nested_bodies_parse_without_exhausting_the_guest_stack() {
     }
 }
 
+/// A call that needs more than the arena of the instance's initial memory falls back to
+/// the standard allocator: a 2 MiB body parses, and its fields come back whole.
+#[tokio::test]
+async fn ecwid_large_bodies_outgrow_the_arena_and_still_parse() {
+    let ecwid = load("ecwid").await;
+    let c = ctx(&[("ecwid.store.id", "1003")], None);
+    let big = "x".repeat(2 << 20);
+    let body = format!(
+        r#"{{"eventId":"e1","eventCreated":1234567,"storeId":1003,"entityId":7,"eventType":"order.updated","data":{{"orderId":"Y","note":"{big}"}}}}"#
+    );
+    let events = ecwid
+        .parse_webhook(&c, &webhook(body.clone().into_bytes(), None))
+        .await
+        .unwrap();
+    assert_eq!(events[0].object_id, "Y");
+    assert_eq!(events[0].fields, body);
+}
+
 #[tokio::test]
 async fn ecwid_signature_vector_verifies_and_tampering_is_refused() {
     let ecwid = load("ecwid").await;
