@@ -164,9 +164,13 @@ pub fn build<R: serde::Serialize + ?Sized>(
         .collect()
 }
 
-/// A new unique id (UUID v4).
+/// A new unique id: a UUID v7, whose leading timestamp makes ids taken later sort later.
+///
+/// The outbox keeps a unique index on notification ids; ids in insertion order append to
+/// that index instead of landing on a random page of it, so a group commit writes one or
+/// two index pages instead of one per notification (v4 ids halved durable intake).
 pub fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// `2024-01-01T00:00:00.000Z` for milliseconds since the epoch.
