@@ -83,13 +83,26 @@ enum ConnectorsCommand {
     },
 }
 
-fn init_tracing() {
+/// Logs go to standard error through a writer thread: a request's thread formats its
+/// line and hands it over, and the writer thread writes lines in batches instead of one
+/// `write` per line (one line per accepted webhook was a tenth of the host's CPU under
+/// load). Lines are never dropped: when the writer falls behind, loggers wait. The guard
+/// flushes what is queued when `main` returns.
+fn init_tracing() -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(std::io::BufWriter::with_capacity(
+            64 << 10,
+            std::io::stderr(),
+        ));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .init();
+    guard
 }
 
 fn pairs(items: &[String], sep: char, what: &str) -> anyhow::Result<Vec<(String, String)>> {
@@ -109,7 +122,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    init_tracing();
+    let _log_writer = init_tracing();
     match Cli::parse().command {
         Command::Serve {
             listen,
