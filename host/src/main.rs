@@ -100,6 +100,7 @@ fn init_tracing() -> tracing_appender::non_blocking::WorkerGuard {
         ));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(writer)
         .init();
     guard
