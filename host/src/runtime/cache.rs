@@ -27,6 +27,9 @@ impl CompileCache {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         env!("CARGO_PKG_VERSION").hash(&mut hasher);
+        // A core module's artifact is of the component made from it: a new way of making
+        // it must not reuse artifacts made the old way.
+        super::componentize::VERSION.hash(&mut hasher);
         Ok(CompileCache {
             dir,
             engine_hash: format!("{:016x}", hasher.finish()),

@@ -5,6 +5,10 @@ use wasmparser::{ExternalKind, Parser, Payload};
 
 use super::LoadError;
 
+/// Changes whenever `componentize` makes different components from the same module; part
+/// of the compile cache's key.
+pub(crate) const VERSION: u32 = 2;
+
 /// Prefix of the exports wit-bindgen generates to free a call's results.
 const POST_RETURN_PREFIX: &str = "cabi_post_";
 
