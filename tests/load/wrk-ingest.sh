@@ -45,6 +45,16 @@ curl -sf -X POST "http://127.0.0.1:$port/elements/api-v2/instances" \
   -H "authorization: $auth" -H 'content-type: application/json' \
   -d "{\"element\":{\"key\":\"ecwid\"},\"name\":\"load\",\"configuration\":{\"ecwid.store.id\":\"2000\",\"event.notification.enabled\":\"true\",\"event.notification.callback.url\":\"http://127.0.0.1:$silent_port/silent\"}}" >/dev/null
 
+# The host's CPU use over the middle of the run (clock ticks from /proc, 100 per core-second).
+(
+  sleep $((seconds / 4 + 1))
+  a=$(awk '{print $14 + $15}' "/proc/$host/stat")
+  sleep $((seconds / 2))
+  b=$(awk '{print $14 + $15}' "/proc/$host/stat")
+  echo "host CPU over the middle ${seconds}/2 s of the run: $(( (b - a) / (seconds / 2) ))% of one core"
+) &
+sampler=$!
 wrk -t1 -c"$connections" -d"${seconds}s" --latency -s tests/load/ecwid.lua \
   "http://127.0.0.1:$port/elements/api-v2/events/ecwid" -- 2000
+wait "$sampler"
 echo "host log lines: $(wc -l <"$work/host.log") (one per accepted webhook at RUST_LOG=info)"
