@@ -89,17 +89,19 @@ impl Runtime {
             .table_keep_resident(4096)
             .async_stack_keep_resident(64 << 10)
             .pagemap_scan(Enabled::Auto)
-            .decommit_batch_size(32);
+            // A slot whose reset needed no decommit goes straight back to the pool, so the
+            // next call of the same connector reuses it while its pages are still in cache.
+            // A batch would hold every freed slot (and its zero-length decommit) until the
+            // batch is full, cycling calls through cold slots.
+            .decommit_batch_size(1);
         let mut config = Config::new();
         config
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             .memory_init_cow(true)
-            // Explicit bounds checks instead of guard pages: a connector's allocator grows
-            // its memory on every call, and with guard pages each instantiation would
-            // mprotect the grown pages back (and each grow mprotect them again), which
-            // cost more than the whole call. Without them a pool slot stays read/write.
-            .signals_based_traps(false)
-            .memory_guard_size(0)
+            // Wasmtime's defaults for 64-bit hosts stay: a 4 GiB reservation per memory
+            // plus guard pages, so the guest's loads and stores carry no bounds checks.
+            // (This costs an mprotect on a call that grows memory and one when its slot is
+            // reused; the SDK's arena keeps ordinary calls inside the initial memory.)
             .epoch_interruption(true)
             .wasm_component_model(true);
         let engine = Engine::new(&config)?;
