@@ -301,11 +301,11 @@ impl SqliteStore {
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnMut(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let op: Box<dyn WriteOp> = Box::new(Job {
-            work: Some(f),
+            work: f,
             result: None,
             reply,
         });
@@ -415,7 +415,8 @@ fn migrate_in_transaction(conn: &Connection) -> Result<(), String> {
 
 /// One write operation queued for the writer thread.
 trait WriteOp: Send {
-    /// Runs the operation (inside its savepoint); returns whether it succeeded.
+    /// Runs the operation; returns whether it succeeded. May run again (after a rollback),
+    /// each run replacing the last one's result.
     fn run(&mut self, conn: &Connection) -> bool;
     /// Answers the caller: with the operation's result if the transaction committed,
     /// else with `failure` (or the operation's own error if it had failed).
@@ -423,7 +424,7 @@ trait WriteOp: Send {
 }
 
 struct Job<T, F> {
-    work: Option<F>,
+    work: F,
     result: Option<Result<T, StoreError>>,
     reply: oneshot::Sender<Result<T, StoreError>>,
 }
@@ -431,18 +432,12 @@ struct Job<T, F> {
 impl<T, F> WriteOp for Job<T, F>
 where
     T: Send,
-    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
+    F: FnMut(&Connection) -> Result<T, StoreError> + Send,
 {
     fn run(&mut self, conn: &Connection) -> bool {
-        let result = match self.work.take() {
-            // A panicking operation fails its caller, not the writer thread.
-            Some(work) => {
-                std::panic::catch_unwind(AssertUnwindSafe(|| work(conn))).unwrap_or_else(|_| {
-                    Err(StoreError::Database("the write operation panicked".into()))
-                })
-            }
-            None => Err(StoreError::Database("operation ran twice".into())),
-        };
+        // A panicking operation fails its caller, not the writer thread.
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| (self.work)(conn)))
+            .unwrap_or_else(|_| Err(StoreError::Database("the write operation panicked".into())));
         let ok = result.is_ok();
         self.result = Some(result);
         ok
@@ -520,13 +515,39 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Box<dyn WriteOp>>, stats: &Write
     }
 }
 
+/// Runs `batch` in one transaction and commits it.
+///
+/// Optimistic first: the operations run back to back, with no savepoint each (which would
+/// cost two statements and a copy of every page an operation touches). If one fails, the
+/// transaction is rolled back and the batch runs again with a savepoint per operation, so
+/// the failure is confined to its own caller; operations are re-runnable for this.
 fn run_in_transaction(conn: &Connection, batch: &mut [Box<dyn WriteOp>]) -> Result<(), String> {
+    exec_cached(conn, "BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
+    let mut all_ok = true;
+    for op in batch.iter_mut() {
+        let ok = op.run(conn);
+        if conn.is_autocommit() {
+            // SQLite rolled the whole transaction back (disk full, I/O error...).
+            return Err("the transaction was rolled back by an error".into());
+        }
+        if !ok {
+            all_ok = false;
+            break;
+        }
+    }
+    if all_ok {
+        return exec_cached(conn, "COMMIT").map_err(|e| e.to_string());
+    }
+    exec_cached(conn, "ROLLBACK").map_err(|e| e.to_string())?;
+    if batch.len() == 1 {
+        // Alone in its transaction: its failure is already confined, and recorded.
+        return Ok(());
+    }
     exec_cached(conn, "BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
     for op in batch.iter_mut() {
         exec_cached(conn, "SAVEPOINT op").map_err(|e| e.to_string())?;
         let ok = op.run(conn);
         if conn.is_autocommit() {
-            // SQLite rolled the whole transaction back (disk full, I/O error...).
             return Err("the transaction was rolled back by an error".into());
         }
         if !ok {
@@ -848,7 +869,7 @@ impl Store for SqliteStore {
             .map_err(db)?;
             Ok(Org {
                 id: conn.last_insert_rowid(),
-                name,
+                name: name.clone(),
                 created_ms: now,
             })
         })
@@ -1290,7 +1311,7 @@ impl Store for SqliteStore {
         credentials: Option<StoredCredentials>,
     ) -> Result<(), StoreError> {
         self.write(move |conn| {
-            match credentials {
+            match &credentials {
                 Some(c) => conn
                     .prepare_cached(
                         "INSERT INTO credentials (instance_id, access_token, refresh_token,
