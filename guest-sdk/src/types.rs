@@ -212,7 +212,10 @@ impl WebhookRequest {
             return serde_json::from_value(self.json()?)
                 .map_err(|e| Error::bad_request(format!("form body: {e}")));
         }
-        serde_json::from_slice(&self.body)
+        // One UTF-8 check of the whole body, then no check per string while parsing.
+        let text = std::str::from_utf8(&self.body)
+            .map_err(|_| Error::bad_request("body is not valid JSON: it is not UTF-8"))?;
+        serde_json::from_str(text)
             .map_err(|e| Error::bad_request(format!("body is not valid JSON: {e}")))
     }
 

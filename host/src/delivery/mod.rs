@@ -197,10 +197,15 @@ impl Dispatcher {
         let mut queues = self.inner.queues.lock().expect("queues lock poisoned");
         let mut added = 0i64;
         for mut job in jobs {
-            let endpoint = job.endpoint.clone();
-            let (queue, start) = match queues.get_mut(&endpoint) {
-                Some(q) => (q, false),
-                None => (queues.entry(endpoint.clone()).or_default(), true),
+            // A new queue gets its worker; the endpoint is cloned only then.
+            let new_worker =
+                (!queues.contains_key(job.endpoint.as_str())).then(|| job.endpoint.clone());
+            let queue = if let Some(endpoint) = &new_worker {
+                queues.entry(endpoint.clone()).or_default()
+            } else {
+                queues
+                    .get_mut(job.endpoint.as_str())
+                    .expect("the queue was just found")
             };
             if queue.jobs.len() >= BODIES_IN_MEMORY {
                 job.body = None;
@@ -214,12 +219,16 @@ impl Dispatcher {
                 Some(slot) => *slot = job,
                 None => {
                     // Almost always the back: acceptance order is seq order.
-                    let at = queue.jobs.partition_point(|j| j.seq < job.seq);
-                    queue.jobs.insert(at, job);
+                    if queue.jobs.back().is_none_or(|last| last.seq < job.seq) {
+                        queue.jobs.push_back(job);
+                    } else {
+                        let at = queue.jobs.partition_point(|j| j.seq < job.seq);
+                        queue.jobs.insert(at, job);
+                    }
                     added += 1;
                 }
             }
-            if start {
+            if let Some(endpoint) = new_worker {
                 let this = self.clone();
                 tokio::spawn(async move { this.work(endpoint).await });
             } else if replace {
