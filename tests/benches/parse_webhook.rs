@@ -39,6 +39,34 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    // The same call in a pool slot whose memory a 2 MiB webhook grew two calls before (the
+    // call in between pays the shrink and the cold caches): the slot must be back to its
+    // small size, not scanned and reset at the size of the large call on every later call.
+    let big = "x".repeat(2 << 20);
+    let large = WebhookRequest {
+        body: BODY
+            .replace(r#""PAID"}"#, &format!(r#""PAID","note":"{big}"}}"#))
+            .into_bytes(),
+        ..request.clone()
+    };
+    group.bench_function(
+        "sandboxed, two calls after a 2 MiB webhook in its slot",
+        |b| {
+            b.iter_custom(|iters| {
+                let mut total = std::time::Duration::ZERO;
+                for _ in 0..iters {
+                    rt.block_on(ecwid.parse_webhook(&ctx, &large)).unwrap();
+                    rt.block_on(ecwid.parse_webhook(&ctx, &request)).unwrap();
+                    let start = std::time::Instant::now();
+                    let events = rt.block_on(ecwid.parse_webhook(&ctx, &request)).unwrap();
+                    total += start.elapsed();
+                    black_box(events);
+                }
+                total
+            })
+        },
+    );
+
     // The fixed cost of a call: a fresh store and instance, a trivial export.
     let config = vec![("ecwid.store.id".to_string(), "1003".to_string())];
     group.bench_function("sandboxed validate_config (instance cost)", |b| {
