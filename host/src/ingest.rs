@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use std::collections::HashMap;
 
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -188,17 +187,18 @@ fn scalar_text(v: &Value) -> Option<String> {
     }
 }
 
-/// [`string_at`] on JSON text, without building the whole document: each level is read as
-/// a map of raw values, and only the path is descended.
+/// [`string_at`] on JSON text, without building the whole document: each level is scanned
+/// once for the path's next member, the others skipped without allocating.
 ///
 /// `Err` when the text is not JSON; `Ok(None)` when the path leads nowhere or to an object.
 fn json_string_at(text: &[u8], path: &str) -> Result<Option<String>, serde_json::Error> {
     let mut cur: &RawValue = serde_json::from_slice(text)?;
     for part in path.split('.') {
-        let Ok(map) = serde_json::from_str::<HashMap<String, &RawValue>>(cur.get()) else {
+        if !cur.get().starts_with('{') {
             return Ok(None);
-        };
-        match map.get(part) {
+        }
+        let mut de = serde_json::Deserializer::from_str(cur.get());
+        match serde::de::DeserializeSeed::deserialize(Member(part), &mut de)? {
             Some(next) => cur = next,
             None => return Ok(None),
         }
@@ -207,6 +207,60 @@ fn json_string_at(text: &[u8], path: &str) -> Result<Option<String>, serde_json:
         .ok()
         .as_ref()
         .and_then(scalar_text))
+}
+
+/// Reads a JSON object for the raw value of its first member named `.0`.
+struct Member<'k>(&'k str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Member<'_> {
+    type Value = Option<&'de RawValue>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Member<'_> {
+    type Value = Option<&'de RawValue>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(is_it) = map.next_key_seed(KeyIs(self.0))? {
+            if is_it && found.is_none() {
+                found = Some(map.next_value::<&'de RawValue>()?);
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Compares an object key with `.0`, borrowed or unescaped, without keeping it.
+struct KeyIs<'k>(&'k str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl serde::de::Visitor<'_> for KeyIs<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<bool, E> {
+        Ok(key == self.0)
+    }
 }
 
 fn decode_instance_id(suffix: &str) -> Option<i64> {
@@ -441,6 +495,15 @@ mod tests {
         assert_eq!(json_string_at(text, "data.o").unwrap(), None);
         assert_eq!(json_string_at(text, "data.none").unwrap(), None);
         assert_eq!(json_string_at(text, "storeId.deeper").unwrap(), None);
+        let escaped = br#"{"a": {"n": [1, {"store": 2}], "s\u0074ore": "first", "store": "second"}, "store": 3}"#;
+        assert_eq!(
+            json_string_at(escaped, "a.store").unwrap().as_deref(),
+            Some("first")
+        );
+        assert_eq!(
+            json_string_at(escaped, "store").unwrap().as_deref(),
+            Some("3")
+        );
         assert!(json_string_at(b"{not json", "storeId").is_err());
     }
 
