@@ -212,11 +212,13 @@ impl WebhookRequest {
             return serde_json::from_value(self.json()?)
                 .map_err(|e| Error::bad_request(format!("form body: {e}")));
         }
-        // One UTF-8 check of the whole body, then no check per string while parsing.
-        let text = std::str::from_utf8(&self.body)
-            .map_err(|_| Error::bad_request("body is not valid JSON: it is not UTF-8"))?;
-        serde_json::from_str(text)
-            .map_err(|e| Error::bad_request(format!("body is not valid JSON: {e}")))
+        // One UTF-8 check of the whole body, then no check per string while parsing. A body
+        // that is not all UTF-8 may still parse where the bad bytes sit in skipped fields.
+        match std::str::from_utf8(&self.body) {
+            Ok(text) => serde_json::from_str(text),
+            Err(_) => serde_json::from_slice(&self.body),
+        }
+        .map_err(|e| Error::bad_request(format!("body is not valid JSON: {e}")))
     }
 
     /// The body as vendor fields for [`EventObject::with_fields_text`]: a JSON body as
@@ -303,4 +305,43 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(body: &[u8]) -> WebhookRequest {
+        WebhookRequest {
+            method: "POST".into(),
+            path: "/".into(),
+            query: String::new(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_vec(),
+        }
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Named {
+        id: String,
+    }
+
+    #[test]
+    fn parse_reads_the_named_fields() {
+        let named: Named = request(br#"{"id": "a\u0062", "other": [1, {"x": "y"}]}"#)
+            .parse()
+            .unwrap();
+        assert_eq!(named.id, "ab");
+        assert!(request(b"{\"id\": ").parse::<Named>().is_err());
+    }
+
+    #[test]
+    fn parse_skips_bytes_that_are_not_utf8_in_fields_it_does_not_read() {
+        let named: Named = request(b"{\"note\": \"caf\xe9\", \"id\": \"x\"}")
+            .parse()
+            .unwrap();
+        assert_eq!(named.id, "x");
+        let bad = request(b"{\"id\": \"caf\xe9\"}").parse::<Named>();
+        assert!(bad.is_err());
+    }
 }

@@ -209,7 +209,8 @@ fn json_string_at(text: &[u8], path: &str) -> Result<Option<String>, serde_json:
         .and_then(scalar_text))
 }
 
-/// Reads a JSON object for the raw value of its first member named `.0`.
+/// Reads a JSON object for the raw value of its member named `.0` (the last one, as
+/// `serde_json::Value` reads duplicate keys).
 struct Member<'k>(&'k str);
 
 impl<'de> serde::de::DeserializeSeed<'de> for Member<'_> {
@@ -230,7 +231,7 @@ impl<'de> serde::de::Visitor<'de> for Member<'_> {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut found = None;
         while let Some(is_it) = map.next_key_seed(KeyIs(self.0))? {
-            if is_it && found.is_none() {
+            if is_it {
                 found = Some(map.next_value::<&'de RawValue>()?);
             } else {
                 map.next_value::<serde::de::IgnoredAny>()?;
@@ -498,7 +499,7 @@ mod tests {
         let escaped = br#"{"a": {"n": [1, {"store": 2}], "s\u0074ore": "first", "store": "second"}, "store": 3}"#;
         assert_eq!(
             json_string_at(escaped, "a.store").unwrap().as_deref(),
-            Some("first")
+            Some("second")
         );
         assert_eq!(
             json_string_at(escaped, "store").unwrap().as_deref(),
