@@ -17,7 +17,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy};
+
+/// Wasmtime's pool settings, re-exported for [`Runtime::with_pool`].
+pub use wasmtime::{Enabled, PoolingAllocationConfig};
 
 pub use cache::sha256_hex;
 pub use connector::LoadedConnector;
@@ -71,6 +74,16 @@ pub struct Runtime {
 impl Runtime {
     /// Creates the runtime. With `cache_dir`, compiled components are cached there.
     pub fn new(limits: Limits, cache_dir: Option<&Path>) -> wasmtime::Result<Arc<Self>> {
+        Self::with_pool(limits, cache_dir, |_| {})
+    }
+
+    /// [`Runtime::new`] with the pool's configuration changed by `tune` after the host's
+    /// own settings: for benchmarks that compare pool settings in one process.
+    pub fn with_pool(
+        limits: Limits,
+        cache_dir: Option<&Path>,
+        tune: impl FnOnce(&mut PoolingAllocationConfig),
+    ) -> wasmtime::Result<Arc<Self>> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(limits.max_instances)
             .total_memories(limits.max_instances)
@@ -94,6 +107,7 @@ impl Runtime {
             // A batch would hold every freed slot (and its zero-length decommit) until the
             // batch is full, cycling calls through cold slots.
             .decommit_batch_size(1);
+        tune(&mut pool);
         let mut config = Config::new();
         config
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))

@@ -1,0 +1,93 @@
+//! Interleaved A/B of instance-pool settings: the sandboxed parse-webhook call through two
+//! runtimes that differ only in their pool settings, alternating batches of calls in one
+//! process so that the machine's swings (this VM's memory and kernel paths vary by up to
+//! 2x within minutes) hit both sides alike. Prints the median batch time per call of each
+//! side and the median of the per-round ratios B/A.
+//!
+//! `cargo bench -p tests --bench pool_ab` (ROUNDS and BATCH in the environment change the
+//! run's length). Edit `variant_b` to try another setting.
+
+use std::time::Instant;
+
+use host::runtime::types::{Context, WebhookRequest};
+use host::runtime::{Enabled, Limits, LoadedConnector, PoolingAllocationConfig, Runtime};
+
+const BODY: &str = r#"{"eventId":"80aece08-40e8-4145-8764-6c2f0d38678","eventCreated":1234567,"storeId":1003,"entityId":103878161,"eventType":"order.created","data":{"orderId":"XJ12H","oldPaymentStatus":"AWAITING_PAYMENT","newPaymentStatus":"PAID"}}"#;
+
+/// Side B's change to the host's pool settings (side A keeps them).
+fn variant_b(pool: &mut PoolingAllocationConfig) {
+    pool.pagemap_scan(Enabled::No);
+}
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing and wants a
+    // quick smoke run.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let rounds = if quick { 2 } else { env("ROUNDS", 60) };
+    let batch = if quick { 10 } else { env("BATCH", 500) };
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let bytes = std::fs::read(tests::guest("ecwid")).unwrap();
+    let load =
+        |runtime: std::sync::Arc<Runtime>| rt.block_on(runtime.load("ecwid.wasm", &bytes)).unwrap();
+    let a = load(Runtime::new(Limits::default(), None).unwrap());
+    let b = load(Runtime::with_pool(Limits::default(), None, variant_b).unwrap());
+
+    let request = WebhookRequest {
+        method: "POST".into(),
+        path: "/elements/api-v2/events/ecwid".into(),
+        query: String::new(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: BODY.as_bytes().to_vec(),
+    };
+    let ctx = Context {
+        config: vec![("ecwid.store.id".into(), "1003".into())],
+        credentials: None,
+    };
+    let run = |c: &LoadedConnector| {
+        let start = Instant::now();
+        for _ in 0..batch {
+            let events = rt.block_on(c.parse_webhook(&ctx, &request)).unwrap();
+            assert_eq!(events.len(), 1);
+        }
+        start.elapsed().as_secs_f64() * 1e6 / batch as f64
+    };
+    // Warm both sides before measuring.
+    run(&a);
+    run(&b);
+    let (mut ta, mut tb, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        // Alternate which side goes first, so neither always follows the other.
+        let (x, y) = if round % 2 == 0 {
+            let x = run(&a);
+            (x, run(&b))
+        } else {
+            let y = run(&b);
+            (run(&a), y)
+        };
+        ta.push(x);
+        tb.push(y);
+        ratio.push(y / x);
+    }
+    let (ma, mb, mr) = (median(&mut ta), median(&mut tb), median(&mut ratio));
+    println!(
+        "pool A/B, {rounds} rounds of {batch} sandboxed parse-webhook calls: \
+         A {ma:.2} µs, B {mb:.2} µs per call (medians); B/A {:+.1} %",
+        (mr - 1.0) * 100.0
+    );
+}
