@@ -245,6 +245,16 @@ impl Metrics {
     }
 }
 
+/// The store's group-commit counters in the Prometheus text format: their ratio is the
+/// average number of writes per committed transaction.
+pub fn render_group_commits(g: store::GroupCommits) -> String {
+    format!(
+        "# HELP store_commits_total Write transactions the store committed.\n# TYPE store_commits_total counter\nstore_commits_total {}\n\
+         # HELP store_writes_total Write operations in those transactions (group commit).\n# TYPE store_writes_total counter\nstore_writes_total {}\n",
+        g.commits, g.writes
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

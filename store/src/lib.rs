@@ -310,9 +310,24 @@ impl std::fmt::Debug for StoredCredentials {
     }
 }
 
+/// How a store that commits writes in groups has batched them so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupCommits {
+    /// Write transactions committed.
+    pub commits: u64,
+    /// Write operations (calls of write methods) in those transactions.
+    pub writes: u64,
+}
+
 /// The durable store. Every method is safe to call from many tasks at once.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// The group-commit counters of a store that batches writes; `None` for one that
+    /// does not.
+    fn group_commits(&self) -> Option<GroupCommits> {
+        None
+    }
+
     // --- tenancy ---
 
     /// Creates an organization with its first user's and its own secret hashes.

@@ -851,6 +851,13 @@ fn json_err(e: serde_json::Error) -> StoreError {
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn group_commits(&self) -> Option<crate::GroupCommits> {
+        Some(crate::GroupCommits {
+            commits: self.commits(),
+            writes: self.write_ops(),
+        })
+    }
+
     async fn create_org(
         &self,
         name: &str,

@@ -428,3 +428,58 @@ async fn another_organizations_instance_cannot_block_or_read_signed_webhooks() {
         "the other organization got nothing"
     );
 }
+
+/// The value of an unlabelled Prometheus sample in `text`.
+fn sample(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {name} in:\n{text}"))
+}
+
+#[tokio::test]
+async fn concurrent_webhooks_show_in_the_group_commit_metrics() {
+    let host = TestHost::start(&["ecwid"]);
+    // Deliveries write too (their attempts), so the webhooks' writes are a lower bound.
+    let callback = Receiver::start().await;
+    create_instance(&host, &ecwid_instance(&callback.url("/"))).await;
+    let before = String::from_utf8(get(&host.root_url("/metrics")).await.body.to_vec()).unwrap();
+    let (commits0, writes0) = (
+        sample(&before, "store_commits_total"),
+        sample(&before, "store_writes_total"),
+    );
+    assert!(commits0 >= 1 && writes0 >= commits0, "{before}");
+
+    const N: usize = 32;
+    let orders: Vec<String> = (0..N)
+        .map(|i| ecwid_order("order.created", &format!("G{i}"), 1003).to_string())
+        .collect();
+    let answers = futures_util::future::join_all(
+        orders
+            .iter()
+            .map(|o| webhook(&host, "ecwid", &[], o.as_bytes())),
+    )
+    .await;
+    for a in &answers {
+        assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    }
+
+    let after = String::from_utf8(get(&host.root_url("/metrics")).await.body.to_vec()).unwrap();
+    assert_eq!(
+        sample(&after, "webhooks_accepted_total"),
+        N as u64,
+        "{after}"
+    );
+    let (commits, writes) = (
+        sample(&after, "store_commits_total") - commits0,
+        sample(&after, "store_writes_total") - writes0,
+    );
+    // Every accepted webhook is at least one committed write, and no transaction is empty.
+    assert!(
+        writes >= N as u64,
+        "{writes} writes for {N} webhooks\n{after}"
+    );
+    assert!(
+        commits >= 1 && commits <= writes,
+        "{commits} commits, {writes} writes"
+    );
+}

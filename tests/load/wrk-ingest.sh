@@ -57,4 +57,8 @@ sampler=$!
 wrk -t1 -c"$connections" -d"${seconds}s" --latency -s tests/load/ecwid.lua \
   "http://127.0.0.1:$port/elements/api-v2/events/ecwid" -- 2000
 wait "$sampler"
+curl -sf "http://127.0.0.1:$port/metrics" | awk '
+  /^store_commits_total / { c = $2 } /^store_writes_total / { w = $2 }
+  /^webhooks_accepted_total / { a = $2 }
+  END { if (c > 0) printf "stored %d webhooks in %d commits: %.1f writes per commit (group commit)\n", a, c, w / c }'
 echo "host log lines: $(wc -l <"$work/host.log") (one per accepted webhook at RUST_LOG=info)"

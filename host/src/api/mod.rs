@@ -117,13 +117,17 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: watch::Re
 
 async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
     if req.uri().path() == "/metrics" && req.method() == Method::GET {
+        let mut text = format!(
+            "{}# HELP polling_instances Instances with a running poll schedule.\n# TYPE polling_instances gauge\npolling_instances {}\n",
+            app.metrics.render(),
+            app.poller.scheduled()
+        );
+        if let Some(g) = app.store.group_commits() {
+            text.push_str(&crate::metrics::render_group_commits(g));
+        }
         return Response::builder()
             .header("content-type", "text/plain; version=0.0.4")
-            .body(Full::new(Bytes::from(format!(
-                "{}# HELP polling_instances Instances with a running poll schedule.\n# TYPE polling_instances gauge\npolling_instances {}\n",
-                app.metrics.render(),
-                app.poller.scheduled()
-            ))))
+            .body(Full::new(Bytes::from(text)))
             .expect("static response parts are valid");
     }
     let is_webhook = req.uri().path().starts_with(&format!("{PREFIX}/events/"));
