@@ -7,7 +7,8 @@
 # data directory, creates an Ecwid instance (store 2000) whose callback accepts connections
 # and never answers (so its deliveries queue and the run measures intake alone), then posts
 # Ecwid order webhooks with wrk. Every 200 is a notification committed to the SQLite outbox.
-# Needs wrk (Debian: `apt-get install wrk`) and python3 (the silent callback).
+# Needs wrk (Debian: `apt-get install wrk`) and python3 (the silent callback). HOST_BIN runs
+# another build of the host (for A/B runs of two builds).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-10}
@@ -31,7 +32,7 @@ while True:
 PY
 silent=$!
 
-RUST_LOG=${RUST_LOG:-info} target/release/connector-host serve --listen 127.0.0.1:$port \
+RUST_LOG=${RUST_LOG:-info} "${HOST_BIN:-target/release/connector-host}" serve --listen 127.0.0.1:$port \
   --connectors "$work/connectors" --data "$work/data" >"$work/host.log" 2>&1 &
 host=$!
 trap 'kill $host $silent 2>/dev/null; rm -rf "$work"' EXIT
