@@ -16,7 +16,7 @@ const BODY: &str = r#"{"eventId":"80aece08-40e8-4145-8764-6c2f0d38678","eventCre
 
 /// Side B's change to the host's pool settings (side A keeps them).
 fn variant_b(pool: &mut PoolingAllocationConfig) {
-    pool.pagemap_scan(Enabled::No);
+    pool.pagemap_scan(Enabled::Auto);
 }
 
 fn env(name: &str, default: usize) -> usize {

@@ -94,14 +94,18 @@ impl Runtime {
             .max_memories_per_component(4)
             .max_tables_per_component(8)
             .max_memory_size(limits.memory_bytes)
-            // Reset the pages a call dirtied by memset (found with PAGEMAP_SCAN where the
-            // kernel has it) instead of madvise + page faults on the next call.
+            // Reset a memory's first 2 MiB by memset and copy from its image, instead of
+            // madvise + page faults on the next call.
             .linear_memory_keep_resident(KEEP_RESIDENT)
             // Connector tables are a few hundred entries: one page is reset by memset,
             // which is cheaper than asking the kernel which pages are dirty.
             .table_keep_resident(4096)
             .async_stack_keep_resident(64 << 10)
-            .pagemap_scan(Enabled::Auto)
+            // No PAGEMAP_SCAN to find the dirty pages first: a connector's memory is small
+            // (the SDK's are 128 KiB), and resetting all of it costs less than the ioctl.
+            // The `pool_ab` bench measured parse-webhook 3.6 % faster (median of 10
+            // interleaved runs, spread -7.6 % to +3.8 %).
+            .pagemap_scan(Enabled::No)
             // A slot whose reset needed no decommit goes straight back to the pool, so the
             // next call of the same connector reuses it while its pages are still in cache.
             // A batch would hold every freed slot (and its zero-length decommit) until the
