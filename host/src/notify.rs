@@ -183,10 +183,9 @@ pub fn rfc3339_ms(ms: i64) -> String {
         return String::new();
     };
     let d = jiff::tz::Offset::UTC.to_datetime(t);
-    let sign = if d.year() < 0 { "-" } else { "" };
     format!(
-        "{sign}{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        d.year().unsigned_abs(),
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        d.year(),
         d.month(),
         d.day(),
         d.hour(),
@@ -247,6 +246,7 @@ pub fn signature_headers(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
 
     #[test]
     fn rfc3339_ms_writes_what_strftime_writes() {
@@ -267,12 +267,13 @@ mod tests {
             4_102_444_799_999,
             253_402_207_200_000,
             -377_705_023_201_000,
+            -62_198_755_200_000,
+            -90_000_000_000_000,
         ] {
             assert_eq!(rfc3339_ms(ms), strftime(ms), "{ms}");
         }
         assert_eq!(rfc3339_ms(i64::MAX), "");
     }
-    use serde_json::{Value, json};
 
     #[test]
     fn elements_signature_matches_the_facts_vector() {

@@ -14,7 +14,8 @@ use host::runtime::{Enabled, Limits, LoadedConnector, PoolingAllocationConfig, R
 
 const BODY: &str = r#"{"eventId":"80aece08-40e8-4145-8764-6c2f0d38678","eventCreated":1234567,"storeId":1003,"entityId":103878161,"eventType":"order.created","data":{"orderId":"XJ12H","oldPaymentStatus":"AWAITING_PAYMENT","newPaymentStatus":"PAID"}}"#;
 
-/// Side B's change to the host's pool settings (side A keeps them).
+/// Side B's change to the host's pool settings, applied to both of its pools (side A
+/// keeps them).
 fn variant_b(pool: &mut PoolingAllocationConfig) {
     pool.pagemap_scan(Enabled::Auto);
 }

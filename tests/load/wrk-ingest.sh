@@ -8,7 +8,7 @@
 # and never answers (so its deliveries queue and the run measures intake alone), then posts
 # Ecwid order webhooks with wrk. Every 200 is a notification committed to the SQLite outbox.
 # Needs wrk (Debian: `apt-get install wrk`) and python3 (the silent callback). HOST_BIN runs
-# another build of the host (for A/B runs of two builds).
+# another build of the host (for A/B runs of two builds; relative to the repository root).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-10}
@@ -61,5 +61,5 @@ wait "$sampler"
 curl -sf "http://127.0.0.1:$port/metrics" | awk '
   /^store_commits_total / { c = $2 } /^store_writes_total / { w = $2 }
   /^webhooks_accepted_total / { a = $2 }
-  END { if (c > 0) printf "stored %d webhooks in %d commits: %.1f writes per commit (group commit)\n", a, c, w / c }'
+  END { if (c > 0) printf "stored %d webhooks in %d commits: %.1f writes per commit (group commit)\n", a, c, w / c }' || true
 echo "host log lines: $(wc -l <"$work/host.log") (one per accepted webhook at RUST_LOG=info)"

