@@ -71,10 +71,10 @@ const SMALL_MEMORIES: u64 = 256 << 10;
 /// The two pools differ only in how a memory is reset after a call. The `small` pool
 /// resets the whole memory, by memset and a copy of its image: for the 128 KiB of an SDK
 /// connector that costs less than asking the kernel which pages the call dirtied (the
-/// PAGEMAP_SCAN ioctl), and takes no kernel lock (`pool_ab` measured 3.6 % per
-/// parse-webhook; the host took 6 % more webhooks under wrk). The `large` pool asks the
-/// kernel and resets only the dirty pages, which is what a memory of a megabyte or more
-/// (Rust's default 1 MiB stack, say) needs.
+/// PAGEMAP_SCAN ioctl), and takes no kernel lock (`pool_ab` measured 2–4 % per
+/// parse-webhook, within noise of ±5 % per run; the host under wrk gained 1–6 %). The
+/// `large` pool asks the kernel and resets only the dirty pages, which is what a memory
+/// of a megabyte or more (Rust's default 1 MiB stack, say) needs.
 pub struct Runtime {
     small: Pool,
     large: Pool,
