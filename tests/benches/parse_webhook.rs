@@ -3,12 +3,12 @@
 
 use std::hint::black_box;
 
-use criterion::{Criterion, criterion_main};
-use guest_sdk::Connector as _;
-use host::runtime::types::{Context, WebhookRequest};
-use host::runtime::{Limits, Runtime};
+mod ecwid_webhooks;
 
-const BODY: &str = r#"{"eventId":"80aece08-40e8-4145-8764-6c2f0d38678","eventCreated":1234567,"storeId":1003,"entityId":103878161,"eventType":"order.created","data":{"orderId":"XJ12H","oldPaymentStatus":"AWAITING_PAYMENT","newPaymentStatus":"PAID"}}"#;
+use criterion::{Criterion, criterion_main};
+use ecwid_webhooks::BODY;
+use guest_sdk::Connector as _;
+use host::runtime::{Limits, Runtime};
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -20,17 +20,8 @@ fn bench(c: &mut Criterion) {
     let ecwid = rt.block_on(runtime.load("ecwid.wasm", &bytes)).unwrap();
 
     let headers = vec![("content-type".to_string(), "application/json".to_string())];
-    let request = WebhookRequest {
-        method: "POST".into(),
-        path: "/elements/api-v2/events/ecwid".into(),
-        query: String::new(),
-        headers: headers.clone(),
-        body: BODY.as_bytes().to_vec(),
-    };
-    let ctx = Context {
-        config: vec![("ecwid.store.id".into(), "1003".into())],
-        credentials: None,
-    };
+    let request = ecwid_webhooks::request();
+    let ctx = ecwid_webhooks::context();
     let mut group = c.benchmark_group("parse_webhook");
     group.bench_function("sandboxed (fresh instance per call)", |b| {
         b.iter(|| {
@@ -42,13 +33,7 @@ fn bench(c: &mut Criterion) {
     // The same call in a pool slot whose memory a 2 MiB webhook grew two calls before (the
     // call in between pays the shrink and the cold caches): the slot must be back to its
     // small size, not scanned and reset at the size of the large call on every later call.
-    let big = "x".repeat(2 << 20);
-    let large = WebhookRequest {
-        body: BODY
-            .replace(r#""PAID"}"#, &format!(r#""PAID","note":"{big}"}}"#))
-            .into_bytes(),
-        ..request.clone()
-    };
+    let large = ecwid_webhooks::large_request();
     group.bench_function(
         "sandboxed, two calls after a 2 MiB webhook in its slot",
         |b| {

@@ -10,10 +10,9 @@
 
 use std::time::Instant;
 
-use host::runtime::types::{Context, WebhookRequest};
-use host::runtime::{Enabled, Limits, LoadedConnector, PoolingAllocationConfig, Runtime};
+mod ecwid_webhooks;
 
-const BODY: &str = r#"{"eventId":"80aece08-40e8-4145-8764-6c2f0d38678","eventCreated":1234567,"storeId":1003,"entityId":103878161,"eventType":"order.created","data":{"orderId":"XJ12H","oldPaymentStatus":"AWAITING_PAYMENT","newPaymentStatus":"PAID"}}"#;
+use host::runtime::{Enabled, Limits, LoadedConnector, PoolingAllocationConfig, Runtime};
 
 /// Side B's change to the host's pool settings, applied to both of its pools (side A
 /// keeps them).
@@ -50,25 +49,10 @@ fn main() {
     let a = load(Runtime::new(Limits::default(), None).unwrap());
     let b = load(Runtime::with_pool(Limits::default(), None, variant_b).unwrap());
 
-    let request = WebhookRequest {
-        method: "POST".into(),
-        path: "/elements/api-v2/events/ecwid".into(),
-        query: String::new(),
-        headers: vec![("content-type".into(), "application/json".into())],
-        body: BODY.as_bytes().to_vec(),
-    };
-    let ctx = Context {
-        config: vec![("ecwid.store.id".into(), "1003".into())],
-        credentials: None,
-    };
+    let request = ecwid_webhooks::request();
+    let ctx = ecwid_webhooks::context();
     let after_large = !quick && env("AFTER_LARGE", 0) == 1;
-    let big = "x".repeat(2 << 20);
-    let large = WebhookRequest {
-        body: BODY
-            .replace(r#""PAID"}"#, &format!(r#""PAID","note":"{big}"}}"#))
-            .into_bytes(),
-        ..request.clone()
-    };
+    let large = ecwid_webhooks::large_request();
     let run = |c: &LoadedConnector| {
         let mut timed = std::time::Duration::ZERO;
         for _ in 0..batch {
