@@ -37,6 +37,8 @@ case "${1:-}" in
   test)
     shift
     ensure_targets
+    # A one-shot run gains nothing from the incremental cache, which is gigabytes on disk.
+    export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
     # The end-to-end tests drive the real binary; `cargo test` alone does not build it.
     # Building every target of the workspace at once gives the binary the same feature set
     # as the test build, so nothing is compiled twice.
