@@ -2,6 +2,56 @@
 
 use serde_json::Value;
 
+/// The deepest nesting of arrays and objects that [`from_slice`] reads.
+///
+/// Reading a [`Value`] takes shadow stack for every level (about 0.4 KiB in a release
+/// build), and the SDK's connectors run on a 16 KiB stack (see the guide), which would
+/// overflow, and trap, at about 40 levels. Vendor answers nest a handful of levels.
+pub const MAX_DEPTH: usize = 32;
+
+/// `bytes` read as a JSON [`Value`], like `serde_json::from_slice`, but refused with an
+/// error (never a stack overflow) when arrays and objects nest deeper than [`MAX_DEPTH`].
+///
+/// Typed reads through `#[derive(Deserialize)]` need no such guard: serde_json skips the
+/// fields they do not name without recursion, however deep.
+pub fn from_slice(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    if let Some(depth) = too_deep(bytes) {
+        return Err(serde::de::Error::custom(format!(
+            "arrays and objects nest deeper than {MAX_DEPTH} levels (at least {depth})"
+        )));
+    }
+    serde_json::from_slice(bytes)
+}
+
+/// The depth past [`MAX_DEPTH`] that `bytes` reach, if they do: brackets are counted
+/// outside strings only. Malformed JSON is left for the parser to report.
+fn too_deep(bytes: &[u8]) -> Option<usize> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Some(depth);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// The value at a dotted `path` (`a.b.0.c`; numeric segments index arrays).
 pub fn at<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
     if path.is_empty() {
@@ -125,6 +175,19 @@ mod tests {
         assert_eq!((t.c, t.d), (None, None));
         assert_eq!(t.b.as_i64(), Some(103878161));
         assert!(serde_json::from_str::<Text>("{}").is_err());
+    }
+
+    #[test]
+    fn values_nest_up_to_the_limit_and_no_deeper() {
+        let nested = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        assert!(from_slice(nested(MAX_DEPTH).as_bytes()).is_ok());
+        let e = from_slice(nested(MAX_DEPTH + 1).as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("deeper than 32 levels"), "{e}");
+        // Brackets inside strings, escaped quotes included, do not count.
+        let inside = format!(r#"{{"a":"\"{}","b":[1]}}"#, "[".repeat(100));
+        assert_eq!(from_slice(inside.as_bytes()).unwrap()["b"][0], 1);
+        // Malformed JSON is still the parser's error.
+        assert!(from_slice(b"{\"a\":").is_err());
     }
 
     #[test]

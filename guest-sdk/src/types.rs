@@ -230,7 +230,8 @@ impl WebhookRequest {
         String::from_utf8(self.body.clone()).map_err(|_| Error::bad_request("body is not UTF-8"))
     }
 
-    /// The body parsed as JSON, or the fields of a form body as a JSON object.
+    /// The body parsed as JSON (nested at most [`crate::json::MAX_DEPTH`] levels), or the
+    /// fields of a form body as a JSON object.
     pub fn json(&self) -> Result<serde_json::Value, Error> {
         if self.is_form() {
             let text = std::str::from_utf8(&self.body)
@@ -241,7 +242,7 @@ impl WebhookRequest {
                 .collect();
             return Ok(serde_json::Value::Object(map));
         }
-        serde_json::from_slice(&self.body)
+        crate::json::from_slice(&self.body)
             .map_err(|e| Error::bad_request(format!("body is not valid JSON: {e}")))
     }
 }
@@ -283,9 +284,9 @@ impl HttpResponse {
         header(&self.headers, name)
     }
 
-    /// The body parsed as JSON.
+    /// The body parsed as JSON (nested at most [`crate::json::MAX_DEPTH`] levels).
     pub fn json(&self) -> Result<serde_json::Value, Error> {
-        serde_json::from_slice(&self.body)
+        crate::json::from_slice(&self.body)
             .map_err(|e| Error::vendor(format!("vendor answer is not valid JSON: {e}")))
     }
 }

@@ -6,7 +6,10 @@
 //!
 //! `cargo bench -p tests --bench pool_ab` (ROUNDS and BATCH in the environment change the
 //! run's length; AFTER_LARGE=1 times each call two calls after a 2 MiB webhook in the same
-//! slot instead of back to back). Edit `variant_b` to try another setting.
+//! slot instead of back to back). Edit `variant_b` to try another setting, or set
+//! COMPONENT_B to a connector file: side B then runs that build of Ecwid with the host's
+//! own settings (for A/B of two builds of the connector, such as two stack sizes);
+//! COMPONENT_A likewise replaces side A's build, so that the sides can be swapped.
 
 use std::time::Instant;
 
@@ -43,11 +46,23 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let bytes = std::fs::read(tests::guest("ecwid")).unwrap();
+    let bytes = std::fs::read(
+        std::env::var_os("COMPONENT_A").map_or_else(|| tests::guest("ecwid"), Into::into),
+    )
+    .unwrap();
     let load =
         |runtime: std::sync::Arc<Runtime>| rt.block_on(runtime.load("ecwid.wasm", &bytes)).unwrap();
     let a = load(Runtime::new(Limits::default(), None).unwrap());
-    let b = load(Runtime::with_pool(Limits::default(), None, variant_b).unwrap());
+    let b = match std::env::var_os("COMPONENT_B") {
+        Some(path) => rt
+            .block_on(
+                Runtime::new(Limits::default(), None)
+                    .unwrap()
+                    .load("ecwid-b.wasm", &std::fs::read(path).unwrap()),
+            )
+            .unwrap(),
+        None => load(Runtime::with_pool(Limits::default(), None, variant_b).unwrap()),
+    };
 
     let request = ecwid_webhooks::request();
     let ctx = ecwid_webhooks::context();

@@ -119,7 +119,7 @@ async fn ecwid_fixtures_give_standard_events() {
     );
 }
 
-/// Guests run on a small (64 KiB) shadow stack: vendor fields nested far deeper than any
+/// Guests run on a small (16 KiB) shadow stack: vendor fields nested far deeper than any
 /// real payload still parse (unknown fields are skipped without recursion), never a trap.
 #[tokio::test]
 async fn ecwid_deeply_nested_bodies_parse_without_exhausting_the_guest_stack() {
@@ -463,4 +463,70 @@ async fn infusionsoft_answers_many_none_and_next_page() {
         ),
         "{r:?}"
     );
+}
+
+/// `levels` nested arrays around `1`, as JSON text.
+fn nested(levels: usize) -> String {
+    format!("{}1{}", "[".repeat(levels), "]".repeat(levels))
+}
+
+/// A record nested `levels` deep inside a poll answer, sent as raw text (serde_json's own
+/// encoder would refuse nothing, but `json!` would recurse on the test's stack).
+fn deep_answer(template: &str, levels: usize) -> HttpResponse {
+    HttpResponse {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: template.replace("DEEP", &nested(levels)).into_bytes(),
+    }
+}
+
+#[tokio::test]
+async fn deeply_nested_answers_parse_up_to_the_sdk_limit_and_fail_cleanly_beyond() {
+    // The SDK's connectors run on a 16 KiB shadow stack (`.cargo/config.toml`), on which a
+    // serde_json `Value` overflows at about 40 levels. The SDK's `json::from_slice` reads
+    // up to `MAX_DEPTH` (32) levels and refuses deeper JSON with an error: a clean vendor
+    // error for the call, never a trap. Both answers below put the record's
+    // `deep` field 3 levels down, so 29 arrays in it make 32 levels.
+    let pardot = load("pardot").await;
+    let pardot_answer = r#"{"@attributes":{"stat":"ok","version":1},"result":{"total_results":1,"prospect":{"id":7,"updated_at":"2024-05-01 06:00:00","deep":DEEP}}}"#;
+    let keap = load("infusionsoftrest").await;
+    let keap_answer = r#"{"appointments":[{"id":7,"modification_date":"2024-05-01T05:30:00.000Z","deep":DEEP}],"count":1}"#;
+    let ecwid = load("ecwid").await;
+    let ecwid_answer = r#"{"total":1,"count":1,"offset":0,"limit":100,"items":[{"id":7,"updateDate":"2024-05-01 06:00:00 +0000","deep":DEEP}]}"#;
+    let ecwid_ctx = ctx(&[("ecwid.store.id", "1003")], Some("tok"));
+    let cases = [
+        (
+            &pardot,
+            pardot_ctx(Some("c6ff8d")),
+            "contacts",
+            pardot_answer,
+        ),
+        (&keap, keap_ctx(Some("tok")), "appointments", keap_answer),
+        (&ecwid, ecwid_ctx, "orders", ecwid_answer),
+    ];
+    for (connector, c, resource, answer) in cases {
+        let t = target(resource, "/x");
+        let page = connector
+            .parse_poll_response(&c, &t, None, &deep_answer(answer, 29))
+            .await
+            .unwrap_or_else(|e| panic!("{resource} at 32 levels: {e}"));
+        assert_eq!(page.records.len(), 1, "{resource}");
+        let record: Value = serde_json::from_str(&page.records[0]).unwrap();
+        assert_eq!(record["id"], 7, "{resource}");
+
+        for arrays in [30, 100_000] {
+            let r = connector
+                .parse_poll_response(&c, &t, None, &deep_answer(answer, arrays))
+                .await;
+            match r {
+                Err(CallError::Connector(ConnectorError::VendorError(m))) => assert!(
+                    m.contains("deeper than 32 levels"),
+                    "{resource} with {arrays} arrays: {m}"
+                ),
+                other => {
+                    panic!("{resource} with {arrays} arrays: want a vendor error, got {other:?}")
+                }
+            }
+        }
+    }
 }

@@ -152,7 +152,7 @@ impl Connector for InfusionsoftRest {
         step: &AuthStep,
         resp: &HttpResponse,
     ) -> Result<Credentials, Error> {
-        let body = serde_json::from_slice::<Value>(&resp.body).ok();
+        let body = json::from_slice(&resp.body).ok();
         if !(200..=299).contains(&resp.status) {
             let error = body.as_ref().and_then(|b| json::string_at(b, "error"));
             let description = body
@@ -364,7 +364,7 @@ fn has_next_page(
 
 /// `: <message>` from a Keap error body (`message` or `fault.faultstring`), shortened.
 fn vendor_message(resp: &HttpResponse) -> String {
-    let Ok(body) = serde_json::from_slice::<Value>(&resp.body) else {
+    let Ok(body) = json::from_slice(&resp.body) else {
         return String::new();
     };
     json::string_at(&body, "message")

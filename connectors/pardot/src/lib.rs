@@ -96,7 +96,7 @@ impl Connector for Pardot {
                 "Pardot has only the login authentication step",
             ));
         }
-        let body = serde_json::from_slice::<Value>(&resp.body).ok();
+        let body = json::from_slice(&resp.body).ok();
         if let Some(failure) = body.as_ref().and_then(failure) {
             return Err(if failure.is_credential_error() {
                 Error::unauthorized(format!("Pardot login refused: {}", failure.message()))
@@ -162,8 +162,8 @@ impl Connector for Pardot {
                 resp.status
             )));
         }
-        let body = serde_json::from_slice::<Value>(&resp.body).ok();
-        if let Some(failure) = body.as_ref().and_then(failure) {
+        let parsed = json::from_slice(&resp.body);
+        if let Some(failure) = parsed.as_ref().ok().and_then(failure) {
             return Err(if failure.is_credential_error() {
                 Error::unauthorized(format!("Pardot refused the api key: {}", failure.message()))
             } else {
@@ -173,7 +173,8 @@ impl Connector for Pardot {
         if !(200..=299).contains(&resp.status) {
             return Err(Error::vendor(format!("Pardot answered {}", resp.status)));
         }
-        let body = body.ok_or_else(|| Error::vendor("Pardot answer is not valid JSON"))?;
+        let body =
+            parsed.map_err(|e| Error::vendor(format!("Pardot answer is not valid JSON: {e}")))?;
         let records: Vec<Value> = json::records_at(&body, records_path)
             .into_iter()
             .cloned()
