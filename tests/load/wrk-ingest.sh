@@ -8,7 +8,8 @@
 # and never answers (so its deliveries queue and the run measures intake alone), then posts
 # Ecwid order webhooks with wrk. Every 200 is a notification committed to the SQLite outbox.
 # Needs wrk (Debian: `apt-get install wrk`) and python3 (the silent callback). HOST_BIN runs
-# another build of the host (for A/B runs of two builds; relative to the repository root).
+# another build of the host (for A/B runs of two builds; relative to the repository root),
+# and ECWID_WASM another build of the Ecwid connector.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-10}
@@ -21,7 +22,7 @@ cargo build --release -p host --bin connector-host
 cargo build --target wasm32-unknown-unknown --profile wasm -p ecwid
 work=$(mktemp -d)
 mkdir -p "$work/connectors"
-cp target/wasm32-unknown-unknown/wasm/ecwid.wasm "$work/connectors/"
+cp "${ECWID_WASM:-target/wasm32-unknown-unknown/wasm/ecwid.wasm}" "$work/connectors/ecwid.wasm"
 
 python3 - "$silent_port" <<'PY' &
 import socket, sys
