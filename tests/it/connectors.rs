@@ -470,8 +470,8 @@ fn nested(levels: usize) -> String {
     format!("{}1{}", "[".repeat(levels), "]".repeat(levels))
 }
 
-/// A record nested `levels` deep inside a poll answer, sent as raw text (serde_json's own
-/// encoder would refuse nothing, but `json!` would recurse on the test's stack).
+/// A poll answer whose `DEEP` placeholder is replaced by `levels` nested arrays. Built as
+/// text: 100,000 levels of `json!` values would overflow the test's own stack.
 fn deep_answer(template: &str, levels: usize) -> HttpResponse {
     HttpResponse {
         status: 200,
