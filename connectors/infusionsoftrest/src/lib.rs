@@ -10,6 +10,8 @@
 //! - Extra query pairs in the hub URL (`/hubs/crm/contacts?order=id`) pass through to Keap;
 //!   `since`, `until`, `limit` and `offset` are the connector's and are not overridden.
 //! - A refresh answer without a `refresh_token` keeps the refresh token that was used.
+//! - Vendor messages quoted in errors have the client secret, the tokens and the grant being
+//!   exchanged masked (values of four characters or more), before being shortened.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -160,7 +162,7 @@ impl Connector for InfusionsoftRest {
                 .and_then(|b| json::string_at(b, "error_description"))
                 .or_else(|| error.clone())
                 .unwrap_or_else(|| "no error description".into());
-            let description = redact(&ctx.config, step, &description);
+            let description = redact(&secrets(ctx, Some(step)), &description);
             return Err(
                 if matches!(resp.status, 400 | 401) && error.as_deref() == Some("invalid_grant") {
                     Error::unauthorized(format!("Keap refused the grant: {description}"))
@@ -240,7 +242,7 @@ impl Connector for InfusionsoftRest {
     }
 
     fn parse_poll_response(
-        _ctx: &Context,
+        ctx: &Context,
         target: &PollTarget,
         cursor: Option<&str>,
         resp: &HttpResponse,
@@ -250,19 +252,19 @@ impl Connector for InfusionsoftRest {
             401 => {
                 return Err(Error::unauthorized(format!(
                     "Keap answered 401{}",
-                    vendor_message(resp)
+                    vendor_message(ctx, resp)
                 )));
             }
             429 => {
                 return Err(Error::vendor(format!(
                     "Keap answered 429: rate limit exceeded{}",
-                    vendor_message(resp)
+                    vendor_message(ctx, resp)
                 )));
             }
             s => {
                 return Err(Error::vendor(format!(
                     "Keap answered {s}{}",
-                    vendor_message(resp)
+                    vendor_message(ctx, resp)
                 )));
             }
         }
@@ -362,33 +364,62 @@ fn has_next_page(
     }
 }
 
-/// `: <message>` from a Keap error body (`message` or `fault.faultstring`), shortened.
-fn vendor_message(resp: &HttpResponse) -> String {
+/// `: <message>` from a Keap error body (`message` or `fault.faultstring`), with the
+/// instance's secrets masked and then shortened.
+fn vendor_message(ctx: &Context, resp: &HttpResponse) -> String {
     let Ok(body) = json::from_slice(&resp.body) else {
         return String::new();
     };
     json::string_at(&body, "message")
         .or_else(|| json::string_at(&body, "fault.faultstring"))
         .or_else(|| json::string_at(&body, "error_description"))
-        .map(|m| format!(": {}", m.chars().take(MAX_MESSAGE).collect::<String>()))
+        .map(|m| format!(": {}", redact(&secrets(ctx, None), &m)))
         .unwrap_or_default()
 }
 
-/// A vendor message, shortened, with the client secret and the grant it was sent with
-/// masked (values shorter than 8 characters are left alone: they would mask plain words).
-fn redact(config: &Config, step: &AuthStep, message: &str) -> String {
-    let mut out: String = message.chars().take(MAX_MESSAGE).collect();
+/// Shortest value masked by [`redact`]. Masking a one- to three-character value would turn
+/// ordinary letters and words of the message into `***` everywhere they occur, garbling it
+/// and, through the pattern of masks, giving the value away anyway; from four characters on a
+/// value is masked (real Keap secrets and tokens are far longer).
+const MIN_SECRET_LEN: usize = 4;
+
+/// The values [`redact`] masks: the client secret, the access and refresh tokens the host
+/// passed in, and during authentication the code or refresh token being exchanged.
+fn secrets<'a>(ctx: &'a Context, step: Option<&'a AuthStep>) -> Vec<&'a str> {
     let grant = match step {
-        AuthStep::ExchangeCode(code) => Some(code.as_str()),
-        AuthStep::Refresh(token) => Some(token.as_str()),
-        AuthStep::Login => None,
+        Some(AuthStep::ExchangeCode(code)) => Some(code.as_str()),
+        Some(AuthStep::Refresh(token)) => Some(token.as_str()),
+        Some(AuthStep::Login) | None => None,
     };
-    for secret in [config.non_empty(API_SECRET), grant].into_iter().flatten() {
-        if secret.len() >= 8 {
-            out = out.replace(secret, "***");
-        }
+    let credentials = ctx.credentials.as_ref();
+    [
+        ctx.config.non_empty(API_SECRET),
+        credentials.map(|c| c.access_token.as_str()),
+        credentials.and_then(|c| c.refresh_token.as_deref()),
+        grant,
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// `message` with every secret of at least [`MIN_SECRET_LEN`] characters replaced by `***`,
+/// then shortened to [`MAX_MESSAGE`] characters. Masking comes first so that a secret cut by
+/// the shortening cannot leave a readable prefix; longer secrets are masked before shorter
+/// ones so that a secret containing another is masked whole.
+fn redact(secrets: &[&str], message: &str) -> String {
+    let mut secrets: Vec<&str> = secrets
+        .iter()
+        .copied()
+        .filter(|s| s.chars().count() >= MIN_SECRET_LEN)
+        .collect();
+    secrets.sort_unstable_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
+    secrets.dedup();
+    let mut out = message.to_string();
+    for secret in secrets {
+        out = out.replace(secret, "***");
     }
-    out
+    out.chars().take(MAX_MESSAGE).collect()
 }
 
 guest_sdk::export_connector!(InfusionsoftRest);
@@ -624,7 +655,8 @@ mod tests {
             &json!({"error": "invalid_grant",
                     "error_description": "Invalid authorization code for client fak3AP1-s3Cr3t"}),
         );
-        let step = AuthStep::ExchangeCode("code".into());
+        // A realistic code: a grant of just "code" would (rightly) mask the word "code".
+        let step = AuthStep::ExchangeCode("Gx7kQ2mVb9".into());
         let err = InfusionsoftRest::parse_auth_response(&Context::new(config()), &step, &resp)
             .unwrap_err();
         let Error::Unauthorized(msg) = err else {
@@ -827,6 +859,79 @@ mod tests {
         };
         let err = InfusionsoftRest::parse_poll_response(&ctx(), &t, None, &garbage).unwrap_err();
         assert!(matches!(err, Error::VendorError(_)));
+    }
+
+    #[test]
+    fn secret_cut_by_the_message_limit_is_fully_masked() {
+        // The secret starts 5 characters before the 200-character limit: shortening first
+        // would leave "fak3A", too short to be recognised as the secret and masked.
+        let description = format!("{}fak3AP1-s3Cr3t and more", "é".repeat(MAX_MESSAGE - 5));
+        let resp = response(
+            400,
+            &json!({"error": "invalid_request", "error_description": description}),
+        );
+        let step = AuthStep::ExchangeCode("code".into());
+        let err = InfusionsoftRest::parse_auth_response(&Context::new(config()), &step, &resp)
+            .unwrap_err();
+        let Error::VendorError(msg) = err else {
+            panic!("expected a vendor error, got {err:?}");
+        };
+        assert!(!msg.contains("fak3A"), "{msg}");
+        // Masked first, then shortened to 200 characters on a char boundary.
+        let quoted = msg.split_once(": ").unwrap().1;
+        assert_eq!(quoted, format!("{}*** a", "é".repeat(MAX_MESSAGE - 5)));
+    }
+
+    #[test]
+    fn short_secrets_are_masked_from_four_characters() {
+        let short = Config::new([(API_KEY, "k"), (API_SECRET, "s3Cr")]);
+        let resp = response(400, &json!({"error_description": "bad client s3Cr"}));
+        let step = AuthStep::Refresh("rt7".into());
+        let err =
+            InfusionsoftRest::parse_auth_response(&Context::new(short), &step, &resp).unwrap_err();
+        assert!(
+            matches!(&err, Error::VendorError(m) if m.ends_with(": bad client ***")),
+            "{err:?}"
+        );
+        assert_eq!(redact(&["s3Cr", "rt7"], "s3Cr rt7"), "*** rt7");
+        assert_eq!(redact(&["", "ab"], "a b ab"), "a b ab");
+    }
+
+    #[test]
+    fn poll_error_messages_do_not_quote_the_tokens_or_the_secret() {
+        let t = target("appointments", None);
+        let mut ctx = Context::new(config());
+        ctx.credentials = Some(Credentials {
+            access_token: "KeapAccessTok3n-42".into(),
+            refresh_token: Some("KeapRefreshTok3n-7".into()),
+            expires_in_secs: None,
+        });
+        let expired = response(
+            401,
+            &json!({"fault": {"faultstring": "Invalid Access Token KeapAccessTok3n-42"}}),
+        );
+        let err = InfusionsoftRest::parse_poll_response(&ctx, &t, None, &expired).unwrap_err();
+        let Error::Unauthorized(msg) = err else {
+            panic!("expected unauthorized, got {err:?}");
+        };
+        assert_eq!(msg, "Keap answered 401: Invalid Access Token ***");
+
+        let limited = response(429, &json!({"message": "slow down KeapAccessTok3n-42"}));
+        let err = InfusionsoftRest::parse_poll_response(&ctx, &t, None, &limited).unwrap_err();
+        assert!(
+            matches!(&err, Error::VendorError(m) if !m.contains("KeapAccessTok3n")),
+            "{err:?}"
+        );
+
+        let broken = response(
+            500,
+            &json!({"message": "echo KeapRefreshTok3n-7 fak3AP1-s3Cr3t KeapAccessTok3n-42"}),
+        );
+        let err = InfusionsoftRest::parse_poll_response(&ctx, &t, None, &broken).unwrap_err();
+        let Error::VendorError(msg) = err else {
+            panic!("expected a vendor error, got {err:?}");
+        };
+        assert_eq!(msg, "Keap answered 500: echo *** *** ***");
     }
 
     #[test]
