@@ -68,6 +68,10 @@ pub enum IngestError {
     /// The body or the request is malformed.
     #[error("{0}")]
     BadRequest(String),
+    /// The instance finder matched instances of several organizations, and none of them
+    /// can verify the webhook.
+    #[error("{0}")]
+    Ambiguous(String),
     /// The connector failed (trap, deadline, its own internal error).
     #[error("{0}")]
     Connector(String),
@@ -87,6 +91,24 @@ pub struct Outcome {
     pub notifications: Vec<String>,
     /// Why nothing was stored, when events are off.
     pub dropped: Option<String>,
+}
+
+/// The instances a webhook is for.
+struct Targets {
+    instances: Vec<Arc<Instance>>,
+    /// Set when the instance finder matched instances of more than one organization: the
+    /// refusal to give if none of them checks the webhook's signature.
+    shared: Option<String>,
+}
+
+impl Targets {
+    /// Instances the sender named (header or path suffix).
+    fn addressed(instances: Vec<Arc<Instance>>) -> Targets {
+        Targets {
+            instances,
+            shared: None,
+        }
+    }
 }
 
 /// What webhook intake needs.
@@ -288,11 +310,7 @@ fn call_error(e: CallError) -> IngestError {
 
 impl Ingest {
     /// The instances a webhook is for.
-    fn targets(
-        &self,
-        w: &Webhook,
-        connector: &LoadedConnector,
-    ) -> Result<Vec<Arc<Instance>>, IngestError> {
+    fn targets(&self, w: &Webhook, connector: &LoadedConnector) -> Result<Targets, IngestError> {
         let key = &w.element_key;
         let by_ids = |ids: Vec<i64>| -> Result<Vec<Arc<Instance>>, IngestError> {
             ids.into_iter()
@@ -316,7 +334,7 @@ impl Ingest {
                         "Element-Instances must be instance ids separated by commas, not `{h}`"
                     ))
                 })?;
-            return by_ids(ids);
+            return by_ids(ids).map(Targets::addressed);
         }
         if let Some(suffix) = w.suffix.as_deref().filter(|s| !s.is_empty()) {
             let id = decode_instance_id(suffix).ok_or_else(|| {
@@ -324,7 +342,7 @@ impl Ingest {
                     "the path suffix `{suffix}` is not a base64-encoded instance id"
                 ))
             })?;
-            return by_ids(vec![id]);
+            return by_ids(vec![id]).map(Targets::addressed);
         }
         let Some(finder) = &connector.info().instance_finder else {
             return Err(IngestError::UnknownInstance(format!(
@@ -344,13 +362,60 @@ impl Ingest {
             )));
         };
         let found = self.instances.find(key, &finder.config_key, &value);
-        if found.is_empty() {
+        let Some(first) = found.first() else {
             return Err(IngestError::UnknownInstance(format!(
                 "no `{key}` instance has {} = {value}",
                 finder.config_key
             )));
+        };
+        let shared = found.iter().any(|i| i.org_id != first.org_id).then(|| {
+            format!(
+                "instances of several organizations have {} = {value} and none of them \
+                 checks the webhook's signature: post to /events/{key}/<base64 instance id> \
+                 or send the Element-Instances header",
+                finder.config_key
+            )
+        });
+        Ok(Targets {
+            instances: found,
+            shared,
+        })
+    }
+
+    /// Of instances of several organizations that the finder matched, those that check
+    /// the webhook's signature. One that does not would take any webhook for the vendor
+    /// account, another organization's included, so it gets none: an instance counts as
+    /// checking when it refuses the same body sent unsigned (no header but Content-Type,
+    /// no query string), which is where vendors put their signatures.
+    async fn signature_checking(
+        &self,
+        connector: &LoadedConnector,
+        instances: Vec<Arc<Instance>>,
+        request: &WebhookRequest,
+    ) -> Result<Vec<Arc<Instance>>, IngestError> {
+        let unsigned = WebhookRequest {
+            query: String::new(),
+            headers: request
+                .headers
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                .cloned()
+                .collect(),
+            ..request.clone()
+        };
+        let mut out = Vec::with_capacity(instances.len());
+        for instance in instances {
+            let ctx = Context {
+                config: config_pairs(&instance),
+                credentials: None,
+            };
+            match connector.verify_webhook(&ctx, &unsigned).await {
+                Ok(()) => {}
+                Err(CallError::Connector(ConnectorError::Unauthorized(_))) => out.push(instance),
+                Err(e) => return Err(call_error(e)),
+            }
         }
-        Ok(found)
+        Ok(out)
     }
 
     /// Verifies, parses and stores a webhook for every instance it is for. Returns once the
@@ -360,7 +425,10 @@ impl Ingest {
             .registry
             .get(&w.element_key)
             .ok_or_else(|| IngestError::UnknownConnector(w.element_key.clone()))?;
-        let targets = self.targets(&w, &connector)?;
+        let Targets {
+            instances: mut targets,
+            shared,
+        } = self.targets(&w, &connector)?;
         let request = WebhookRequest {
             method: w.method.clone(),
             path: w.path.clone(),
@@ -368,6 +436,14 @@ impl Ingest {
             headers: w.headers.clone(),
             body: w.body.to_vec(),
         };
+        if let Some(why) = shared {
+            targets = self
+                .signature_checking(&connector, targets, &request)
+                .await?;
+            if targets.is_empty() {
+                return Err(IngestError::Ambiguous(why));
+            }
+        }
         let mut outcomes = Vec::with_capacity(targets.len());
         let mut stored: Vec<NewNotification> = Vec::new();
         let mut raw: Option<Box<RawValue>> = None;

@@ -55,15 +55,18 @@ pub enum Refusal {
     TooLarge,
     /// 5xx.
     Error,
+    /// 409: the instance finder matched several organizations' instances.
+    Conflict,
 }
 
 impl Refusal {
-    const ALL: [Refusal; 5] = [
+    const ALL: [Refusal; 6] = [
         Refusal::BadRequest,
         Refusal::Unauthorized,
         Refusal::NotFound,
         Refusal::TooLarge,
         Refusal::Error,
+        Refusal::Conflict,
     ];
 
     fn label(self) -> &'static str {
@@ -73,6 +76,7 @@ impl Refusal {
             Refusal::NotFound => "not_found",
             Refusal::TooLarge => "too_large",
             Refusal::Error => "error",
+            Refusal::Conflict => "conflict",
         }
     }
 }
@@ -82,7 +86,7 @@ impl Refusal {
 pub struct Metrics {
     webhooks_accepted: AtomicU64,
     webhooks_dropped: AtomicU64,
-    webhooks_refused: [AtomicU64; 5],
+    webhooks_refused: [AtomicU64; 6],
     notifications_stored: AtomicU64,
     deliveries_ok: AtomicU64,
     deliveries_failed: AtomicU64,

@@ -378,40 +378,11 @@ async fn another_organizations_instance_cannot_block_or_read_signed_webhooks() {
     create_instance(&host, &instance).await;
 
     // Another organization claims the same store id with a secret of its own.
-    let out = std::process::Command::new(tests::host_binary())
-        .args(["orgs", "add", "other", "--data"])
-        .arg(&host.data)
-        .output()
-        .unwrap();
-    let other = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let mut intruder = ecwid_instance(&theirs.url("/theirs"));
     intruder["configuration"]["ecwid.client.secret"] = json!("not-the-real-secret");
-    let answer = tests::send(
-        "POST",
-        &host.url("/instances"),
-        &[
-            ("authorization", &other),
-            ("content-type", "application/json"),
-        ],
-        intruder.to_string().as_bytes(),
-    )
-    .await;
-    assert_eq!(answer.status, 200);
+    create_instance_in_another_org(&host, &intruder).await;
 
-    let body = std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/ecwid/order-created.json"),
-    )
-    .unwrap();
-    let answer = webhook(
-        &host,
-        "ecwid",
-        &[(
-            "x-ecwid-webhook-signature",
-            "lidx/4J5L2Pp4auvwGBp6DwPkpPmyVLI3oLB440X358=",
-        )],
-        &body,
-    )
-    .await;
+    let answer = signed_order_created(&host).await;
     assert_eq!(
         answer.status,
         200,
@@ -426,6 +397,154 @@ async fn another_organizations_instance_cannot_block_or_read_signed_webhooks() {
     assert!(
         theirs.received().is_empty(),
         "the other organization got nothing"
+    );
+}
+
+/// Adds an organization with the CLI next to the running host and creates `instance` in
+/// it; returns the instance's id.
+async fn create_instance_in_another_org(host: &TestHost, instance: &Value) -> i64 {
+    let out = std::process::Command::new(tests::host_binary())
+        .args(["orgs", "add", "other", "--data"])
+        .arg(&host.data)
+        .output()
+        .unwrap();
+    let other = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let answer = tests::send(
+        "POST",
+        &host.url("/instances"),
+        &[
+            ("authorization", &other),
+            ("content-type", "application/json"),
+        ],
+        instance.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    answer.json()["id"].as_i64().unwrap()
+}
+
+/// Posts the FACTS.md Ecwid fixture (store 1003) with its signature for the secret
+/// `abcde123456789`, found by the instance finder.
+async fn signed_order_created(host: &TestHost) -> tests::Answer {
+    let body = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/ecwid/order-created.json"),
+    )
+    .unwrap();
+    webhook(
+        host,
+        "ecwid",
+        &[(
+            "x-ecwid-webhook-signature",
+            "lidx/4J5L2Pp4auvwGBp6DwPkpPmyVLI3oLB440X358=",
+        )],
+        &body,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn another_organizations_instance_without_a_secret_cannot_read_our_webhooks() {
+    let host = TestHost::start(&["ecwid"]);
+    let (ours, theirs) = (Receiver::start().await, Receiver::start().await);
+    let mut instance = ecwid_instance(&ours.url("/ours"));
+    instance["configuration"]["ecwid.client.secret"] = json!("abcde123456789");
+    let our_id = create_instance(&host, &instance).await["id"]
+        .as_i64()
+        .unwrap();
+
+    // Another organization names the same store and sets no secret: its instance would
+    // take any webhook for store 1003, ours included.
+    let intruder_id =
+        create_instance_in_another_org(&host, &ecwid_instance(&theirs.url("/theirs"))).await;
+
+    let answer = signed_order_created(&host).await;
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let instances = answer.json()["instances"].clone();
+    assert_eq!(instances.as_array().unwrap().len(), 1, "{instances}");
+    assert_eq!(instances[0]["instanceId"], our_id);
+    eventually(WITHIN, "our notification", || async {
+        (!ours.delivered().is_empty()).then_some(())
+    })
+    .await;
+
+    // An unsigned webhook for the store verifies with nobody's secret: refused, and the
+    // intruder does not get it either.
+    let forged = ecwid_order("order.created", "FORGED", 1003).to_string();
+    let answer = webhook(&host, "ecwid", &[], forged.as_bytes()).await;
+    assert_eq!(
+        answer.status,
+        401,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+
+    // Sent to the intruder's own instance by id, a webhook is theirs to read.
+    let answer = webhook(
+        &host,
+        "ecwid",
+        &[("element-instances", &intruder_id.to_string())],
+        forged.as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    eventually(WITHIN, "their own notification", || async {
+        (!theirs.received().is_empty()).then_some(())
+    })
+    .await;
+    let received = theirs.received();
+    assert_eq!(received.len(), 1, "only the webhook sent to their instance");
+    assert!(
+        !String::from_utf8_lossy(&received[0].body).contains("XJ12H"),
+        "the intruder never saw our order"
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_the_finder_matches_in_several_organizations_without_secrets_is_refused() {
+    let host = TestHost::start(&["ecwid"]);
+    let (ours, theirs) = (Receiver::start().await, Receiver::start().await);
+    let our_id = create_instance(&host, &ecwid_instance(&ours.url("/ours"))).await["id"]
+        .as_i64()
+        .unwrap();
+    create_instance_in_another_org(&host, &ecwid_instance(&theirs.url("/theirs"))).await;
+
+    let order = ecwid_order("order.created", "XJ12H", 1003).to_string();
+    let answer = webhook(&host, "ecwid", &[], order.as_bytes()).await;
+    assert_eq!(
+        answer.status,
+        409,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let message = answer.json()["message"].as_str().unwrap().to_string();
+    assert!(message.contains("ecwid.store.id = 1003"), "{message}");
+    assert!(
+        message.contains("/events/ecwid/<base64 instance id>"),
+        "{message}"
+    );
+    let events = host
+        .call("GET", &format!("/instances/{our_id}/events"), None)
+        .await;
+    assert_eq!(events.json(), json!([]), "nothing stored");
+    let metrics = String::from_utf8(get(&host.root_url("/metrics")).await.body.to_vec()).unwrap();
+    assert!(
+        metrics.contains("webhooks_refused_total{reason=\"conflict\"} 1"),
+        "{metrics}"
     );
 }
 

@@ -23,6 +23,9 @@ pub enum ApiError {
     /// Missing or wrong credentials, or a vendor signature that does not verify.
     #[error("{0}")]
     Unauthorized(String),
+    /// The request conflicts with the state of the host (an ambiguous webhook).
+    #[error("{0}")]
+    Conflict(String),
     /// The body is larger than the configured limit.
     #[error("the body is larger than the limit of {0} bytes")]
     TooLarge(usize),
@@ -73,6 +76,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

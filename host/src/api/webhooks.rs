@@ -73,6 +73,7 @@ pub async fn post(app: &App, req: &Req, key: &str, suffix: Option<&str>) -> Answ
                     ApiError::Unauthorized(format!("the webhook does not verify: {m}")),
                 ),
                 IngestError::BadRequest(m) => (Refusal::BadRequest, ApiError::bad(m)),
+                IngestError::Ambiguous(m) => (Refusal::Conflict, ApiError::Conflict(m)),
                 IngestError::Connector(m) => (Refusal::Error, ApiError::BadGateway(m)),
                 IngestError::Store(e) => (Refusal::Error, ApiError::Internal(e.to_string())),
             };
