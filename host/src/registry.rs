@@ -4,6 +4,11 @@
 //! loaded; new and changed files are loaded, removed files unloaded. Callers hold an
 //! `Arc<LoadedConnector>` for the length of a call, so a swap never disturbs a call in
 //! flight: it finishes on the version it started with.
+//!
+//! A file whose new content does not load (garbage, a half-copied file, a key another
+//! file provides) is listed with the reason, and its last good version keeps serving until
+//! the file is fixed or removed. A file refused because another file provides its key is
+//! tried again when that file goes away.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -43,9 +48,19 @@ impl Stamp {
 }
 
 struct FileState {
-    stamp: Stamp,
+    /// `None` forces a reload on the next scan.
+    stamp: Option<Stamp>,
     sha256: String,
-    outcome: Result<String, String>,
+    /// The key this file's last good version provides, if any.
+    serving: Option<String>,
+    /// Why the file's current content is not what is served.
+    failure: Option<Failure>,
+}
+
+struct Failure {
+    reason: String,
+    /// The key another file already provides, when that is the reason.
+    duplicate_of: Option<String>,
 }
 
 #[derive(Default)]
@@ -88,9 +103,9 @@ impl Registry {
             .files
             .iter()
             .filter_map(|(file, f)| {
-                f.outcome.as_ref().err().map(|reason| LoadFailure {
+                f.failure.as_ref().map(|failure| LoadFailure {
                     file: file.clone(),
-                    reason: reason.clone(),
+                    reason: failure.reason.clone(),
                 })
             })
             .collect();
@@ -133,11 +148,21 @@ impl Registry {
                 .collect();
             for file in gone {
                 if let Some(FileState {
-                    outcome: Ok(key), ..
+                    serving: Some(key), ..
                 }) = state.files.remove(&file)
                 {
                     state.connectors.remove(&key);
                     tracing::info!(file, key, "connector unloaded");
+                    // A file refused for this key may provide it now.
+                    for f in state.files.values_mut() {
+                        if f.failure
+                            .as_ref()
+                            .is_some_and(|x| x.duplicate_of.as_ref() == Some(&key))
+                        {
+                            f.stamp = None;
+                            f.sha256.clear();
+                        }
+                    }
                 }
             }
         }
@@ -147,7 +172,7 @@ impl Registry {
                 .read()
                 .files
                 .get(&file)
-                .is_some_and(|f| f.stamp == stamp);
+                .is_some_and(|f| f.stamp.as_ref() == Some(&stamp));
             if unchanged {
                 continue;
             }
@@ -162,7 +187,7 @@ impl Registry {
             {
                 let mut state = self.write();
                 if let Some(f) = state.files.get_mut(&file).filter(|f| f.sha256 == sha256) {
-                    f.stamp = stamp;
+                    f.stamp = Some(stamp);
                     continue;
                 }
             }
@@ -179,24 +204,24 @@ impl Registry {
         loaded: Result<Arc<LoadedConnector>, LoadError>,
     ) {
         let mut state = self.write();
-        // Whatever this file provided before goes away first.
-        if let Some(FileState {
-            outcome: Ok(old), ..
-        }) = state.files.get(file)
-        {
-            let old = old.clone();
-            state.connectors.remove(&old);
-        }
-        let outcome = match loaded {
+        let serving = state.files.get(file).and_then(|f| f.serving.clone());
+        let mut failure = match loaded {
             Ok(connector) => {
                 let key = connector.key().to_string();
                 let owner = state
                     .files
                     .iter()
-                    .find(|(f, s)| f.as_str() != file && s.outcome.as_ref() == Ok(&key))
+                    .find(|(f, s)| f.as_str() != file && s.serving.as_ref() == Some(&key))
                     .map(|(f, _)| f.clone());
                 match owner {
-                    Some(other) => Err(LoadError::DuplicateKey { key, other }.to_string()),
+                    Some(other) => Failure {
+                        reason: LoadError::DuplicateKey {
+                            key: key.clone(),
+                            other,
+                        }
+                        .to_string(),
+                        duplicate_of: Some(key),
+                    },
                     None => {
                         tracing::info!(
                             file,
@@ -204,22 +229,43 @@ impl Registry {
                             version = connector.contract_version(),
                             "connector loaded"
                         );
+                        // The file's previous version goes, whatever key it had.
+                        if let Some(old) = &serving {
+                            state.connectors.remove(old);
+                        }
                         state.connectors.insert(key.clone(), connector);
-                        Ok(key)
+                        state.files.insert(
+                            file.to_string(),
+                            FileState {
+                                stamp: Some(stamp),
+                                sha256,
+                                serving: Some(key),
+                                failure: None,
+                            },
+                        );
+                        return;
                     }
                 }
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => Failure {
+                reason: e.to_string(),
+                duplicate_of: None,
+            },
         };
-        if let Err(reason) = &outcome {
-            tracing::warn!(file, reason, "connector file skipped");
+        if let Some(key) = &serving {
+            failure.reason = format!(
+                "{} (the previous version of `{key}` keeps serving)",
+                failure.reason
+            );
         }
+        tracing::warn!(file, reason = failure.reason, "connector file skipped");
         state.files.insert(
             file.to_string(),
             FileState {
-                stamp,
+                stamp: Some(stamp),
                 sha256,
-                outcome,
+                serving,
+                failure: Some(failure),
             },
         );
     }

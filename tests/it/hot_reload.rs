@@ -98,3 +98,63 @@ async fn two_files_with_one_key_keep_the_first() {
     assert!(reason.contains("already provided by echo.wasm"), "{reason}");
     assert_eq!(element(&host, "echo").await.unwrap()["name"], "Echo v1");
 }
+
+#[tokio::test]
+async fn a_bad_replacement_is_listed_and_the_last_good_version_keeps_serving() {
+    let host = TestHost::start(&["echo"]);
+    let file = host.connectors.join("echo.wasm");
+    let tmp = host.connectors.join("echo.wasm.part");
+    std::fs::write(&tmp, b"\0asm half a file").unwrap();
+    std::fs::rename(&tmp, &file).unwrap();
+    let reason = eventually(WITHIN, "bad replacement reported", || {
+        failure(&host, "echo.wasm")
+    })
+    .await;
+    assert!(
+        reason.contains("the previous version of `echo` keeps serving"),
+        "{reason}"
+    );
+    assert_eq!(element(&host, "echo").await.unwrap()["name"], "Echo v1");
+
+    // A good build replaces it, and the failure is gone.
+    std::fs::copy(guest("echo-v2"), &tmp).unwrap();
+    std::fs::rename(&tmp, &file).unwrap();
+    eventually(WITHIN, "echo v2 answering", || async {
+        element(&host, "echo")
+            .await
+            .filter(|e| e["name"] == "Echo v2")
+    })
+    .await;
+    assert_eq!(failure(&host, "echo.wasm").await, None);
+
+    // Removing a file whose last content failed still unloads what it served.
+    std::fs::write(&tmp, b"garbage").unwrap();
+    std::fs::rename(&tmp, &file).unwrap();
+    eventually(WITHIN, "second bad replacement reported", || {
+        failure(&host, "echo.wasm")
+    })
+    .await;
+    std::fs::remove_file(&file).unwrap();
+    eventually(WITHIN, "echo gone", || async {
+        element(&host, "echo").await.is_none().then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_file_refused_for_a_taken_key_loads_once_the_owner_is_removed() {
+    let host = TestHost::start(&["echo"]);
+    std::fs::copy(guest("echo-v2"), host.connectors.join("echo-copy.wasm")).unwrap();
+    eventually(WITHIN, "duplicate reported", || {
+        failure(&host, "echo-copy.wasm")
+    })
+    .await;
+    std::fs::remove_file(host.connectors.join("echo.wasm")).unwrap();
+    eventually(WITHIN, "the copy serving echo", || async {
+        element(&host, "echo")
+            .await
+            .filter(|e| e["name"] == "Echo v2")
+    })
+    .await;
+    assert_eq!(failure(&host, "echo-copy.wasm").await, None);
+}
