@@ -4,11 +4,12 @@
 //! here next to the new ones and calls are converted to the latest types (the pattern of Zed's
 //! extension host). Today 0.1 is the only version.
 
-/// Bindings of `openconnectors:connector@0.1.x`.
+/// Bindings of `openconnectors:connector@0.1.x`, from the frozen copy in `wit/frozen/0.1.0/`
+/// (never from the live `wit/`, so editing the live contract cannot change what 0.1 means).
 #[allow(missing_docs, clippy::all)]
 pub mod v0_1 {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../wit/frozen/0.1.0",
         world: "connector",
         exports: { default: async },
     });
@@ -50,5 +51,48 @@ mod tests {
         assert!(!is_supported("9.0.0"));
         assert!(!is_supported("0.2.0"));
         assert_eq!(exported_version(["other:pkg/api@1.0.0"]), None);
+    }
+
+    /// The live contract, which guests build against.
+    const LIVE_WIT: &str =
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/connector.wit"));
+    /// The frozen 0.1.0 contract, which `v0_1` is generated from.
+    const FROZEN_0_1_0_WIT: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../wit/frozen/0.1.0/connector.wit"
+    ));
+
+    /// The version on a WIT file's `package openconnectors:connector@x.y.z;` line.
+    fn package_version(wit: &str) -> Option<&str> {
+        wit.lines().find_map(|line| {
+            let rest = line
+                .trim()
+                .strip_prefix("package openconnectors:connector@")?;
+            Some(rest.trim_end_matches(';').trim())
+        })
+    }
+
+    #[test]
+    fn live_wit_matches_the_frozen_copy_while_its_version_is_frozen() {
+        assert_eq!(package_version(FROZEN_0_1_0_WIT), Some("0.1.0"));
+        let live_version =
+            package_version(LIVE_WIT).expect("wit/connector.wit has no package line");
+        if live_version != "0.1.0" {
+            return;
+        }
+        let live: Vec<&str> = LIVE_WIT.lines().collect();
+        let frozen: Vec<&str> = FROZEN_0_1_0_WIT.lines().collect();
+        if let Some(line) =
+            (0..live.len().max(frozen.len())).find(|&i| live.get(i) != frozen.get(i))
+        {
+            panic!(
+                "wit/connector.wit differs from wit/frozen/0.1.0/connector.wit (first at line {}) \
+                 while its package version is still 0.1.0. Released contracts are frozen: do not \
+                 edit one. Bump the package version in wit/connector.wit, copy it to \
+                 wit/frozen/<new version>/connector.wit and add bindings for it in \
+                 host/src/runtime/bindings.rs (and to SUPPORTED) instead.",
+                line + 1
+            );
+        }
     }
 }
