@@ -198,6 +198,7 @@ pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningH
         dispatcher: dispatcher.clone(),
         metrics: metrics.clone(),
     };
+    poller.follow(registry.subscribe());
     poller.start_all();
     let app = Arc::new(api::App {
         poller,

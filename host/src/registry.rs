@@ -74,6 +74,8 @@ pub struct Registry {
     runtime: Arc<Runtime>,
     dir: PathBuf,
     state: RwLock<State>,
+    /// The key of every connector loaded, replaced or unloaded, for [`Registry::subscribe`].
+    changes: tokio::sync::broadcast::Sender<String>,
 }
 
 impl Registry {
@@ -83,7 +85,19 @@ impl Registry {
             runtime,
             dir: dir.to_path_buf(),
             state: RwLock::new(State::default()),
+            changes: tokio::sync::broadcast::channel(64).0,
         })
+    }
+
+    /// The keys of connectors loaded, replaced or unloaded from now on (a receiver that
+    /// lags behind is told so, and should then treat every key as changed).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self, key: &str) {
+        // Nobody listening is fine.
+        let _ = self.changes.send(key.to_string());
     }
 
     /// The connector with this key.
@@ -153,6 +167,7 @@ impl Registry {
                 {
                     state.connectors.remove(&key);
                     tracing::info!(file, key, "connector unloaded");
+                    self.changed(&key);
                     // A file refused for this key may provide it now.
                     for f in state.files.values_mut() {
                         if f.failure
@@ -230,10 +245,12 @@ impl Registry {
                             "connector loaded"
                         );
                         // The file's previous version goes, whatever key it had.
-                        if let Some(old) = &serving {
+                        if let Some(old) = serving.as_ref().filter(|old| **old != key) {
                             state.connectors.remove(old);
+                            self.changed(old);
                         }
                         state.connectors.insert(key.clone(), connector);
+                        self.changed(&key);
                         state.files.insert(
                             file.to_string(),
                             FileState {

@@ -740,6 +740,56 @@ async fn scheduled_polls_run_on_their_own_and_stop_when_disabled() {
 }
 
 #[tokio::test]
+async fn polling_starts_when_the_connector_is_dropped_in_after_start_and_stops_when_removed() {
+    let host = TestHost::start(&["infusionsoftrest"]);
+    let callback = Receiver::start().await;
+    let (keap, standin) = keap().await;
+    let mut instance = infusionsoft_instance(&callback.url("/"), &standin.url(KEAP_BASE));
+    instance["configuration"]["event.poller.refresh_interval"] = json!(0.01);
+    create_instance(&host, &instance).await;
+
+    // Restarted without the connector: the stored instance cannot be scheduled.
+    let (connectors, data, dirs) = host.kill();
+    let file = connectors.join("infusionsoftrest.wasm");
+    let wasm = std::fs::read(&file).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    let mut host = TestHost::start_in(&connectors, &data);
+    host.adopt(dirs);
+    let metrics = || {
+        let url = host.root_url("/metrics");
+        async move { String::from_utf8(tests::get(&url).await.body.to_vec()).unwrap() }
+    };
+    assert!(metrics().await.contains("polling_instances 0"));
+
+    // Dropped in while the host runs: the instance's schedule starts and polls.
+    keap.add(1, now_ms() + 1, now_ms() + 1);
+    let tmp = connectors.join("infusionsoftrest.wasm.part");
+    std::fs::write(&tmp, &wasm).unwrap();
+    std::fs::rename(&tmp, &file).unwrap();
+    eventually(WITHIN, "the instance scheduled", || async {
+        metrics()
+            .await
+            .contains("polling_instances 1")
+            .then_some(())
+    })
+    .await;
+    eventually(WITHIN, "a scheduled poll's notification", || async {
+        (!callback.delivered().is_empty()).then_some(())
+    })
+    .await;
+
+    // Removed: the schedule stops.
+    std::fs::remove_file(&file).unwrap();
+    eventually(WITHIN, "the schedule stopped", || async {
+        metrics()
+            .await
+            .contains("polling_instances 0")
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_record_with_an_unreadable_date_does_not_hold_back_the_others() {
     let host = TestHost::start(&["infusionsoftrest"]);
     let callback = Receiver::start().await;

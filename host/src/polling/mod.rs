@@ -163,6 +163,39 @@ impl Poller {
         }
     }
 
+    /// Keeps the schedules in step with the drop-in directory: when a connector is loaded,
+    /// replaced or unloaded, the schedules of its instances start, restart or stop. Ends
+    /// when the poller or the registry is gone.
+    pub fn follow(&self, mut changes: tokio::sync::broadcast::Receiver<String>) {
+        use tokio::sync::broadcast::error::RecvError;
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                let changed = changes.recv().await;
+                let Some(inner) = weak.upgrade() else {
+                    return;
+                };
+                let poller = Poller { inner };
+                match changed {
+                    Ok(key) => {
+                        for id in poller.inner.instances.ids() {
+                            if poller
+                                .inner
+                                .instances
+                                .get(id)
+                                .is_some_and(|i| i.element_key == key)
+                            {
+                                poller.sync(id);
+                            }
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) => poller.start_all(),
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+
     /// Starts, restarts or stops the schedule of an instance after it was created,
     /// changed or deleted.
     pub fn sync(&self, instance_id: i64) {
