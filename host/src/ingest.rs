@@ -133,6 +133,17 @@ pub fn config_pairs(i: &Instance) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The configuration a connector is called with: the instance's, without the host's own
+/// `event.notification.*` keys (callback URL and headers, Basic-auth password, signature
+/// key). A connector never needs them, so it can neither log nor send them.
+pub fn connector_config(i: &Instance) -> Vec<(String, String)> {
+    i.config
+        .iter()
+        .filter(|e| !e.key.starts_with("event.notification."))
+        .map(|e| (e.key.clone(), e.value.clone()))
+        .collect()
+}
+
 /// The body as the notifications' `raw`: a JSON body byte for byte, a form as an object
 /// of its fields, anything else as a JSON string.
 fn raw_body(w: &Webhook) -> Box<RawValue> {
@@ -406,7 +417,7 @@ impl Ingest {
         let mut out = Vec::with_capacity(instances.len());
         for instance in instances {
             let ctx = Context {
-                config: config_pairs(&instance),
+                config: connector_config(&instance),
                 credentials: None,
             };
             match connector.verify_webhook(&ctx, &unsigned).await {
@@ -463,7 +474,7 @@ impl Ingest {
                 continue;
             }
             let ctx = Context {
-                config: config_pairs(&instance),
+                config: connector_config(&instance),
                 credentials: None,
             };
             let start = Instant::now();

@@ -400,6 +400,50 @@ async fn another_organizations_instance_cannot_block_or_read_signed_webhooks() {
     );
 }
 
+#[tokio::test]
+async fn connectors_are_not_given_the_hosts_own_notification_keys() {
+    let host = TestHost::start(&["echo"]);
+    let callback = Receiver::start().await;
+    let mut instance = echo_instance(&callback.url("/"));
+    let config = &mut instance["configuration"];
+    config["event.notification.signature.key"] = json!("sign-me-0123456789");
+    config["event.notification.basic.username"] = json!("hook");
+    config["event.notification.basic.password"] = json!("basic-pass-0123");
+    config["event.notification.callback.headers"] = json!({"x-api-key": "header-secret-0123"});
+    config["echo.setting"] = json!("plain");
+    let id = create_instance(&host, &instance).await["id"]
+        .as_i64()
+        .unwrap();
+
+    let answer = webhook(
+        &host,
+        "echo",
+        &[("element-instances", &id.to_string())],
+        br#"{"id": "$config-keys"}"#,
+    )
+    .await;
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let delivered = eventually(WITHIN, "the notification", || async {
+        callback.delivered().into_iter().next()
+    })
+    .await;
+    let body: Value = serde_json::from_slice(&delivered.body).unwrap();
+    let keys = body["message"]["events"][0]["objectId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(keys.split(',').any(|k| k == "echo.setting"), "{keys}");
+    assert!(
+        !keys.contains("event.notification."),
+        "the connector saw the host's keys: {keys}"
+    );
+}
+
 /// Adds an organization with the CLI next to the running host and creates `instance` in
 /// it; returns the instance's id.
 async fn create_instance_in_another_org(host: &TestHost, instance: &Value) -> i64 {

@@ -86,7 +86,7 @@ impl Poller {
             url,
             page_size: resource.page_size,
         };
-        let config = crate::ingest::config_pairs(instance);
+        let config = crate::ingest::connector_config(instance);
         let auth = Credentialer {
             connector,
             vendor: &self.inner.vendor,

@@ -3,7 +3,9 @@
 //! Built plain it is `Echo v1`; built with the `v2` feature it is `Echo v2`. Each webhook
 //! body `{"id": ...}` becomes one `things` event, created, whose fields are
 //! `{"version": 1}` or `{"version": 2}`, so a test can tell which build answered. A body
-//! `{"id": ..., "count": n}` becomes n such events, ids `{id}-0` … `{id}-{n-1}`.
+//! `{"id": ..., "count": n}` becomes n such events, ids `{id}-0` … `{id}-{n-1}`. The id
+//! `$config-keys` is replaced by the configuration keys the connector was called with,
+//! joined by commas, so a test can see what reaches a connector.
 
 use guest_sdk::prelude::*;
 use serde_json::json;
@@ -24,9 +26,19 @@ impl Connector for Echo {
         ConnectorInfo::new("echo", &format!("Echo v{VERSION}"), "test").webhooks()
     }
 
-    fn parse_webhook(_ctx: &Context, req: &WebhookRequest) -> Result<Vec<EventObject>, Error> {
+    fn parse_webhook(ctx: &Context, req: &WebhookRequest) -> Result<Vec<EventObject>, Error> {
         let body = req.json()?;
-        let id = json::string_at(&body, "id").ok_or_else(|| Error::bad_request("id is missing"))?;
+        let mut id =
+            json::string_at(&body, "id").ok_or_else(|| Error::bad_request("id is missing"))?;
+        if id == "$config-keys" {
+            let keys: Vec<&str> = ctx
+                .config
+                .entries()
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .collect();
+            id = keys.join(",");
+        }
         let event = |id: String| {
             EventObject::new("things", id, EventType::Created)
                 .with_fields(&json!({ "version": VERSION }))
