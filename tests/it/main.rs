@@ -1,5 +1,6 @@
 //! End-to-end tests, one binary (see matklad's "delete cargo integration tests").
 
+mod callback_url_secrets;
 mod cli;
 mod connectors;
 mod delivery;

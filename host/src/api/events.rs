@@ -8,6 +8,7 @@ use store::{Attempt, Instance, Notification, NotificationState};
 use super::error::ApiError;
 use super::{Answer, App, Req};
 use crate::delivery::Job;
+use crate::instances::settings::mask_url;
 use crate::notify::rfc3339_ms;
 
 /// The Open Connectors status of a notification: `NEW` (stored, not tried yet),
@@ -30,7 +31,8 @@ fn summary(n: &Notification) -> Value {
         "status": status(n),
         "state": n.state.as_str(),
         "instanceId": n.instance_id,
-        "callbackUrl": n.endpoint,
+        // The URL deliveries use may carry secrets; the API shows it masked.
+        "callbackUrl": mask_url(&n.endpoint),
         "eventCount": n.event_count,
         "delivery": n.delivery,
         "attempts": n.attempts,

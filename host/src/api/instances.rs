@@ -10,7 +10,9 @@ use store::{Instance, InstanceUpdate, NewInstance};
 use super::auth::Caller;
 use super::error::ApiError;
 use super::{Answer, App, Req};
-use crate::instances::settings::{self, MASK, event_settings, flatten, is_secret};
+use crate::instances::settings::{
+    self, MASK, event_settings, flatten, is_secret, is_url_key, mask_url,
+};
 use crate::instances::{configuration_json, instance_json};
 use crate::runtime::types::{ConnectorError, ConnectorInfo};
 use crate::runtime::{CallError, LoadedConnector};
@@ -219,14 +221,25 @@ pub fn configuration(app: &App, i: &Instance) -> Value {
     configuration_json(i, c.as_ref().map(|c| c.info()))
 }
 
-/// A masked secret sent back unchanged keeps the stored value.
+/// A masked value sent back unchanged keeps the stored value: `********` for a secret key,
+/// and for a URL key the masked rendering the API showed of the stored URL
+/// (`https://user:********@host/?token=********`), which keeps its password and tokens.
 fn unmask(
     info: &ConnectorInfo,
     current: &Instance,
     set: Vec<(String, String)>,
 ) -> Vec<(String, String)> {
     set.into_iter()
-        .filter(|(k, v)| !(v == MASK && is_secret(info, k) && current.config_value(k).is_some()))
+        .filter(|(k, v)| {
+            let Some(stored) = current.config_value(k) else {
+                return true;
+            };
+            let masked_secret = v == MASK && is_secret(info, k);
+            let masked_url = is_url_key(k)
+                && !is_secret(info, k)
+                && matches!(mask_url(stored), std::borrow::Cow::Owned(shown) if shown.trim() == v.trim());
+            !(masked_secret || masked_url)
+        })
         .collect()
 }
 
@@ -315,4 +328,75 @@ pub async fn delete(app: &App, current: &Instance) -> Answer {
     app.poller.sync(current.id);
     tracing::info!(instance = current.id, "instance deleted");
     Ok((StatusCode::OK, json!({"id": current.id, "deleted": true})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use store::ConfigEntry;
+
+    fn instance(config: &[(&str, &str)]) -> Instance {
+        Instance {
+            id: 1,
+            org_id: 1,
+            element_key: "shop".into(),
+            name: "shop".into(),
+            token_sha256: String::new(),
+            tags: Vec::new(),
+            config: config
+                .iter()
+                .zip(1..)
+                .map(|((k, v), id)| ConfigEntry {
+                    id,
+                    key: k.to_string(),
+                    value: v.to_string(),
+                })
+                .collect(),
+            provider_data: json!({}),
+            disabled: false,
+            created_ms: 0,
+            updated_ms: 0,
+        }
+    }
+
+    fn set(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_masked_callback_url_sent_back_keeps_the_stored_one() {
+        let info = ConnectorInfo::unknown();
+        let stored = "https://u:pw@h.example/cb?token=t0k&x=1";
+        let current = instance(&[(settings::CALLBACK_URL, stored), ("api.password", "p")]);
+        let shown = "https://u:********@h.example/cb?token=********&x=1";
+        // What GET showed (even with stray blanks) keeps the stored URL and its secrets.
+        for sent in [
+            shown,
+            " https://u:********@h.example/cb?token=********&x=1 ",
+        ] {
+            let kept = unmask(
+                &info,
+                &current,
+                set(&[(settings::CALLBACK_URL, sent), ("api.password", MASK)]),
+            );
+            assert!(kept.is_empty(), "{sent:?}: {kept:?}");
+        }
+        // A new URL, even one that differs only in the masked parts, replaces it.
+        for sent in [
+            "https://u:********@h.example/cb?token=********&x=2",
+            "https://u:new@h.example/cb?token=t0k&x=1",
+            "https://u:pw@h.example/cb?token=new&x=1",
+            "https://h.example/cb",
+        ] {
+            let kept = unmask(&info, &current, set(&[(settings::CALLBACK_URL, sent)]));
+            assert_eq!(kept, set(&[(settings::CALLBACK_URL, sent)]));
+        }
+        // A URL with nothing masked is set as sent.
+        let plain = instance(&[(settings::CALLBACK_URL, "https://h.example/cb")]);
+        let sent = set(&[(settings::CALLBACK_URL, "https://h.example/cb")]);
+        assert_eq!(unmask(&info, &plain, sent.clone()), sent);
+    }
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use store::Instance;
 
 use crate::runtime::types::ConnectorInfo;
-use settings::{MASK, is_secret};
+use settings::{MASK, is_secret, is_url_key, mask_url};
 
 /// (connector key, configuration key): a pair the webhook instance finder looks up.
 type FinderKey = (String, String);
@@ -163,7 +163,8 @@ impl Instances {
     }
 }
 
-/// A configuration value as the API shows it: secrets masked.
+/// A configuration value as the API shows it: secrets masked, and URLs (the callback URL,
+/// `*.url` keys) with their password and secret query values masked ([`mask_url`]).
 pub fn shown_value(info: Option<&ConnectorInfo>, key: &str, value: &str) -> String {
     let secret = match info {
         Some(info) => is_secret(info, key),
@@ -173,6 +174,8 @@ pub fn shown_value(info: Option<&ConnectorInfo>, key: &str, value: &str) -> Stri
     };
     if secret && !value.is_empty() {
         MASK.to_string()
+    } else if is_url_key(key) {
+        mask_url(value).into_owned()
     } else {
         value.to_string()
     }

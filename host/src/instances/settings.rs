@@ -3,6 +3,8 @@
 //! Values arrive as JSON values or as strings (`true` or `"true"`, `15` or `"15"`, an object
 //! or its JSON text); the host keeps every value as a string, structured ones as JSON text.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use crate::runtime::types::{ConnectorInfo, Modes};
@@ -11,7 +13,8 @@ use crate::runtime::types::{ConnectorInfo, Modes};
 pub const ENABLED: &str = "event.notification.enabled";
 /// `polling` or `webhooks`.
 pub const VENDOR_TYPE: &str = "event.vendor.type";
-/// Where notifications go.
+/// Where notifications go. It may carry secrets (userinfo, a `?token=`): the API shows it
+/// through [`mask_url`], deliveries use it as stored.
 pub const CALLBACK_URL: &str = "event.notification.callback.url";
 /// The HMAC key of the notification signatures.
 pub const SIGNATURE_KEY: &str = "event.notification.signature.key";
@@ -318,6 +321,132 @@ pub fn is_secret(info: &ConnectorInfo, key: &str) -> bool {
         .any(|w| last.contains(w))
 }
 
+/// True when the value of `key` is a URL the API shows through [`mask_url`]: the callback
+/// URL, and any key whose last part is `url` (`base.url`, `oauth.callback.url`, …).
+pub fn is_url_key(key: &str) -> bool {
+    key == CALLBACK_URL
+        || key
+            .rsplit('.')
+            .next()
+            .is_some_and(|last| last.eq_ignore_ascii_case("url"))
+}
+
+/// True when a URL query parameter named `name` carries a secret. The name is
+/// percent-decoded and compared case-insensitively; it is secret when it contains
+/// `password`, `passwd`, `secret`, `token`, `key`, `auth`, `signature` or `credential`
+/// (`access_token`, `apiKey`, `X-Amz-Signature`, `oauth_consumer_key`, …), or when one of
+/// its words (the runs of letters and digits) is `sig`, `pwd` or `pass` (Azure SAS `sig`).
+/// The rule errs on the side of masking: a false positive only hides a harmless value.
+pub fn is_secret_param(name: &str) -> bool {
+    const CONTAINS: [&str; 8] = [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "key",
+        "auth",
+        "signature",
+        "credential",
+    ];
+    const WORDS: [&str; 3] = ["sig", "pwd", "pass"];
+    let name = percent_decode(name).to_ascii_lowercase();
+    CONTAINS.iter().any(|w| name.contains(w))
+        || name
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|word| WORDS.contains(&word))
+}
+
+/// Decodes `%XX` escapes (and `+` as a space), leaving malformed escapes as they are.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len()
+                && bytes[i + 1].is_ascii_hexdigit()
+                && bytes[i + 2].is_ascii_hexdigit() =>
+            {
+                let hex = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
+                out.push((hex(bytes[i + 1]) << 4) | hex(bytes[i + 2]));
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A URL as the API shows it, with its secrets masked: the password of the userinfo
+/// (`https://user:pass@host/`, the user name is kept) and the values of the query
+/// parameters whose names look secret (see [`is_secret_param`]) become [`MASK`].
+/// Everything else is kept byte for byte: nothing is decoded, normalized or reordered,
+/// and the fragment is left alone (it is never sent). A URL with nothing to mask comes
+/// back borrowed, unchanged.
+///
+/// The URL is split by hand, as RFC 3986 does: the fragment from the first `#`, the query
+/// from the first `?` before it, the authority between `scheme://` and the next `/`, and
+/// the userinfo up to the authority's last `@` (as `http::Uri` reads it).
+pub fn mask_url(url: &str) -> Cow<'_, str> {
+    let (rest, fragment) = url.split_at(url.find('#').unwrap_or(url.len()));
+    let (rest, query) = match rest.find('?') {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    let mut changed = false;
+    let mut out = String::with_capacity(url.len() + MASK.len());
+    match rest.find("://").filter(|&i| !rest[..i].contains('/')) {
+        Some(i) => {
+            let (scheme, after) = rest.split_at(i + 3);
+            let (authority, path) = after.split_at(after.find('/').unwrap_or(after.len()));
+            out.push_str(scheme);
+            match authority.rfind('@') {
+                Some(at) => {
+                    let (userinfo, host) = authority.split_at(at);
+                    match userinfo.split_once(':') {
+                        Some((user, password)) if !password.is_empty() => {
+                            changed = true;
+                            out.push_str(user);
+                            out.push(':');
+                            out.push_str(MASK);
+                        }
+                        _ => out.push_str(userinfo),
+                    }
+                    out.push_str(host);
+                }
+                None => out.push_str(authority),
+            }
+            out.push_str(path);
+        }
+        None => out.push_str(rest),
+    }
+    if let Some(query) = query {
+        out.push('?');
+        for (n, pair) in query.split('&').enumerate() {
+            if n > 0 {
+                out.push('&');
+            }
+            match pair.split_once('=') {
+                Some((name, value)) if !value.is_empty() && is_secret_param(name) => {
+                    changed = true;
+                    out.push_str(name);
+                    out.push('=');
+                    out.push_str(MASK);
+                }
+                _ => out.push_str(pair),
+            }
+        }
+    }
+    out.push_str(fragment);
+    if changed {
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(url)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,5 +553,132 @@ mod tests {
         assert!(is_secret(&i, "password"));
         assert!(!is_secret(&i, CALLBACK_URL));
         assert!(!is_secret(&i, "ecwid.store.id"));
+    }
+
+    #[test]
+    fn mask_url_hides_the_userinfo_password_and_keeps_the_user() {
+        assert_eq!(
+            mask_url("https://user:s3cr3t@hooks.example.com:8443/in?x=1#top"),
+            "https://user:********@hooks.example.com:8443/in?x=1#top"
+        );
+        assert_eq!(mask_url("http://u:p@h"), "http://u:********@h");
+        // The userinfo ends at the authority's last `@`, as `http::Uri` reads it.
+        assert_eq!(
+            mask_url("http://me:p@ss@host/a@b"),
+            "http://me:********@host/a@b"
+        );
+        // A password with escapes is masked whole; the user name is kept as written.
+        assert_eq!(
+            mask_url("https://us%40er:p%3Ass%2F@host/"),
+            "https://us%40er:********@host/"
+        );
+        // No password, or an empty one: nothing to mask.
+        for url in [
+            "https://user@host/p",
+            "https://user:@host/p",
+            "https://@host/",
+        ] {
+            assert!(
+                matches!(mask_url(url), Cow::Borrowed(u) if u == url),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn mask_url_hides_secret_query_values_and_keeps_the_rest() {
+        assert_eq!(
+            mask_url("https://h/cb?token=t0k3n&page=2&api_key=k&Signature=abc&plain"),
+            "https://h/cb?token=********&page=2&api_key=********&Signature=********&plain"
+        );
+        assert_eq!(
+            mask_url("https://h/?a=1&&AccessToken=x%20y%26z&sig=s&author=bob&b="),
+            "https://h/?a=1&&AccessToken=********&sig=********&author=********&b="
+        );
+        // Names are compared percent-decoded; the name itself is kept as written.
+        assert_eq!(
+            mask_url("https://h/?%74oken=abc&pass+word=x&client%5Fsecret=y"),
+            "https://h/?%74oken=********&pass+word=********&client%5Fsecret=********"
+        );
+        // An empty secret, or a secret name without a value, is kept.
+        for url in [
+            "https://h/?token=",
+            "https://h/?token",
+            "https://h/?tok=1&id=2",
+        ] {
+            assert!(
+                matches!(mask_url(url), Cow::Borrowed(u) if u == url),
+                "{url}"
+            );
+        }
+        // Both at once; the path and the host are untouched even when they look secret.
+        assert_eq!(
+            mask_url("https://bot:pw@token.example/secret/key?password=p&q=%E2%9C%93"),
+            "https://bot:********@token.example/secret/key?password=********&q=%E2%9C%93"
+        );
+    }
+
+    #[test]
+    fn mask_url_leaves_the_fragment_and_clean_urls_alone() {
+        // A `?` or `@` after the `#` is the fragment's, and the fragment is never sent.
+        assert_eq!(
+            mask_url("https://h/p?token=a#frag?token=b"),
+            "https://h/p?token=********#frag?token=b"
+        );
+        for url in [
+            "https://hooks.example.com/in",
+            "http://127.0.0.1:9000/hook?x=1&y=%20z#token=frag",
+            "https://h/p#user:pw@x",
+            "https://h/a%40b:c@d",
+            "  https://h/p?id=1  ",
+            "",
+            "not a url",
+            "https://[::1]:8080/p",
+        ] {
+            assert!(
+                matches!(mask_url(url), Cow::Borrowed(u) if u == url),
+                "{url}"
+            );
+        }
+        // Surrounding whitespace is kept.
+        assert_eq!(mask_url(" http://u:p@h "), " http://u:********@h ");
+    }
+
+    #[test]
+    fn masked_urls_are_still_urls() {
+        let masked = mask_url("https://user:pw@h.example/cb?token=t&x=1");
+        assert_eq!(
+            check_url(CALLBACK_URL, &masked).unwrap(),
+            "https://user:********@h.example/cb?token=********&x=1"
+        );
+    }
+
+    #[test]
+    fn secret_param_names_and_url_keys_are_recognised() {
+        for name in [
+            "token",
+            "access_token",
+            "apiKey",
+            "X-Amz-Signature",
+            "sig",
+            "sv_sig",
+            "PWD",
+            "pass",
+            "auth",
+            "Authorization",
+            "client_secret",
+            "password",
+            "oauth_consumer_key",
+        ] {
+            assert!(is_secret_param(name), "{name}");
+        }
+        for name in ["page", "id", "x", "design", "compass", "store", ""] {
+            assert!(!is_secret_param(name), "{name}");
+        }
+        assert!(is_url_key(CALLBACK_URL));
+        assert!(is_url_key("base.url"));
+        assert!(is_url_key("oauth.callback.url"));
+        assert!(!is_url_key("event.notification.callback.headers"));
+        assert!(!is_url_key("event.poller.urls"));
     }
 }
