@@ -89,9 +89,16 @@ async fn callback_url_secrets_are_masked_in_answers_and_used_for_delivery() {
         .clone();
     assert_eq!(entry["propertyValue"], masked.as_str());
 
-    // The notification goes to the real URL, token and all.
+    // The notification goes to the real URL, token and all, the userinfo as Basic auth.
     let got = deliver(&host, &callback, "A1", 1).await;
     assert_eq!(got.path, "/hook");
+    let basic = got
+        .headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .map(|(_, v)| v.clone());
+    // base64("user:s3cr3tpass")
+    assert_eq!(basic.as_deref(), Some("Basic dXNlcjpzM2NyM3RwYXNz"));
     assert_eq!(got.param("token"), Some(TOKEN));
     assert_eq!(got.param("shop"), Some("1"));
     assert_eq!(got.method, "POST");

@@ -63,7 +63,10 @@ impl CallbackClient {
             latency: start.elapsed(),
             error: Some(error),
         };
-        let mut req = Request::post(post.url)
+        // `https://user:password@host/…`: the credentials go in a Basic authorization header
+        // (as curl sends them), not in the request line; explicit Basic-auth keys win.
+        let (url, userinfo) = split_userinfo(post.url);
+        let mut req = Request::post(url.as_ref())
             .header("content-type", "application/json")
             .header(
                 "user-agent",
@@ -72,7 +75,11 @@ impl CallbackClient {
         for (k, v) in &post.headers {
             req = req.header(k.as_str(), v.as_str());
         }
-        if let Some((user, password)) = post.basic_auth {
+        let basic = post
+            .basic_auth
+            .map(|(u, p)| (u.to_string(), p.to_string()))
+            .or(userinfo);
+        if let Some((user, password)) = basic {
             let token =
                 base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
             req = req.header("authorization", format!("Basic {token}"));
@@ -97,6 +104,73 @@ impl CallbackClient {
                 error: (!(200..300).contains(&status))
                     .then(|| format!("the callback answered {status}")),
             },
+        }
+    }
+}
+
+/// `url` without its userinfo, and the userinfo's user and password (percent-decoded),
+/// when it has one.
+fn split_userinfo(url: &str) -> (std::borrow::Cow<'_, str>, Option<(String, String)>) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.into(), None);
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return (url.into(), None);
+    };
+    let (user, password) = rest[..at].split_once(':').unwrap_or((&rest[..at], ""));
+    let stripped = format!("{scheme}://{}", &rest[at + 1..]);
+    (
+        stripped.into(),
+        Some((percent_decode(user), percent_decode(password))),
+    )
+}
+
+/// `%XX` escapes decoded (invalid ones kept as they are); not UTF-8 becomes U+FFFD.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(b) = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn userinfo_is_split_off_and_decoded() {
+        let (url, info) = split_userinfo("https://us%40er:p%3Ass@h.example:8443/cb?x=1#f");
+        assert_eq!(url, "https://h.example:8443/cb?x=1#f");
+        assert_eq!(info, Some(("us@er".into(), "p:ss".into())));
+        let (url, info) = split_userinfo("http://only-user@h/");
+        assert_eq!(url, "http://h/");
+        assert_eq!(info, Some(("only-user".into(), String::new())));
+    }
+
+    #[test]
+    fn urls_without_userinfo_are_left_alone() {
+        for u in [
+            "https://h.example/cb",
+            "https://h.example/a@b?c=d@e",
+            "https://h.example?x=a@b",
+            "not a url",
+        ] {
+            assert_eq!(split_userinfo(u), (u.into(), None), "{u}");
         }
     }
 }
