@@ -76,16 +76,39 @@ pub struct NewOrg {
 
 /// Creates an organization with fresh secrets.
 pub async fn create_org(store: &dyn Store, name: &str, now_ms: i64) -> Result<NewOrg, StoreError> {
-    let (user, org) = (new_secret(), new_secret());
-    let hashes = SecretHashes {
-        user: digest(&user),
-        org: digest(&org),
-    };
-    let created = store.create_org(name, &hashes, now_ms).await?;
+    let secrets = Secrets::new();
+    let created = store.create_org(name, &secrets.hashes(), now_ms).await?;
     Ok(NewOrg {
         org: created,
-        authorization: format!("User {user}, Organization {org}"),
+        authorization: secrets.authorization(),
     })
+}
+
+/// A fresh user secret and organization secret.
+struct Secrets {
+    user: String,
+    org: String,
+}
+
+impl Secrets {
+    fn new() -> Secrets {
+        Secrets {
+            user: new_secret(),
+            org: new_secret(),
+        }
+    }
+
+    fn hashes(&self) -> SecretHashes {
+        SecretHashes {
+            user: digest(&self.user),
+            org: digest(&self.org),
+        }
+    }
+
+    /// `User <secret>, Organization <secret>`.
+    fn authorization(&self) -> String {
+        format!("User {}, Organization {}", self.user, self.org)
+    }
 }
 
 /// Why the first organization could not be set up.
@@ -106,31 +129,109 @@ pub enum BootstrapError {
 
 /// On a store with no organization, creates the first one and writes its `Authorization`
 /// value to `file` (mode 0600). Returns true when it did.
+///
+/// The file is written (atomically and durably) before the organization is created, so the
+/// secrets, which the store keeps only hashed, cannot be lost: when the file cannot be
+/// written no organization is created, and a later start tries again. When organizations
+/// exist but `file` does not, it warns (the value cannot be recovered) and says how to get
+/// a new one; that does not fail.
 pub async fn bootstrap(
     store: &dyn Store,
     file: &Path,
     now_ms: i64,
 ) -> Result<bool, BootstrapError> {
     if store.count_orgs().await? > 0 {
+        warn_if_missing(file);
         return Ok(false);
     }
-    let created = create_org(store, "default", now_ms).await?;
-    write_private(file, &created.authorization).map_err(|source| BootstrapError::File {
+    let secrets = Secrets::new();
+    let hashes = secrets.hashes();
+    write_private(file, &secrets.authorization()).map_err(|source| BootstrapError::File {
         path: file.display().to_string(),
         source,
     })?;
-    Ok(true)
+    match store.create_org("default", &hashes, now_ms).await {
+        Ok(_) => Ok(true),
+        Err(e) => {
+            // The file's secrets open nothing: remove it, unless the store cannot say for
+            // sure that the organization was not created after all (then the file is the
+            // only copy; a start that finds no organization replaces it).
+            if let Ok(None) = store.find_org(&hashes).await {
+                let _ = std::fs::remove_file(file);
+            }
+            Err(e.into())
+        }
+    }
 }
 
-/// Writes `content` + newline to `path`, readable by the owner only.
+/// Warns when the authorization file of an existing first organization is gone.
+fn warn_if_missing(file: &Path) {
+    let problem = match file.try_exists() {
+        Ok(true) => return,
+        Ok(false) => "is missing".to_string(),
+        Err(e) => format!("cannot be checked ({e})"),
+    };
+    let data_dir = match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    tracing::warn!(
+        "organizations exist but the authorization file {} {problem}. The host writes it \
+         only when it creates the first organization, and the store keeps only hashes of the \
+         secrets, so a lost Authorization header value cannot be recovered. If you no longer \
+         have one, run `connector-host orgs add NAME --data {}`: it creates an organization \
+         and prints a new Authorization header value",
+        file.display(),
+        data_dir.display()
+    );
+}
+
+/// Writes `content` + newline to `path`, readable by the owner only, atomically: a
+/// temporary file in the same directory, created with mode 0600, is written and synced,
+/// then renamed over `path`, and the directory is synced.
 fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(
+        ".{}.{}.tmp",
+        std::process::id(),
+        &new_secret()[..16]
+    ));
+    let tmp = dir.join(tmp_name);
+
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut f = options.open(path)?;
+    let f = options.open(&tmp)?;
+    let written = write_synced(f, content).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    sync_dir(dir)
+}
+
+/// Writes `content` + newline to `f` and syncs it to disk.
+fn write_synced(mut f: std::fs::File, content: &str) -> std::io::Result<()> {
     writeln!(f, "{content}")?;
     f.sync_all()
+}
+
+/// Makes a rename in `dir` durable.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -160,6 +261,180 @@ mod tests {
         assert_eq!(parse_authorization("User abc"), None);
         assert_eq!(parse_authorization("Bearer x"), None);
         assert_eq!(parse_authorization("Userabc, Organization def"), None);
+    }
+
+    /// A fresh directory under the system's temporary directory, removed on drop.
+    struct TempDir(std::path::PathBuf);
+
+    impl TempDir {
+        fn new() -> TempDir {
+            let path = std::env::temp_dir().join(format!(
+                "host-tenancy-{}-{}",
+                std::process::id(),
+                &new_secret()[..16]
+            ));
+            std::fs::create_dir(&path).unwrap();
+            TempDir(path)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A store in its own data directory (kept apart from the authorization file's).
+    fn store(tmp: &TempDir) -> std::sync::Arc<dyn Store> {
+        crate::open_store(&tmp.0.join("store")).unwrap()
+    }
+
+    /// Whether `value` opens an organization of `store`.
+    async fn authenticates(store: &dyn Store, value: &str) -> bool {
+        let Some(Credential::UserOrg { user, org }) = parse_authorization(value) else {
+            return false;
+        };
+        let hashes = SecretHashes {
+            user: digest(&user),
+            org: digest(&org),
+        };
+        store.find_org(&hashes).await.unwrap().is_some()
+    }
+
+    #[tokio::test]
+    async fn bootstrap_writes_a_private_file_that_authenticates() {
+        let tmp = TempDir::new();
+        let store = store(&tmp);
+        let data = tmp.0.join("data");
+        std::fs::create_dir(&data).unwrap();
+        let file = data.join("authorization");
+        // A world-readable leftover: the new value replaces it, in a file private from
+        // its creation.
+        std::fs::write(&file, "User stale, Organization stale\n").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+
+        assert!(bootstrap(store.as_ref(), &file, 1).await.unwrap());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+        }
+        let value = std::fs::read_to_string(&file).unwrap();
+        assert!(value.ends_with('\n'));
+        assert!(authenticates(store.as_ref(), &value).await);
+        assert_eq!(store.count_orgs().await.unwrap(), 1);
+        // No temporary file is left behind.
+        let names: Vec<_> = std::fs::read_dir(&data)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["authorization"]);
+
+        // A later start leaves the organization and the file alone.
+        assert!(!bootstrap(store.as_ref(), &file, 2).await.unwrap());
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), value);
+        assert_eq!(store.count_orgs().await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn bootstrap_creates_no_org_when_the_file_cannot_be_written() {
+        let tmp = TempDir::new();
+        let store = store(&tmp);
+        // The file's directory is a regular file: no one, root included, can write there.
+        let not_a_dir = tmp.0.join("not-a-dir");
+        std::fs::write(&not_a_dir, "").unwrap();
+        let unwritable = not_a_dir.join("authorization");
+
+        let err = bootstrap(store.as_ref(), &unwritable, 1).await.unwrap_err();
+        assert!(matches!(err, BootstrapError::File { .. }), "{err:?}");
+        assert!(err.to_string().contains("authorization"), "{err}");
+        assert_eq!(store.count_orgs().await.unwrap(), 0);
+
+        // The next start, with a writable file, creates the organization and the file.
+        let file = tmp.0.join("authorization");
+        assert!(bootstrap(store.as_ref(), &file, 2).await.unwrap());
+        let value = std::fs::read_to_string(&file).unwrap();
+        assert!(authenticates(store.as_ref(), &value).await);
+        assert_eq!(store.count_orgs().await.unwrap(), 1);
+    }
+
+    /// Log output, captured.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    /// Runs `bootstrap` with its log captured.
+    async fn bootstrap_logged(store: &dyn Store, file: &Path) -> (bool, String) {
+        use tracing::instrument::WithSubscriber as _;
+        let log = Captured::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let created = bootstrap(store, file, 1)
+            .with_subscriber(subscriber)
+            .await
+            .unwrap();
+        (created, log.text())
+    }
+
+    #[tokio::test]
+    async fn bootstrap_warns_when_orgs_exist_but_the_file_is_gone() {
+        let tmp = TempDir::new();
+        let store = store(&tmp);
+        let file = tmp.0.join("authorization");
+        let (created, log) = bootstrap_logged(store.as_ref(), &file).await;
+        assert!(created);
+        assert!(!log.contains("WARN"), "{log}");
+        let value = std::fs::read_to_string(&file).unwrap();
+
+        // The file is there: nothing to say.
+        let (created, log) = bootstrap_logged(store.as_ref(), &file).await;
+        assert!(!created);
+        assert!(!log.contains("WARN"), "{log}");
+
+        // The file is gone: startup goes on, with a warning that says how to get a new value.
+        std::fs::remove_file(&file).unwrap();
+        let (created, log) = bootstrap_logged(store.as_ref(), &file).await;
+        assert!(!created);
+        assert!(!file.exists());
+        assert_eq!(store.count_orgs().await.unwrap(), 1);
+        assert!(log.contains("WARN"), "{log}");
+        assert!(log.contains(&file.display().to_string()), "{log}");
+        assert!(log.contains("is missing"), "{log}");
+        assert!(
+            log.contains(&format!(
+                "connector-host orgs add NAME --data {}",
+                tmp.0.display()
+            )),
+            "{log}"
+        );
+        // Secrets are never logged.
+        let Some(Credential::UserOrg { user, org }) = parse_authorization(&value) else {
+            panic!("{value}");
+        };
+        assert!(!log.contains(&user) && !log.contains(&org), "{log}");
     }
 
     #[test]
