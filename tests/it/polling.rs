@@ -815,3 +815,121 @@ async fn a_record_with_an_unreadable_date_does_not_hold_back_the_others() {
     let ids: Vec<String> = events_of(&got).into_iter().map(|(i, _)| i).collect();
     assert_eq!(ids, ["1", "3"]);
 }
+
+/// A Keap holding `total` appointments made up on demand, one a millisecond from `t0`
+/// (the `Keap` stand-in filters its whole list on every request: too slow for this many
+/// pages).
+fn generated_appointments(
+    req: &tests::standin::VendorRequest,
+    base: &str,
+    t0: i64,
+    total: usize,
+) -> VendorAnswer {
+    if req.path == "/token" {
+        return VendorAnswer::json(json!({
+            "access_token": "at-1",
+            "refresh_token": "rt-1",
+            "expires_in": 86400,
+            "token_type": "bearer",
+            "scope": "full"
+        }));
+    }
+    let offset: usize = req.param("offset").unwrap_or("0").parse().unwrap();
+    let limit: usize = req.param("limit").unwrap_or("1000").parse().unwrap();
+    let page: Vec<Value> = (offset..total.min(offset + limit))
+        .map(|i| {
+            let date = iso_ms(t0 + i as i64 + 1);
+            json!({"id": i + 1, "creation_date": date, "modification_date": date})
+        })
+        .collect();
+    let mut next_query: Vec<String> = req
+        .query
+        .iter()
+        .filter(|(k, _)| k != "offset")
+        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .collect();
+    next_query.push(format!("offset={}", offset + limit));
+    VendorAnswer::json(json!({
+        "appointments": page,
+        "count": total,
+        "next": format!("{base}{}?{}", req.path, next_query.join("&")),
+        "previous": null
+    }))
+}
+
+#[tokio::test]
+async fn a_poll_cut_short_by_the_page_limit_fails_and_keeps_its_window() {
+    // The host follows at most 10,000 pages a poll (`polling::cycle::MAX_PAGES`).
+    const MAX_PAGES: usize = 10_000;
+    let host = TestHost::start(&["infusionsoftrest"]);
+    let callback = Receiver::start().await;
+    let total = Arc::new(std::sync::atomic::AtomicUsize::new(MAX_PAGES + 1));
+    let base = Arc::new(Mutex::new(String::new()));
+    let t0 = now_ms() + 1000;
+    let (n, b) = (total.clone(), base.clone());
+    let standin = StandIn::start(move |req| {
+        let base = b.lock().unwrap().clone();
+        futures_answer::now(generated_appointments(
+            req,
+            &base,
+            t0,
+            n.load(Ordering::SeqCst),
+        ))
+    })
+    .await;
+    *base.lock().unwrap() = standin.url("");
+    let mut instance = infusionsoft_instance(&callback.url("/"), &standin.url(KEAP_BASE));
+    // One record a page: the vendor has one page more than a poll may follow.
+    instance["configuration"]["event.poller.configuration"]["appointments"]["pageSize"] = json!(1);
+    let id = create_instance(&host, &instance).await["id"]
+        .as_i64()
+        .unwrap();
+
+    let path = format!("{KEAP_BASE}/appointments");
+    let report = poll(&host, id).await;
+    let resource = &report["resources"][0];
+    assert_eq!(resource["outcome"], "error", "{report}");
+    let error = resource["error"].as_str().unwrap();
+    assert!(
+        error.contains("appointments") && error.contains("10000"),
+        "the error names the resource and the limit: {error}"
+    );
+    let asked = standin.requests_to(&path);
+    assert_eq!(asked.len(), MAX_PAGES, "no page beyond the limit is asked");
+    let first_since = asked[0].param("since").unwrap().to_string();
+
+    let shown = host
+        .call("GET", &format!("/instances/{id}"), None)
+        .await
+        .json();
+    let status = &shown["polling"]["appointments"];
+    assert_eq!(status["outcome"], "error", "{shown}");
+    assert_eq!(status["error"], error, "{shown}");
+    assert_eq!(status["lastSuccessDate"], Value::Null, "{shown}");
+    assert_eq!(status["failures"], 1, "{shown}");
+
+    // The vendor now has few enough pages: the next poll asks the same window again and
+    // notifies every record, none lost to the failed poll.
+    total.store(3, Ordering::SeqCst);
+    let report = poll(&host, id).await;
+    assert_eq!(report["resources"][0]["outcome"], "ok", "{report}");
+    assert_eq!(report["resources"][0]["events"], 3, "{report}");
+    let asked = standin.requests_to(&path);
+    assert_eq!(
+        asked[MAX_PAGES].param("since"),
+        Some(first_since.as_str()),
+        "the failed poll did not move the window"
+    );
+    let got = eventually(WITHIN, "the three records", || async {
+        let d = callback.delivered();
+        (!d.is_empty()).then_some(d)
+    })
+    .await;
+    let ids: Vec<String> = got.iter().flat_map(events_of).map(|(i, _)| i).collect();
+    assert_eq!(ids, ["1", "2", "3"]);
+    assert_eq!(
+        callback.received().len(),
+        1,
+        "the failed poll notified nothing"
+    );
+}

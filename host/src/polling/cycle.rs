@@ -15,10 +15,24 @@ use super::{PollError, Poller};
 use crate::notify::{self, Event, POLLING_BATCH};
 use crate::runtime::CallError;
 use crate::runtime::LoadedConnector;
-use crate::runtime::types::{ConnectorError, Context, PollTarget, PollWindow};
+use crate::runtime::types::{ConnectorError, Context, PollPage, PollTarget, PollWindow};
 
-/// The most pages one poll follows.
-const MAX_PAGES: usize = 10_000;
+/// The most pages one poll of a resource follows.
+///
+/// When the vendor still reports a next page after this many, the poll fails with an error
+/// naming the resource and the limit (see [`Pages::next_cursor`]): nothing is notified or
+/// stored, the poll state only gets the error (shown in `GET /instances/{id}` and in the
+/// answer of a manual poll) and the usual backoff, and the window does not move, so the next
+/// poll asks for the same window again from its first page and no record is skipped.
+///
+/// Keeping what was read and moving the window only to the latest record date read would
+/// not be safe: vendors do not promise to page in date order (Keap pages by offset in its
+/// own order), so the pages not read may hold records older than the latest one read, and
+/// the next window would start after them. The `seen` set does not help either: it only
+/// drops repeats, it cannot bring back records outside the window.
+///
+/// A resource that keeps failing this way needs fewer, larger pages (its `pageSize`).
+pub const MAX_PAGES: usize = 10_000;
 /// The most ids remembered per resource when records carry no updated date.
 const MAX_SEEN: usize = 100_000;
 
@@ -100,9 +114,9 @@ impl Poller {
             credentials: c.as_ref().map(|c| to_contract(c, crate::now_ms())),
         };
 
-        let mut records: Vec<Value> = Vec::new();
-        let mut cursor: Option<String> = None;
-        for _ in 0..MAX_PAGES {
+        // Every page, or an error (nothing stored, the window kept) past `MAX_PAGES`.
+        let mut pages = Pages::new(&resource.name, MAX_PAGES);
+        while let Some(cursor) = pages.next_cursor()? {
             let mut renewed = false;
             let page = loop {
                 let ctx = ctx_with(&credentials);
@@ -126,19 +140,9 @@ impl Poller {
                     other => break other?,
                 }
             };
-            for r in &page.records {
-                let v: Value = serde_json::from_str(r).map_err(|e| {
-                    PollError::Vendor(format!(
-                        "the connector returned a record that is not JSON: {e}"
-                    ))
-                })?;
-                records.push(v);
-            }
-            cursor = page.next_cursor;
-            if cursor.is_none() {
-                break;
-            }
+            pages.add(page)?;
         }
+        let records = pages.records;
 
         // Classify, filter, drop repeats.
         let seen: HashSet<(String, i64)> = state.seen.iter().cloned().collect();
@@ -226,7 +230,8 @@ impl Poller {
             }
         }
 
-        // The new cursor, stored with the notifications it covers.
+        // The new cursor, stored with the notifications it covers. Only reached when every
+        // page of the window was read (see `MAX_PAGES`): the window moves past records read.
         let next_since = overlap_start(now - resource.poll_delay_ms);
         let mut kept: Vec<(String, i64)> = state
             .seen
@@ -260,6 +265,62 @@ impl Poller {
     }
 }
 
+/// The records of one window, read page by page, at most `limit` pages.
+struct Pages<'a> {
+    resource: &'a str,
+    limit: usize,
+    /// Pages read so far.
+    read: usize,
+    /// The vendor's cursor of the page after the last one read.
+    cursor: Option<String>,
+    records: Vec<Value>,
+}
+
+impl<'a> Pages<'a> {
+    fn new(resource: &'a str, limit: usize) -> Self {
+        Pages {
+            resource,
+            limit: limit.max(1),
+            read: 0,
+            cursor: None,
+            records: Vec::new(),
+        }
+    }
+
+    /// What to ask next: `Some(cursor)` a page (`Some(None)`: the first), `None` nothing,
+    /// every page was read. An error when `limit` pages were read and the vendor still
+    /// reports a next page: the poll must then store nothing and keep its window (see
+    /// [`MAX_PAGES`]).
+    fn next_cursor(&self) -> Result<Option<Option<String>>, PollError> {
+        match &self.cursor {
+            _ if self.read == 0 => Ok(Some(None)),
+            None => Ok(None),
+            Some(_) if self.read >= self.limit => Err(PollError::Vendor(format!(
+                "resource `{}` still has pages after {} pages, the most one poll follows: \
+                 nothing was notified and the next poll asks for the same window again \
+                 (a larger page size needs fewer pages)",
+                self.resource, self.limit
+            ))),
+            Some(c) => Ok(Some(Some(c.clone()))),
+        }
+    }
+
+    /// Adds a page the vendor answered.
+    fn add(&mut self, page: PollPage) -> Result<(), PollError> {
+        for r in &page.records {
+            let v: Value = serde_json::from_str(r).map_err(|e| {
+                PollError::Vendor(format!(
+                    "the connector returned a record that is not JSON: {e}"
+                ))
+            })?;
+            self.records.push(v);
+        }
+        self.read += 1;
+        self.cursor = page.next_cursor;
+        Ok(())
+    }
+}
+
 /// The vendor window's start for a poll from `at`: a second before `at`'s whole second.
 fn overlap_start(at: i64) -> i64 {
     at.div_euclid(1000) * 1000 - 1000
@@ -277,4 +338,67 @@ fn retry_after(headers: &[(String, String)]) -> Option<i64> {
             .map(|s| (s * 1000.0) as i64)
             .unwrap_or(60_000),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads a window the way `poll_resource` does, from a vendor with `count` pages of one
+    /// record each (page `n`'s cursor is `n`). The cursors asked, and the outcome.
+    fn read(limit: usize, count: usize) -> (Vec<Option<String>>, Result<Vec<Value>, PollError>) {
+        let mut pages = Pages::new("appointments", limit);
+        let mut asked = Vec::new();
+        let outcome = loop {
+            match pages.next_cursor() {
+                Ok(Some(cursor)) => {
+                    let n: usize = cursor.as_deref().map_or(0, |c| c.parse().unwrap());
+                    asked.push(cursor);
+                    pages
+                        .add(PollPage {
+                            records: vec![json!({ "id": n }).to_string()],
+                            next_cursor: (n + 1 < count).then(|| (n + 1).to_string()),
+                        })
+                        .unwrap();
+                }
+                Ok(None) => break Ok(pages.records),
+                Err(e) => break Err(e),
+            }
+        };
+        (asked, outcome)
+    }
+
+    #[test]
+    fn more_pages_than_the_limit_fail_the_poll_naming_the_resource_and_the_limit() {
+        let (asked, outcome) = read(3, 5);
+        assert_eq!(asked, [None, Some("1".into()), Some("2".into())]);
+        let Err(PollError::Vendor(error)) = outcome else {
+            panic!("the records read are not returned: {outcome:?}");
+        };
+        assert!(
+            error.contains("`appointments`") && error.contains("after 3 pages"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_window_of_as_many_pages_as_the_limit_is_read_whole() {
+        let (asked, outcome) = read(3, 3);
+        assert_eq!(asked.len(), 3);
+        let ids: Vec<Value> = outcome.unwrap().iter().map(|r| r["id"].clone()).collect();
+        assert_eq!(ids, [json!(0), json!(1), json!(2)]);
+        assert_eq!(read(3, 1).1.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn polls_follow_ten_thousand_pages_and_fail_past_them() {
+        assert_eq!(MAX_PAGES, 10_000);
+        assert_eq!(read(MAX_PAGES, MAX_PAGES).1.unwrap().len(), MAX_PAGES);
+        let (asked, outcome) = read(MAX_PAGES, MAX_PAGES + 1);
+        assert_eq!(asked.len(), MAX_PAGES);
+        assert!(
+            matches!(&outcome, Err(PollError::Vendor(e)) if e.contains("after 10000 pages")),
+            "{outcome:?}"
+        );
+    }
 }
