@@ -170,20 +170,32 @@ impl Keap {
             .cloned()
             .collect();
         let page: Vec<Value> = matching.iter().skip(offset).take(limit).cloned().collect();
-        let mut next_query: Vec<String> = req
-            .query
-            .iter()
-            .filter(|(k, _)| k != "offset")
-            .map(|(k, v)| format!("{k}={}", encode(v)))
-            .collect();
-        next_query.push(format!("offset={}", offset + limit));
-        VendorAnswer::json(json!({
-            "appointments": page,
-            "count": matching.len(),
-            "next": format!("{base}{}?{}", req.path, next_query.join("&")),
-            "previous": null
-        }))
+        appointments_page(&req, &base, page, matching.len(), offset + limit)
     }
+}
+
+/// Keap's answer with one page of appointments, `count` in all, and the `next` link to
+/// the same query at offset `next_offset`.
+fn appointments_page(
+    req: &tests::standin::VendorRequest,
+    base: &str,
+    page: Vec<Value>,
+    count: usize,
+    next_offset: usize,
+) -> VendorAnswer {
+    let mut next_query: Vec<String> = req
+        .query
+        .iter()
+        .filter(|(k, _)| k != "offset")
+        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .collect();
+    next_query.push(format!("offset={next_offset}"));
+    VendorAnswer::json(json!({
+        "appointments": page,
+        "count": count,
+        "next": format!("{base}{}?{}", req.path, next_query.join("&")),
+        "previous": null
+    }))
 }
 
 async fn keap() -> (Arc<Keap>, StandIn) {
@@ -842,19 +854,7 @@ fn generated_appointments(
             json!({"id": i + 1, "creation_date": date, "modification_date": date})
         })
         .collect();
-    let mut next_query: Vec<String> = req
-        .query
-        .iter()
-        .filter(|(k, _)| k != "offset")
-        .map(|(k, v)| format!("{k}={}", encode(v)))
-        .collect();
-    next_query.push(format!("offset={}", offset + limit));
-    VendorAnswer::json(json!({
-        "appointments": page,
-        "count": total,
-        "next": format!("{base}{}?{}", req.path, next_query.join("&")),
-        "previous": null
-    }))
+    appointments_page(req, base, page, total, offset + limit)
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 
 use crate::http::{HttpClient, error_chain};
+use crate::percent::{Plus, decode};
 
 /// What a callback answered, or why it could not be reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,30 +123,8 @@ fn split_userinfo(url: &str) -> (std::borrow::Cow<'_, str>, Option<(String, Stri
     let stripped = format!("{scheme}://{}", &rest[at + 1..]);
     (
         stripped.into(),
-        Some((percent_decode(user), percent_decode(password))),
+        Some((decode(user, Plus::Literal), decode(password, Plus::Literal))),
     )
-}
-
-/// `%XX` escapes decoded (invalid ones kept as they are); not UTF-8 becomes U+FFFD.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(b) = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

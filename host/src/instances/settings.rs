@@ -349,34 +349,11 @@ pub fn is_secret_param(name: &str) -> bool {
         "credential",
     ];
     const WORDS: [&str; 3] = ["sig", "pwd", "pass"];
-    let name = percent_decode(name).to_ascii_lowercase();
+    let name = crate::percent::decode(name, crate::percent::Plus::Space).to_ascii_lowercase();
     CONTAINS.iter().any(|w| name.contains(w))
         || name
             .split(|c: char| !c.is_ascii_alphanumeric())
             .any(|word| WORDS.contains(&word))
-}
-
-/// Decodes `%XX` escapes (and `+` as a space), leaving malformed escapes as they are.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len()
-                && bytes[i + 1].is_ascii_hexdigit()
-                && bytes[i + 2].is_ascii_hexdigit() =>
-            {
-                let hex = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
-                out.push((hex(bytes[i + 1]) << 4) | hex(bytes[i + 2]));
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A URL as the API shows it, with its secrets masked: the password of the userinfo
