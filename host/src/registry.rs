@@ -69,6 +69,22 @@ struct State {
     files: HashMap<String, FileState>,
 }
 
+impl State {
+    /// `key` has no owner any more: every file refused because `key` was taken is read
+    /// again at the next scan (or later in this one), so it may provide it now.
+    fn release(&mut self, key: &str) {
+        for f in self.files.values_mut() {
+            if f.failure
+                .as_ref()
+                .is_some_and(|x| x.duplicate_of.as_deref() == Some(key))
+            {
+                f.stamp = None;
+                f.sha256.clear();
+            }
+        }
+    }
+}
+
 /// The loaded connectors, by key, kept in step with a directory.
 pub struct Registry {
     runtime: Arc<Runtime>,
@@ -168,16 +184,7 @@ impl Registry {
                     state.connectors.remove(&key);
                     tracing::info!(file, key, "connector unloaded");
                     self.changed(&key);
-                    // A file refused for this key may provide it now.
-                    for f in state.files.values_mut() {
-                        if f.failure
-                            .as_ref()
-                            .is_some_and(|x| x.duplicate_of.as_ref() == Some(&key))
-                        {
-                            f.stamp = None;
-                            f.sha256.clear();
-                        }
-                    }
+                    state.release(&key);
                 }
             }
         }
@@ -248,6 +255,7 @@ impl Registry {
                         if let Some(old) = serving.as_ref().filter(|old| **old != key) {
                             state.connectors.remove(old);
                             self.changed(old);
+                            state.release(old);
                         }
                         state.connectors.insert(key.clone(), connector);
                         self.changed(&key);

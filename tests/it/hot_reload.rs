@@ -158,3 +158,28 @@ async fn a_file_refused_for_a_taken_key_loads_once_the_owner_is_removed() {
     .await;
     assert_eq!(failure(&host, "echo-copy.wasm").await, None);
 }
+
+#[tokio::test]
+async fn a_file_refused_for_a_taken_key_loads_once_the_owner_serves_another_key() {
+    let host = TestHost::start(&["echo"]);
+    std::fs::copy(guest("echo-v2"), host.connectors.join("echo-copy.wasm")).unwrap();
+    eventually(WITHIN, "duplicate reported", || {
+        failure(&host, "echo-copy.wasm")
+    })
+    .await;
+    // The owner's file now holds another connector: `echo` is free for the copy.
+    let tmp = host.connectors.join("echo.wasm.part");
+    std::fs::copy(guest("ecwid"), &tmp).unwrap();
+    std::fs::rename(&tmp, host.connectors.join("echo.wasm")).unwrap();
+    eventually(WITHIN, "ecwid served from echo.wasm", || {
+        element(&host, "ecwid")
+    })
+    .await;
+    eventually(WITHIN, "the copy serving echo", || async {
+        element(&host, "echo")
+            .await
+            .filter(|e| e["name"] == "Echo v2")
+    })
+    .await;
+    assert_eq!(failure(&host, "echo-copy.wasm").await, None);
+}
