@@ -1,5 +1,5 @@
 //! Builds the WebAssembly guests the tests load (the three bundled connectors and the test
-//! guests: hostile, echo v1 and v2, future contract) and tells the tests where they are
+//! guests: hostile, echo v1 and v2, signer, future contract) and tells the tests where they are
 //! through `GUESTS_DIR`.
 
 use std::path::{Path, PathBuf};
@@ -15,6 +15,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("pardot", PURE),
     ("infusionsoftrest", PURE),
     ("echo", PURE),
+    ("signer", PURE),
     ("hostile", WASI),
     ("future", WASI),
 ];

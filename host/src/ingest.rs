@@ -13,7 +13,7 @@ use store::{Instance, NewNotification, Store, StoreError};
 
 use crate::delivery::Dispatcher;
 use crate::instances::Instances;
-use crate::instances::settings::{CALLBACK_URL, ENABLED};
+use crate::instances::settings::{CALLBACK_URL, ENABLED, is_secret};
 use crate::metrics::Metrics;
 use crate::notify::{self, Event, WEBHOOK_BATCH};
 use crate::registry::Registry;
@@ -139,9 +139,24 @@ pub fn config_pairs(i: &Instance) -> Vec<(String, String)> {
 pub fn connector_config(i: &Instance) -> Vec<(String, String)> {
     i.config
         .iter()
-        .filter(|e| !e.key.starts_with("event.notification."))
+        .filter(|e| !is_host_key(&e.key))
         .map(|e| (e.key.clone(), e.value.clone()))
         .collect()
+}
+
+/// [`connector_config`] for configuration pairs not yet stored (an instance being created
+/// or changed): what the connector's `validate-config` and its authentication steps see.
+pub fn without_host_keys(config: &[(String, String)]) -> Vec<(String, String)> {
+    config
+        .iter()
+        .filter(|(k, _)| !is_host_key(k))
+        .cloned()
+        .collect()
+}
+
+/// True for the host's own `event.notification.*` keys, which no connector is given.
+fn is_host_key(key: &str) -> bool {
+    key.starts_with("event.notification.")
 }
 
 /// The body as the notifications' `raw`: a JSON body byte for byte, a form as an object
@@ -376,14 +391,16 @@ impl Ingest {
     /// Of instances of several organizations that the finder matched, those that check
     /// the webhook's signature. One that does not would take any webhook for the vendor
     /// account, another organization's included, so it gets none: an instance counts as
-    /// checking when it refuses the same body sent unsigned (no header but Content-Type,
-    /// no query string), which is where vendors put their signatures.
+    /// checking when it has a secret configured (a non-empty value for a secret key) and
+    /// refuses the same body sent unsigned (no header but Content-Type, no query string),
+    /// which is where vendors put their signatures. An instance whose check fails some
+    /// other way (a trap, a time-out) is left out, and does not fail the others.
     async fn signature_checking(
         &self,
         connector: &LoadedConnector,
         instances: Vec<Arc<Instance>>,
         request: &WebhookRequest,
-    ) -> Result<Vec<Arc<Instance>>, IngestError> {
+    ) -> Vec<Arc<Instance>> {
         let unsigned = WebhookRequest {
             query: String::new(),
             headers: request
@@ -396,17 +413,30 @@ impl Ingest {
         };
         let mut out = Vec::with_capacity(instances.len());
         for instance in instances {
+            let config = connector_config(&instance);
+            let has_secret = config
+                .iter()
+                .any(|(k, v)| !v.trim().is_empty() && is_secret(connector.info(), k));
+            if !has_secret {
+                continue;
+            }
             let ctx = Context {
-                config: connector_config(&instance),
+                config,
                 credentials: None,
             };
             match connector.verify_webhook(&ctx, &unsigned).await {
                 Ok(()) => {}
-                Err(CallError::Connector(ConnectorError::Unauthorized(_))) => out.push(instance),
-                Err(e) => return Err(call_error(e)),
+                Err(CallError::Connector(
+                    ConnectorError::Unauthorized(_) | ConnectorError::BadRequest(_),
+                )) => out.push(instance),
+                Err(e) => tracing::warn!(
+                    instance = instance.id,
+                    "a webhook matched instances of several organizations and this one's \
+                     signature check failed, so it gets none: {e}"
+                ),
             }
         }
-        Ok(out)
+        out
     }
 
     /// Verifies, parses and stores a webhook for every instance it is for. Returns once the
@@ -428,9 +458,7 @@ impl Ingest {
             body: w.body.to_vec(),
         };
         if let Some(why) = shared {
-            targets = self
-                .signature_checking(&connector, targets, &request)
-                .await?;
+            targets = self.signature_checking(&connector, targets, &request).await;
             if targets.is_empty() {
                 return Err(IngestError::Ambiguous(why));
             }

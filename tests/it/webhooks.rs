@@ -442,6 +442,27 @@ async fn connectors_are_not_given_the_hosts_own_notification_keys() {
         !keys.contains("event.notification."),
         "the connector saw the host's keys: {keys}"
     );
+
+    // `validate-config` does not see them either: the echo guest refuses any it is given,
+    // so the creation above and this change would be 400s.
+    let answer = tests::send(
+        "PATCH",
+        &host.url(&format!("/instances/{id}")),
+        &[
+            ("authorization", &host.authorization()),
+            ("content-type", "application/json"),
+        ],
+        json!({"configuration": {"event.notification.signature.key": "sign-me-9876543210"}})
+            .to_string()
+            .as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
 }
 
 /// Adds an organization with the CLI next to the running host and creates `instance` in
@@ -647,4 +668,69 @@ async fn concurrent_webhooks_show_in_the_group_commit_metrics() {
         commits >= 1 && commits <= writes,
         "{commits} commits, {writes} writes"
     );
+}
+
+/// A `signer` instance (found by `signer.account`) with `extra` configuration.
+fn signer_instance(callback_url: &str, extra: Value) -> Value {
+    let mut config = json!({
+        "event.notification.enabled": true,
+        "event.vendor.type": "webhooks",
+        "event.notification.callback.url": callback_url,
+        "signer.account": "7"
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        config[k] = v.clone();
+    }
+    json!({"element": {"key": "signer"}, "configuration": config, "name": "signer"})
+}
+
+#[tokio::test]
+async fn a_shared_finder_match_goes_only_to_instances_with_a_secret_whose_check_works() {
+    let host = TestHost::start(&["signer"]);
+    let (ours, careless, broken) = (
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+    );
+    let id = create_instance(
+        &host,
+        &signer_instance(&ours.url("/"), json!({"signer.secret": "s3cret-ours"})),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    // Another organization's instance has no secret, but its connector refuses the
+    // unsigned body anyway: that alone must not let it read our webhooks.
+    create_instance_in_another_org(&host, &signer_instance(&careless.url("/"), json!({}))).await;
+    // A third one's signature check traps: it is left out, and does not fail ours.
+    create_instance_in_another_org(
+        &host,
+        &signer_instance(
+            &broken.url("/"),
+            json!({"signer.secret": "s3cret-theirs", "signer.fail": "true"}),
+        ),
+    )
+    .await;
+
+    let answer = webhook(
+        &host,
+        "signer",
+        &[("x-signer-signature", "anything")],
+        br#"{"account": 7, "id": "w1"}"#,
+    )
+    .await;
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let instances = answer.json()["instances"].clone();
+    assert_eq!(instances.as_array().unwrap().len(), 1, "{instances}");
+    assert_eq!(instances[0]["instanceId"], id, "{instances}");
+    eventually(WITHIN, "our notification", || async {
+        (!ours.delivered().is_empty()).then_some(())
+    })
+    .await;
+    assert!(careless.received().is_empty() && broken.received().is_empty());
 }

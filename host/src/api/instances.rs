@@ -11,7 +11,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::{Answer, App, Req};
 use crate::instances::settings::{
-    self, MASK, event_settings, flatten, is_secret, is_url_key, mask_url,
+    self, MASK, event_settings, flatten, is_secret, is_shown_as_url, mask_url,
 };
 use crate::instances::{configuration_json, instance_json};
 use crate::runtime::types::{ConnectorError, ConnectorInfo};
@@ -35,7 +35,10 @@ async fn validate(
     if events.enabled && events.vendor_type == settings::VendorType::Polling {
         crate::polling::resources::resolve(connector.info(), config)?;
     }
-    match connector.validate_config(config).await {
+    match connector
+        .validate_config(&crate::ingest::without_host_keys(config))
+        .await
+    {
         Ok(()) => Ok(()),
         Err(CallError::Connector(ConnectorError::InvalidConfig(f))) => Err(ApiError::field(
             format!("configuration.{}", f.key),
@@ -163,7 +166,7 @@ async fn exchange_code(
         return Ok(None);
     };
     let ctx = crate::runtime::types::Context {
-        config: config.to_vec(),
+        config: crate::ingest::without_host_keys(config),
         credentials: None,
     };
     let step = crate::runtime::types::AuthStep::ExchangeCode(code.to_string());
@@ -222,7 +225,7 @@ pub fn configuration(app: &App, i: &Instance) -> Value {
 }
 
 /// A masked value sent back unchanged keeps the stored value: `********` for a secret key,
-/// and for a URL key the masked rendering the API showed of the stored URL
+/// and for a URL value the masked rendering the API showed of the stored URL
 /// (`https://user:********@host/?token=********`), which keeps its password and tokens.
 fn unmask(
     info: &ConnectorInfo,
@@ -235,7 +238,7 @@ fn unmask(
                 return true;
             };
             let masked_secret = v == MASK && is_secret(info, k);
-            let masked_url = is_url_key(k)
+            let masked_url = is_shown_as_url(k, stored)
                 && !is_secret(info, k)
                 && matches!(mask_url(stored), std::borrow::Cow::Owned(shown) if shown.trim() == v.trim());
             !(masked_secret || masked_url)

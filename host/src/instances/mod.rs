@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use store::Instance;
 
 use crate::runtime::types::ConnectorInfo;
-use settings::{MASK, is_secret, is_url_key, mask_url};
+use settings::{MASK, is_secret, is_shown_as_url, mask_url};
 
 /// (connector key, configuration key): a pair the webhook instance finder looks up.
 type FinderKey = (String, String);
@@ -164,7 +164,8 @@ impl Instances {
 }
 
 /// A configuration value as the API shows it: secrets masked, and URLs (the callback URL,
-/// `*.url` keys) with their password and secret query values masked ([`mask_url`]).
+/// `*.url` keys, any http(s) URL value) with their userinfo secrets and secret query
+/// values masked ([`mask_url`]).
 pub fn shown_value(info: Option<&ConnectorInfo>, key: &str, value: &str) -> String {
     let secret = match info {
         Some(info) => is_secret(info, key),
@@ -174,7 +175,7 @@ pub fn shown_value(info: Option<&ConnectorInfo>, key: &str, value: &str) -> Stri
     };
     if secret && !value.is_empty() {
         MASK.to_string()
-    } else if is_url_key(key) {
+    } else if is_shown_as_url(key, value) {
         mask_url(value).into_owned()
     } else {
         value.to_string()

@@ -321,8 +321,16 @@ pub fn is_secret(info: &ConnectorInfo, key: &str) -> bool {
         .any(|w| last.contains(w))
 }
 
-/// True when the value of `key` is a URL the API shows through [`mask_url`]: the callback
-/// URL, and any key whose last part is `url` (`base.url`, `oauth.callback.url`, …).
+/// True when the API shows the value of `key` through [`mask_url`]: for the URL keys
+/// ([`is_url_key`]), and for any other value that is an http(s) URL.
+pub fn is_shown_as_url(key: &str, value: &str) -> bool {
+    let v = value.trim_start().as_bytes();
+    let starts = |p: &[u8]| v.len() >= p.len() && v[..p.len()].eq_ignore_ascii_case(p);
+    is_url_key(key) || starts(b"http://") || starts(b"https://")
+}
+
+/// True for the URL keys: the callback URL, and any key whose last part is `url`
+/// (`base.url`, `oauth.callback.url`, …).
 pub fn is_url_key(key: &str) -> bool {
     key == CALLBACK_URL
         || key
@@ -357,7 +365,8 @@ pub fn is_secret_param(name: &str) -> bool {
 }
 
 /// A URL as the API shows it, with its secrets masked: the password of the userinfo
-/// (`https://user:pass@host/`, the user name is kept) and the values of the query
+/// (`https://user:pass@host/`, the user name is kept), a userinfo that is a user name
+/// alone (`https://<token>@host/`, most often a token), and the values of the query
 /// parameters whose names look secret (see [`is_secret_param`]) become [`MASK`].
 /// Everything else is kept byte for byte: nothing is decoded, normalized or reordered,
 /// and the fragment is left alone (it is never sent). A URL with nothing to mask comes
@@ -387,6 +396,12 @@ pub fn mask_url(url: &str) -> Cow<'_, str> {
                             changed = true;
                             out.push_str(user);
                             out.push(':');
+                            out.push_str(MASK);
+                        }
+                        // A user with no password is most often a token
+                        // (`https://<token>@host/`): masked whole.
+                        None if !userinfo.is_empty() => {
+                            changed = true;
                             out.push_str(MASK);
                         }
                         _ => out.push_str(userinfo),
@@ -549,12 +564,13 @@ mod tests {
             mask_url("https://us%40er:p%3Ass%2F@host/"),
             "https://us%40er:********@host/"
         );
-        // No password, or an empty one: nothing to mask.
-        for url in [
-            "https://user@host/p",
-            "https://user:@host/p",
-            "https://@host/",
-        ] {
+        // A user alone is most often a token: masked whole.
+        assert_eq!(
+            mask_url("https://ghp_t0k3n@hooks.example.com/p"),
+            "https://********@hooks.example.com/p"
+        );
+        // An empty password, or empty userinfo: nothing to mask.
+        for url in ["https://user:@host/p", "https://@host/"] {
             assert!(
                 matches!(mask_url(url), Cow::Borrowed(u) if u == url),
                 "{url}"
@@ -657,5 +673,10 @@ mod tests {
         assert!(is_url_key("oauth.callback.url"));
         assert!(!is_url_key("event.notification.callback.headers"));
         assert!(!is_url_key("event.poller.urls"));
+        assert!(is_shown_as_url("vendor.endpoint", " HTTPS://t0k3n@h/"));
+        assert!(is_shown_as_url("vendor.endpoint", "http://h/?token=t"));
+        assert!(is_shown_as_url("base.url", "not a url"));
+        assert!(!is_shown_as_url("event.poller.urls", "contacts|leads"));
+        assert!(!is_shown_as_url("vendor.endpoint", "ftp://u:p@h/"));
     }
 }

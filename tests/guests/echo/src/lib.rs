@@ -5,7 +5,8 @@
 //! `{"version": 1}` or `{"version": 2}`, so a test can tell which build answered. A body
 //! `{"id": ..., "count": n}` becomes n such events, ids `{id}-0` … `{id}-{n-1}`. The id
 //! `$config-keys` is replaced by the configuration keys the connector was called with,
-//! joined by commas, so a test can see what reaches a connector.
+//! joined by commas, so a test can see what reaches a connector. Its `validate-config`
+//! refuses any `event.notification.*` key, which the host must never give a connector.
 
 use guest_sdk::prelude::*;
 use serde_json::json;
@@ -24,6 +25,20 @@ pub const VERSION: u32 = 2;
 impl Connector for Echo {
     fn info() -> ConnectorInfo {
         ConnectorInfo::new("echo", &format!("Echo v{VERSION}"), "test").webhooks()
+    }
+
+    fn validate_config(config: &Config) -> Result<(), Error> {
+        match config
+            .entries()
+            .iter()
+            .find(|(k, _)| k.starts_with("event.notification."))
+        {
+            Some((k, _)) => Err(Error::invalid_config(
+                k,
+                "is the host's own key and reached the connector",
+            )),
+            None => Ok(()),
+        }
     }
 
     fn parse_webhook(ctx: &Context, req: &WebhookRequest) -> Result<Vec<EventObject>, Error> {
@@ -85,6 +100,17 @@ mod tests {
                 .unwrap();
         let ids: Vec<&str> = events.iter().map(|e| e.object_id.as_str()).collect();
         assert_eq!(ids, ["a-0", "a-1", "a-2"]);
+    }
+
+    #[test]
+    fn refuses_the_hosts_notification_keys() {
+        assert!(Echo::validate_config(&Config::new([("echo.setting", "x")])).is_ok());
+        let err = Echo::validate_config(&Config::new([
+            ("echo.setting", "x"),
+            ("event.notification.signature.key", "s"),
+        ]))
+        .unwrap_err();
+        assert!(matches!(err, Error::InvalidConfig(_)), "{err:?}");
     }
 
     #[test]
