@@ -445,18 +445,11 @@ async fn connectors_are_not_given_the_hosts_own_notification_keys() {
 
     // `validate-config` does not see them either: the echo guest refuses any it is given,
     // so the creation above and this change would be 400s.
-    let answer = tests::send(
-        "PATCH",
-        &host.url(&format!("/instances/{id}")),
-        &[
-            ("authorization", &host.authorization()),
-            ("content-type", "application/json"),
-        ],
-        json!({"configuration": {"event.notification.signature.key": "sign-me-9876543210"}})
-            .to_string()
-            .as_bytes(),
-    )
-    .await;
+    let change =
+        json!({"configuration": {"event.notification.signature.key": "sign-me-9876543210"}});
+    let answer = host
+        .call("PATCH", &format!("/instances/{id}"), Some(&change))
+        .await;
     assert_eq!(
         answer.status,
         200,
@@ -528,19 +521,7 @@ async fn another_organizations_instance_without_a_secret_cannot_read_our_webhook
         create_instance_in_another_org(&host, &ecwid_instance(&theirs.url("/theirs"))).await;
 
     let answer = signed_order_created(&host).await;
-    assert_eq!(
-        answer.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
-    let instances = answer.json()["instances"].clone();
-    assert_eq!(instances.as_array().unwrap().len(), 1, "{instances}");
-    assert_eq!(instances[0]["instanceId"], our_id);
-    eventually(WITHIN, "our notification", || async {
-        (!ours.delivered().is_empty()).then_some(())
-    })
-    .await;
+    accepted_for_ours_alone(&answer, our_id, &ours).await;
 
     // An unsigned webhook for the store verifies with nobody's secret: refused, and the
     // intruder does not get it either.
@@ -670,6 +651,24 @@ async fn concurrent_webhooks_show_in_the_group_commit_metrics() {
     );
 }
 
+/// Checks that `answer` accepted a webhook for instance `id` alone, and waits until `ours`
+/// (its callback) has the notification.
+async fn accepted_for_ours_alone(answer: &tests::Answer, id: i64, ours: &Receiver) {
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let instances = answer.json()["instances"].clone();
+    assert_eq!(instances.as_array().unwrap().len(), 1, "{instances}");
+    assert_eq!(instances[0]["instanceId"], id, "{instances}");
+    eventually(WITHIN, "our notification", || async {
+        (!ours.delivered().is_empty()).then_some(())
+    })
+    .await;
+}
+
 /// A `signer` instance (found by `signer.account`) with `extra` configuration.
 fn signer_instance(callback_url: &str, extra: Value) -> Value {
     let mut config = json!({
@@ -719,18 +718,6 @@ async fn a_shared_finder_match_goes_only_to_instances_with_a_secret_whose_check_
         br#"{"account": 7, "id": "w1"}"#,
     )
     .await;
-    assert_eq!(
-        answer.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
-    let instances = answer.json()["instances"].clone();
-    assert_eq!(instances.as_array().unwrap().len(), 1, "{instances}");
-    assert_eq!(instances[0]["instanceId"], id, "{instances}");
-    eventually(WITHIN, "our notification", || async {
-        (!ours.delivered().is_empty()).then_some(())
-    })
-    .await;
+    accepted_for_ours_alone(&answer, id, &ours).await;
     assert!(careless.received().is_empty() && broken.received().is_empty());
 }
