@@ -14,6 +14,7 @@ pub mod notify;
 pub mod percent;
 pub mod polling;
 pub mod registry;
+pub mod retention;
 pub mod runtime;
 pub mod tenancy;
 
@@ -71,6 +72,8 @@ pub struct HostConfig {
     pub delivery: DeliveryConfig,
     /// The largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// How long finished notifications are kept.
+    pub retention: retention::RetentionConfig,
     /// The time-out of one vendor call.
     pub vendor_timeout: Duration,
     /// The largest vendor answer read, in bytes.
@@ -87,6 +90,7 @@ impl HostConfig {
             scan_interval: Duration::from_millis(500),
             delivery: DeliveryConfig::default(),
             body_limit: 1 << 20,
+            retention: retention::RetentionConfig::default(),
             vendor_timeout: Duration::from_secs(30),
             vendor_max_body: 32 << 20,
         }
@@ -124,6 +128,7 @@ pub struct RunningHost {
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
     watcher: tokio::task::JoinHandle<()>,
+    pruner: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningHost {
@@ -136,6 +141,9 @@ impl RunningHost {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         self.watcher.abort();
+        if let Some(pruner) = &self.pruner {
+            pruner.abort();
+        }
         let _ = self.server.await;
     }
 
@@ -199,6 +207,7 @@ pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningH
         dispatcher: dispatcher.clone(),
         metrics: metrics.clone(),
     };
+    let pruner = retention::start(config.retention.clone(), store.clone(), metrics.clone());
     poller.follow(registry.subscribe());
     poller.start_all();
     let app = Arc::new(api::App {
@@ -218,5 +227,6 @@ pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningH
         shutdown,
         server,
         watcher,
+        pruner,
     })
 }

@@ -37,6 +37,14 @@ enum Command {
         /// The largest request body accepted, in bytes.
         #[arg(long, default_value_t = 1 << 20)]
         body_limit: usize,
+        /// How long notifications that are done (delivered, dead-lettered, dropped) are
+        /// kept after acceptance, in milliseconds (default 30 days); 0 keeps them forever.
+        /// Pending notifications are never deleted.
+        #[arg(long, value_name = "MS")]
+        retention_ms: Option<u64>,
+        /// How often notifications past retention are looked for, in milliseconds.
+        #[arg(long, default_value_t = 60_000)]
+        prune_interval_ms: u64,
     },
     /// Organizations.
     Orgs {
@@ -132,6 +140,8 @@ async fn main() -> anyhow::Result<()> {
             retry_delays_ms,
             delivery_timeout_ms,
             body_limit,
+            retention_ms,
+            prune_interval_ms,
         } => {
             let mut config = host::HostConfig::new(connectors, data);
             if let Some(list) = retry_delays_ms {
@@ -140,6 +150,15 @@ async fn main() -> anyhow::Result<()> {
             }
             config.delivery.attempt_timeout = std::time::Duration::from_millis(delivery_timeout_ms);
             config.body_limit = body_limit;
+            match retention_ms {
+                Some(0) => config.retention.keep = None,
+                Some(ms) => config.retention.keep = Some(std::time::Duration::from_millis(ms)),
+                None => {}
+            }
+            if prune_interval_ms == 0 {
+                bail!("--prune-interval-ms must be positive");
+            }
+            config.retention.interval = std::time::Duration::from_millis(prune_interval_ms);
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;

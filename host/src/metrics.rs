@@ -97,6 +97,7 @@ pub struct Metrics {
     polls_failed: AtomicU64,
     poll_drift: Histogram,
     poll_drift_max_ms: AtomicU64,
+    notifications_pruned: AtomicU64,
 }
 
 impl Metrics {
@@ -159,6 +160,11 @@ impl Metrics {
         .fetch_add(1, Relaxed);
     }
 
+    /// `n` finished notifications were deleted past retention.
+    pub fn notifications_pruned(&self, n: u64) {
+        self.notifications_pruned.fetch_add(n, Relaxed);
+    }
+
     /// A connector call took `d`.
     pub fn connector_call(&self, d: Duration) {
         self.connector_calls.observe(d);
@@ -202,6 +208,12 @@ impl Metrics {
             "notifications_stored_total",
             "Notifications stored in the outbox.",
             self.notifications_stored.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "notifications_pruned_total",
+            "Finished notifications deleted past the retention period.",
+            self.notifications_pruned.load(Relaxed),
         );
         let _ = writeln!(
             out,

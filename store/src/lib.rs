@@ -387,6 +387,11 @@ pub trait Store: Send + Sync + 'static {
     /// Starts a new delivery round: state `Pending`, `delivery` + 1, `attempts` 0, due at
     /// `now`. Returns the notification after it, `None` when it does not exist.
     async fn redeliver(&self, id: &str, now: Millis) -> Result<Option<Notification>, StoreError>;
+    /// Deletes notifications accepted before `before` that are no longer pending
+    /// (delivered, dead-lettered or dropped), with their attempts: at most `limit`, oldest
+    /// first. A pending notification is never deleted, however old. Returns how many were
+    /// deleted.
+    async fn prune(&self, before: Millis, limit: u32) -> Result<u64, StoreError>;
     /// Counts of notifications by state (for metrics).
     async fn count_by_state(&self) -> Result<Vec<(NotificationState, u64)>, StoreError>;
 

@@ -1209,6 +1209,53 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn prune(&self, before: Millis, limit: u32) -> Result<u64, StoreError> {
+        self.write(move |conn| {
+            // Oldest first within each final state, through `notifications_by_state`; seq
+            // order is acceptance order, so the first row accepted at or after `before`
+            // ends that state's scan (a clock stepped back only makes it keep more).
+            let mut doomed: Vec<(i64, String)> = Vec::new();
+            for state in [
+                NotificationState::Delivered,
+                NotificationState::Dead,
+                NotificationState::Dropped,
+            ] {
+                let room = (limit as usize).saturating_sub(doomed.len());
+                if room == 0 {
+                    break;
+                }
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT seq, id, created_ms FROM notifications
+                         WHERE state = ?1 ORDER BY seq LIMIT ?2",
+                    )
+                    .map_err(db)?;
+                let mut rows = stmt
+                    .query(params![state.as_str(), room as i64])
+                    .map_err(db)?;
+                while let Some(row) = rows.next().map_err(db)? {
+                    let created: i64 = row.get(2).map_err(db)?;
+                    if created >= before {
+                        break;
+                    }
+                    doomed.push((row.get(0).map_err(db)?, row.get(1).map_err(db)?));
+                }
+            }
+            let mut attempts = conn
+                .prepare_cached("DELETE FROM attempts WHERE notification_id = ?1")
+                .map_err(db)?;
+            let mut notifications = conn
+                .prepare_cached("DELETE FROM notifications WHERE seq = ?1")
+                .map_err(db)?;
+            for (seq, id) in &doomed {
+                attempts.execute(params![id]).map_err(db)?;
+                notifications.execute(params![seq]).map_err(db)?;
+            }
+            Ok(doomed.len() as u64)
+        })
+        .await
+    }
+
     async fn count_by_state(&self) -> Result<Vec<(NotificationState, u64)>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn

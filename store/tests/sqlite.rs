@@ -1390,3 +1390,84 @@ async fn a_new_file_gets_the_current_schema_version() {
         assert!(tables.iter().any(|n| n == t), "{t} missing from {tables:?}");
     }
 }
+
+#[tokio::test]
+async fn prune_deletes_old_finished_notifications_with_their_attempts_and_never_a_pending_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let org = store
+        .create_org("acme", &secrets("u", "o"), 1)
+        .await
+        .unwrap();
+    let inst = store
+        .create_instance(new_instance(org.id, "i"))
+        .await
+        .unwrap();
+    let gone = store
+        .create_instance(new_instance(org.id, "gone"))
+        .await
+        .unwrap();
+    // Accepted at 10..=16; `new` after the cut at 100.
+    store
+        .enqueue(vec![
+            note("pending-old", inst.id, 10),
+            note("delivered-1", inst.id, 11),
+            note("dead", inst.id, 12),
+            note("dropped", gone.id, 13),
+            note("delivered-2", inst.id, 14),
+            note("delivered-3", inst.id, 15),
+            note("new", inst.id, 200),
+        ])
+        .await
+        .unwrap();
+    let finish = |id: &'static str, state: NotificationState| {
+        let store = store.clone();
+        async move {
+            let status = if state == NotificationState::Delivered {
+                200
+            } else {
+                500
+            };
+            store
+                .record_attempt(AttemptRecord {
+                    attempt: attempt(id, 1, 1, 300, Some(status)),
+                    new_state: state,
+                    next_attempt_ms: 0,
+                })
+                .await
+                .unwrap();
+        }
+    };
+    finish("delivered-1", NotificationState::Delivered).await;
+    finish("dead", NotificationState::Dead).await;
+    finish("delivered-2", NotificationState::Delivered).await;
+    finish("delivered-3", NotificationState::Delivered).await;
+    finish("new", NotificationState::Delivered).await;
+    assert!(store.delete_instance(gone.id).await.unwrap());
+
+    // The limit bounds one call; the oldest go first.
+    assert_eq!(store.prune(100, 2).await.unwrap(), 2);
+    let exists = |id: &'static str| {
+        let store = store.clone();
+        async move { store.get_notification(id).await.unwrap().is_some() }
+    };
+    assert!(!exists("delivered-1").await && !exists("delivered-2").await);
+    assert!(exists("delivered-3").await);
+    assert!(store.attempts("delivered-1").await.unwrap().is_empty());
+
+    assert_eq!(store.prune(100, 100).await.unwrap(), 3);
+    for id in ["delivered-3", "dead", "dropped"] {
+        assert_eq!(store.get_notification(id).await.unwrap(), None, "{id}");
+        assert!(store.attempts(id).await.unwrap().is_empty(), "{id}");
+    }
+    assert_eq!(store.prune(100, 100).await.unwrap(), 0);
+    // Still there: the pending one however old, and everything accepted after the cut.
+    let pending = store
+        .get_notification("pending-old")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pending.state, NotificationState::Pending);
+    assert_eq!(store.attempts("new").await.unwrap().len(), 1);
+    assert_eq!(store.pending().await.unwrap().len(), 1);
+}

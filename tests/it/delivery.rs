@@ -241,3 +241,88 @@ async fn a_redeliver_call_wakes_a_notification_waiting_for_a_late_retry() {
     .await;
     assert_eq!(done["deliveries"][1]["attempts"][0]["statusCode"], 200);
 }
+
+#[tokio::test]
+async fn finished_notifications_are_deleted_past_retention_and_pending_ones_are_kept() {
+    // Kept 300 ms after acceptance, looked for every 50 ms; a failed attempt waits a minute.
+    let host = TestHost::start_with(
+        &["ecwid"],
+        &[
+            "--retention-ms",
+            "300",
+            "--prune-interval-ms",
+            "50",
+            "--retry-delays-ms",
+            "60000",
+        ],
+    );
+    let down = Receiver::start().await;
+    down.set_status(503);
+    let up = Receiver::start().await;
+    let waiting = create_instance(&host, &ecwid_instance(&down.url("/"))).await;
+    let mut second = ecwid_instance(&up.url("/"));
+    second["configuration"]["ecwid.store.id"] = json!("2004");
+    let delivered = create_instance(&host, &second).await;
+
+    // The pending one is accepted first, so it is always the older of the two.
+    let send = |store: u64, order: &'static str| {
+        let host = &host;
+        async move {
+            let body = ecwid_order("order.created", order, store).to_string();
+            let answer = webhook(host, "ecwid", &[], body.as_bytes()).await;
+            assert_eq!(answer.status, 200);
+            answer.json()["instances"][0]["notifications"][0]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let pending_id = send(1003, "R1").await;
+    let done_id = send(2004, "R2").await;
+    let pending_path = format!("/instances/{}/events/{pending_id}", waiting["id"]);
+    let done_path = format!("/instances/{}/events/{done_id}", delivered["id"]);
+    eventually(Duration::from_secs(10), "the delivery", || async {
+        let e = host.call("GET", &done_path, None).await.json();
+        (e["status"] == "NOTIFIED").then_some(())
+    })
+    .await;
+
+    eventually(
+        Duration::from_secs(10),
+        "the delivered one deleted",
+        || async { (host.call("GET", &done_path, None).await.status == 404).then_some(()) },
+    )
+    .await;
+    let deliveries = host
+        .call("GET", &format!("{done_path}/deliveries"), None)
+        .await;
+    assert_eq!(deliveries.status, 404, "its attempts went with it");
+    let metrics = tests::get(&host.root_url("/metrics")).await;
+    let text = String::from_utf8_lossy(&metrics.body);
+    assert!(
+        text.lines().any(|l| l == "notifications_pruned_total 1"),
+        "{text}"
+    );
+
+    // Older than the retention too, but still waiting for its retry: kept, and delivered
+    // once the callback is back.
+    eventually(
+        Duration::from_secs(10),
+        "the pending one, tried once",
+        || async {
+            let e = host.call("GET", &pending_path, None).await;
+            assert_eq!(e.status, 200, "a pending notification was deleted");
+            (e.json()["status"] == "DISPATCHED").then_some(())
+        },
+    )
+    .await;
+    down.set_status(200);
+    let redeliver = host
+        .call("POST", &format!("{pending_path}/redeliver"), None)
+        .await;
+    assert_eq!(redeliver.status, 202);
+    eventually(Duration::from_secs(10), "the late delivery", || async {
+        (!down.delivered().is_empty()).then_some(())
+    })
+    .await;
+}
