@@ -56,9 +56,17 @@ curl -sf -X POST "http://127.0.0.1:$port/elements/api-v2/instances" \
   echo "host CPU over the middle ${seconds}/2 s of the run: $(( (b - a) / (seconds / 2) ))% of one core"
 ) &
 sampler=$!
+cpu_before=$(awk '{print $14 + $15}' "/proc/$host/stat")
 wrk -t1 -c"$connections" -d"${seconds}s" --latency -s tests/load/ecwid.lua \
-  "http://127.0.0.1:$port/elements/api-v2/events/ecwid" -- 2000
+  "http://127.0.0.1:$port/elements/api-v2/events/ecwid" -- 2000 | tee "$work/wrk.txt"
+cpu_after=$(awk '{print $14 + $15}' "/proc/$host/stat")
 wait "$sampler"
+if grep -q 'Non-2xx' "$work/wrk.txt"; then
+  echo "FAILED: some webhooks were not accepted (see the Non-2xx line above)" >&2
+  exit 1
+fi
+requests=$(awk '/requests in/ { print $1 }' "$work/wrk.txt")
+echo "host CPU per accepted webhook: $(( (cpu_after - cpu_before) * 10000 / requests )) µs"
 curl -sf "http://127.0.0.1:$port/metrics" | awk '
   /^store_commits_total / { c = $2 } /^store_writes_total / { w = $2 }
   /^webhooks_accepted_total / { a = $2 }
