@@ -411,6 +411,8 @@ async fn connectors_are_not_given_the_hosts_own_notification_keys() {
     config["event.notification.basic.password"] = json!("basic-pass-0123");
     config["event.notification.callback.headers"] = json!({"x-api-key": "header-secret-0123"});
     config["echo.setting"] = json!("plain");
+    // An OAuth2 code: the code exchange step sees the configuration too.
+    instance["providerData"] = json!({"code": "code-0123"});
     let id = create_instance(&host, &instance).await["id"]
         .as_i64()
         .unwrap();

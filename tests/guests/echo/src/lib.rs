@@ -5,8 +5,9 @@
 //! `{"version": 1}` or `{"version": 2}`, so a test can tell which build answered. A body
 //! `{"id": ..., "count": n}` becomes n such events, ids `{id}-0` … `{id}-{n-1}`. The id
 //! `$config-keys` is replaced by the configuration keys the connector was called with,
-//! joined by commas, so a test can see what reaches a connector. Its `validate-config`
-//! refuses any `event.notification.*` key, which the host must never give a connector.
+//! joined by commas, so a test can see what reaches a connector. Its `validate-config` and
+//! its `build-auth-request` (run for an OAuth2 code at creation) refuse any
+//! `event.notification.*` key, which the host must never give a connector.
 
 use guest_sdk::prelude::*;
 use serde_json::json;
@@ -39,6 +40,13 @@ impl Connector for Echo {
             )),
             None => Ok(()),
         }
+    }
+
+    /// Checks, as `validate-config` does, that no host key reached it (an OAuth2 code given
+    /// at creation runs this step); needs no vendor call.
+    fn build_auth_request(ctx: &Context, _step: &AuthStep) -> Result<Option<HttpRequest>, Error> {
+        Self::validate_config(&ctx.config)?;
+        Ok(None)
     }
 
     fn parse_webhook(ctx: &Context, req: &WebhookRequest) -> Result<Vec<EventObject>, Error> {
