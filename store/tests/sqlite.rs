@@ -97,6 +97,25 @@ fn open(dir: &tempfile::TempDir) -> SqliteStore {
     SqliteStore::open(&dir.path().join("store.db")).expect("open the store")
 }
 
+/// An organization `acme` with one instance per name, in order.
+async fn instances<const N: usize>(store: &SqliteStore, names: [&str; N]) -> [store::Instance; N] {
+    let org = store
+        .create_org("acme", &secrets("u", "o"), 1)
+        .await
+        .unwrap();
+    let mut out = Vec::with_capacity(N);
+    for name in names {
+        out.push(
+            store
+                .create_instance(new_instance(org.id, name))
+                .await
+                .unwrap(),
+        );
+    }
+    out.try_into()
+        .unwrap_or_else(|_| unreachable!("one instance per name"))
+}
+
 #[tokio::test]
 async fn orgs_are_created_and_found_by_secret_hashes() {
     let dir = tempfile::tempdir().unwrap();
@@ -252,18 +271,7 @@ async fn instances_crud_and_config_upsert_keeps_ids() {
 async fn deleting_an_instance_drops_its_pending_notifications_only() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    let org = store
-        .create_org("acme", &secrets("u", "o"), 1)
-        .await
-        .unwrap();
-    let gone = store
-        .create_instance(new_instance(org.id, "gone"))
-        .await
-        .unwrap();
-    let kept = store
-        .create_instance(new_instance(org.id, "kept"))
-        .await
-        .unwrap();
+    let [gone, kept] = instances(&store, ["gone", "kept"]).await;
 
     store
         .enqueue(vec![
@@ -335,18 +343,7 @@ async fn deleting_an_instance_drops_its_pending_notifications_only() {
 async fn outbox_lifecycle() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    let org = store
-        .create_org("acme", &secrets("u", "o"), 1)
-        .await
-        .unwrap();
-    let inst = store
-        .create_instance(new_instance(org.id, "i"))
-        .await
-        .unwrap();
-    let other = store
-        .create_instance(new_instance(org.id, "j"))
-        .await
-        .unwrap();
+    let [inst, other] = instances(&store, ["i", "j"]).await;
 
     assert_eq!(store.enqueue(vec![]).await.unwrap(), Vec::<i64>::new());
     let seqs = store
@@ -806,18 +803,7 @@ async fn a_lone_enqueue_commits_at_once() {
 async fn save_poll_stores_the_notifications_and_the_cursor_together() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    let org = store
-        .create_org("acme", &secrets("u", "o"), 1)
-        .await
-        .unwrap();
-    let inst = store
-        .create_instance(new_instance(org.id, "i"))
-        .await
-        .unwrap();
-    let other = store
-        .create_instance(new_instance(org.id, "j"))
-        .await
-        .unwrap();
+    let [inst, other] = instances(&store, ["i", "j"]).await;
     assert_eq!(store.poll_states(inst.id).await.unwrap(), vec![]);
     store
         .enqueue(vec![note("earlier", inst.id, 1)])
@@ -891,14 +877,7 @@ async fn save_poll_stores_the_notifications_and_the_cursor_together() {
 async fn a_failed_poll_records_its_error_without_notifications() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    let org = store
-        .create_org("acme", &secrets("u", "o"), 1)
-        .await
-        .unwrap();
-    let inst = store
-        .create_instance(new_instance(org.id, "i"))
-        .await
-        .unwrap();
+    let [inst] = instances(&store, ["i"]).await;
 
     // The first poll ever fails: no success yet, nothing seen.
     let failed = PollState {
@@ -949,14 +928,7 @@ async fn a_failed_poll_records_its_error_without_notifications() {
 async fn a_failed_save_poll_stores_neither_the_state_nor_any_notification() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    let org = store
-        .create_org("acme", &secrets("u", "o"), 1)
-        .await
-        .unwrap();
-    let inst = store
-        .create_instance(new_instance(org.id, "i"))
-        .await
-        .unwrap();
+    let [inst] = instances(&store, ["i"]).await;
     let before = poll_state(inst.id, "contacts", 1_000, 1);
     store
         .save_poll(before.clone(), vec![note("taken", inst.id, 1_000)])
@@ -1006,7 +978,7 @@ async fn a_failed_save_poll_stores_neither_the_state_nor_any_notification() {
 
     // The same call, retried once the conflict is gone, succeeds.
     let inst2 = store
-        .create_instance(new_instance(org.id, "i2"))
+        .create_instance(new_instance(inst.org_id, "i2"))
         .await
         .unwrap();
     let retried = poll_state(inst2.id, "contacts", 2_000, 3);
@@ -1028,14 +1000,7 @@ async fn a_failed_save_poll_stores_neither_the_state_nor_any_notification() {
 async fn concurrent_save_polls_fail_only_the_failing_one() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(open(&dir));
-    let org = store
-        .create_org("acme", &secrets("u", "o"), 1)
-        .await
-        .unwrap();
-    let inst = store
-        .create_instance(new_instance(org.id, "i"))
-        .await
-        .unwrap();
+    let [inst] = instances(&store, ["i"]).await;
     store
         .enqueue(vec![note("taken", inst.id, 0)])
         .await
@@ -1079,18 +1044,7 @@ async fn concurrent_save_polls_fail_only_the_failing_one() {
 async fn credentials_round_trip_replace_and_remove() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    let org = store
-        .create_org("acme", &secrets("u", "o"), 1)
-        .await
-        .unwrap();
-    let inst = store
-        .create_instance(new_instance(org.id, "i"))
-        .await
-        .unwrap();
-    let other = store
-        .create_instance(new_instance(org.id, "j"))
-        .await
-        .unwrap();
+    let [inst, other] = instances(&store, ["i", "j"]).await;
     assert_eq!(store.credentials(inst.id).await.unwrap(), None);
 
     let first = creds("access-1", Some("refresh-1"), 100);
@@ -1154,18 +1108,7 @@ async fn credentials_round_trip_replace_and_remove() {
 async fn deleting_an_instance_removes_its_poll_states_and_credentials() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    let org = store
-        .create_org("acme", &secrets("u", "o"), 1)
-        .await
-        .unwrap();
-    let gone = store
-        .create_instance(new_instance(org.id, "gone"))
-        .await
-        .unwrap();
-    let kept = store
-        .create_instance(new_instance(org.id, "kept"))
-        .await
-        .unwrap();
+    let [gone, kept] = instances(&store, ["gone", "kept"]).await;
     for inst in [&gone, &kept] {
         for resource in ["accounts", "contacts"] {
             store
@@ -1395,18 +1338,7 @@ async fn a_new_file_gets_the_current_schema_version() {
 async fn prune_deletes_old_finished_notifications_with_their_attempts_and_never_a_pending_one() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    let org = store
-        .create_org("acme", &secrets("u", "o"), 1)
-        .await
-        .unwrap();
-    let inst = store
-        .create_instance(new_instance(org.id, "i"))
-        .await
-        .unwrap();
-    let gone = store
-        .create_instance(new_instance(org.id, "gone"))
-        .await
-        .unwrap();
+    let [inst, gone] = instances(&store, ["i", "gone"]).await;
     // Accepted at 10..=16; `new` after the cut at 100.
     store
         .enqueue(vec![
