@@ -1,6 +1,8 @@
 //! Retention: notifications that are done (delivered, dead-lettered, or dropped with their
 //! instance) are deleted with their attempts once older than the retention period, so the
-//! outbox does not grow without bound. A pending notification is never deleted.
+//! outbox does not grow without bound. Age counts from acceptance, and a notification with
+//! an attempt or a delivery within the retention (a late redelivery) is kept. A pending
+//! notification is never deleted.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +17,7 @@ pub struct RetentionConfig {
     /// Age (since acceptance) after which a finished notification is deleted; `None` keeps
     /// everything.
     pub keep: Option<Duration>,
-    /// How often the pruner looks for notifications to delete.
+    /// How often the pruner looks for notifications to delete (at most once a day).
     pub interval: Duration,
     /// Notifications deleted per store transaction: small enough that webhooks committed
     /// in the same group commit do not wait long for it.
@@ -33,6 +35,9 @@ impl Default for RetentionConfig {
     }
 }
 
+/// The longest pause between two prunes: a larger interval is taken as this.
+const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
 /// Starts the pruner; it runs until the task is aborted. `None` when retention is off.
 pub fn start(
     config: RetentionConfig,
@@ -40,18 +45,23 @@ pub fn start(
     metrics: Arc<Metrics>,
 ) -> Option<tokio::task::JoinHandle<()>> {
     let keep = config.keep?;
+    let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+    let interval = config
+        .interval
+        .clamp(Duration::from_millis(1), MAX_INTERVAL);
+    let batch = config.batch.max(1);
     Some(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(config.interval);
+        let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let before = crate::now_ms().saturating_sub(keep.as_millis() as i64);
-            let pruned = prune_all(store.as_ref(), before, config.batch).await;
+            let before = crate::now_ms().saturating_sub(keep_ms);
+            let pruned = prune_all(store.as_ref(), before, batch).await;
             if pruned > 0 {
                 metrics.notifications_pruned(pruned);
                 tracing::info!(
                     pruned,
-                    older_than_ms = keep.as_millis() as u64,
+                    older_than_ms = keep_ms,
                     "deleted finished notifications past retention"
                 );
             }

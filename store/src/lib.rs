@@ -388,9 +388,10 @@ pub trait Store: Send + Sync + 'static {
     /// `now`. Returns the notification after it, `None` when it does not exist.
     async fn redeliver(&self, id: &str, now: Millis) -> Result<Option<Notification>, StoreError>;
     /// Deletes notifications accepted before `before` that are no longer pending
-    /// (delivered, dead-lettered or dropped), with their attempts: at most `limit`, oldest
-    /// first. A pending notification is never deleted, however old. Returns how many were
-    /// deleted.
+    /// (delivered, dead-lettered or dropped) and have had no attempt or delivery since
+    /// `before` (a late redelivery keeps one longer), with their attempts: at most `limit`,
+    /// oldest (by acceptance) first. A pending notification is never deleted, however old.
+    /// Returns how many were deleted.
     async fn prune(&self, before: Millis, limit: u32) -> Result<u64, StoreError>;
     /// Counts of notifications by state (for metrics).
     async fn count_by_state(&self) -> Result<Vec<(NotificationState, u64)>, StoreError>;

@@ -1211,36 +1211,48 @@ impl Store for SqliteStore {
 
     async fn prune(&self, before: Millis, limit: u32) -> Result<u64, StoreError> {
         self.write(move |conn| {
-            // Oldest first within each final state, through `notifications_by_state`; seq
-            // order is acceptance order, so the first row accepted at or after `before`
-            // ends that state's scan (a clock stepped back only makes it keep more).
+            // Up to `limit` candidates from each final state, oldest first through
+            // `notifications_by_state`; seq order is acceptance order, so the first row
+            // accepted at or after `before` ends that state's scan (a clock stepped back only
+            // makes it keep more). A row with an attempt or a delivery since `before` (a
+            // redelivery) is skipped and does not count.
+            let limit = limit as usize;
             let mut doomed: Vec<(i64, String)> = Vec::new();
             for state in [
                 NotificationState::Delivered,
                 NotificationState::Dead,
                 NotificationState::Dropped,
             ] {
-                let room = (limit as usize).saturating_sub(doomed.len());
-                if room == 0 {
-                    break;
-                }
                 let mut stmt = conn
                     .prepare_cached(
-                        "SELECT seq, id, created_ms FROM notifications
-                         WHERE state = ?1 ORDER BY seq LIMIT ?2",
+                        "SELECT n.seq, n.id, n.created_ms, n.delivered_ms,
+                                (SELECT MAX(a.at_ms) FROM attempts a
+                                 WHERE a.notification_id = n.id)
+                         FROM notifications n WHERE n.state = ?1 ORDER BY n.seq",
                     )
                     .map_err(db)?;
-                let mut rows = stmt
-                    .query(params![state.as_str(), room as i64])
-                    .map_err(db)?;
-                while let Some(row) = rows.next().map_err(db)? {
+                let mut rows = stmt.query(params![state.as_str()]).map_err(db)?;
+                let mut taken = 0;
+                while taken < limit {
+                    let Some(row) = rows.next().map_err(db)? else {
+                        break;
+                    };
                     let created: i64 = row.get(2).map_err(db)?;
                     if created >= before {
                         break;
                     }
+                    let delivered: Option<i64> = row.get(3).map_err(db)?;
+                    let last_attempt: Option<i64> = row.get(4).map_err(db)?;
+                    if delivered.max(last_attempt).is_some_and(|t| t >= before) {
+                        continue;
+                    }
                     doomed.push((row.get(0).map_err(db)?, row.get(1).map_err(db)?));
+                    taken += 1;
                 }
             }
+            // The oldest `limit` across the states.
+            doomed.sort_unstable_by_key(|(seq, _)| *seq);
+            doomed.truncate(limit);
             let mut attempts = conn
                 .prepare_cached("DELETE FROM attempts WHERE notification_id = ?1")
                 .map_err(db)?;

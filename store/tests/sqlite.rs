@@ -1347,12 +1347,14 @@ async fn prune_deletes_old_finished_notifications_with_their_attempts_and_never_
             note("dead", inst.id, 12),
             note("dropped", gone.id, 13),
             note("delivered-2", inst.id, 14),
-            note("delivered-3", inst.id, 15),
+            note("redelivered", inst.id, 15),
+            note("delivered-3", inst.id, 16),
             note("new", inst.id, 200),
         ])
         .await
         .unwrap();
-    let finish = |id: &'static str, state: NotificationState| {
+    // One attempt at `at` that leaves the notification in `state`.
+    let finish = |id: &'static str, state: NotificationState, at: i64| {
         let store = store.clone();
         async move {
             let status = if state == NotificationState::Delivered {
@@ -1362,7 +1364,7 @@ async fn prune_deletes_old_finished_notifications_with_their_attempts_and_never_
             };
             store
                 .record_attempt(AttemptRecord {
-                    attempt: attempt(id, 1, 1, 300, Some(status)),
+                    attempt: attempt(id, 1, 1, at, Some(status)),
                     new_state: state,
                     next_attempt_ms: 0,
                 })
@@ -1370,36 +1372,40 @@ async fn prune_deletes_old_finished_notifications_with_their_attempts_and_never_
                 .unwrap();
         }
     };
-    finish("delivered-1", NotificationState::Delivered).await;
-    finish("dead", NotificationState::Dead).await;
-    finish("delivered-2", NotificationState::Delivered).await;
-    finish("delivered-3", NotificationState::Delivered).await;
-    finish("new", NotificationState::Delivered).await;
+    finish("delivered-1", NotificationState::Delivered, 50).await;
+    finish("dead", NotificationState::Dead, 50).await;
+    finish("delivered-2", NotificationState::Delivered, 50).await;
+    // Accepted long ago, but delivered after the cut (a late redelivery).
+    finish("redelivered", NotificationState::Delivered, 150).await;
+    finish("delivered-3", NotificationState::Delivered, 50).await;
+    finish("new", NotificationState::Delivered, 300).await;
     assert!(store.delete_instance(gone.id).await.unwrap());
 
-    // The limit bounds one call; the oldest go first.
+    // The limit bounds one call; the oldest go first, whatever their state.
     assert_eq!(store.prune(100, 2).await.unwrap(), 2);
     let exists = |id: &'static str| {
         let store = store.clone();
         async move { store.get_notification(id).await.unwrap().is_some() }
     };
-    assert!(!exists("delivered-1").await && !exists("delivered-2").await);
-    assert!(exists("delivered-3").await);
+    assert!(!exists("delivered-1").await && !exists("dead").await);
+    assert!(exists("dropped").await && exists("delivered-2").await);
     assert!(store.attempts("delivered-1").await.unwrap().is_empty());
 
     assert_eq!(store.prune(100, 100).await.unwrap(), 3);
-    for id in ["delivered-3", "dead", "dropped"] {
+    for id in ["dropped", "delivered-2", "delivered-3"] {
         assert_eq!(store.get_notification(id).await.unwrap(), None, "{id}");
         assert!(store.attempts(id).await.unwrap().is_empty(), "{id}");
     }
     assert_eq!(store.prune(100, 100).await.unwrap(), 0);
-    // Still there: the pending one however old, and everything accepted after the cut.
+    // Still there: the pending one however old, the one active after the cut, and
+    // everything accepted after it.
     let pending = store
         .get_notification("pending-old")
         .await
         .unwrap()
         .unwrap();
     assert_eq!(pending.state, NotificationState::Pending);
+    assert_eq!(store.attempts("redelivered").await.unwrap().len(), 1);
     assert_eq!(store.attempts("new").await.unwrap().len(), 1);
     assert_eq!(store.pending().await.unwrap().len(), 1);
 }
