@@ -38,8 +38,8 @@ enum Command {
         #[arg(long, default_value_t = 1 << 20)]
         body_limit: usize,
         /// How long notifications that are done (delivered, dead-lettered, dropped) are
-        /// kept after acceptance, in milliseconds (default 30 days); 0 keeps them forever.
-        /// Pending notifications are never deleted.
+        /// kept after acceptance and after their last attempt, in milliseconds (default 30
+        /// days); 0 keeps them forever. Pending notifications are never deleted.
         #[arg(long, value_name = "MS")]
         retention_ms: Option<u64>,
         /// How often notifications past retention are looked for, in milliseconds.

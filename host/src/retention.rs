@@ -14,8 +14,8 @@ use crate::metrics::Metrics;
 /// How long finished notifications are kept.
 #[derive(Debug, Clone)]
 pub struct RetentionConfig {
-    /// Age (since acceptance) after which a finished notification is deleted; `None` keeps
-    /// everything.
+    /// How long a finished notification is kept after its acceptance and after its last
+    /// attempt; `None` keeps everything.
     pub keep: Option<Duration>,
     /// How often the pruner looks for notifications to delete (at most once a day).
     pub interval: Duration,
