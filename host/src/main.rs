@@ -176,11 +176,19 @@ async fn main() -> anyhow::Result<()> {
             command: OrgsCommand::Add { name, data },
         } => {
             let store = host::open_store(&data)?;
-            let created = host::tenancy::create_org(store.as_ref(), &name, host::now_ms()).await?;
+            let file = data.join("authorization");
+            let (created, first) =
+                host::tenancy::add_org(store.as_ref(), &name, &file, host::now_ms()).await?;
             eprintln!(
                 "organization {} ({}) created",
                 created.org.id, created.org.name
             );
+            if first {
+                eprintln!(
+                    "the first organization: its Authorization header value is also in {}",
+                    file.display()
+                );
+            }
             println!("{}", created.authorization);
             Ok(())
         }

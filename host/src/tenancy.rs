@@ -144,14 +144,44 @@ pub async fn bootstrap(
         warn_if_missing(file);
         return Ok(false);
     }
+    create_first_org(store, "default", file, now_ms).await?;
+    Ok(true)
+}
+
+/// `connector-host orgs add`: creates an organization with fresh secrets. When it is the
+/// store's first, its `Authorization` value is also written to `file`, as [`bootstrap`]
+/// does, so that the file stands for the first organization however it was made (and a
+/// later start does not warn that it is missing). The flag says whether it was the first.
+pub async fn add_org(
+    store: &dyn Store,
+    name: &str,
+    file: &Path,
+    now_ms: i64,
+) -> Result<(NewOrg, bool), BootstrapError> {
+    if store.count_orgs().await? == 0 {
+        return Ok((create_first_org(store, name, file, now_ms).await?, true));
+    }
+    Ok((create_org(store, name, now_ms).await?, false))
+}
+
+/// Writes `file`, then creates the organization it opens (see [`bootstrap`]).
+async fn create_first_org(
+    store: &dyn Store,
+    name: &str,
+    file: &Path,
+    now_ms: i64,
+) -> Result<NewOrg, BootstrapError> {
     let secrets = Secrets::new();
     let hashes = secrets.hashes();
     write_private(file, &secrets.authorization()).map_err(|source| BootstrapError::File {
         path: file.display().to_string(),
         source,
     })?;
-    match store.create_org("default", &hashes, now_ms).await {
-        Ok(_) => Ok(true),
+    match store.create_org(name, &hashes, now_ms).await {
+        Ok(org) => Ok(NewOrg {
+            org,
+            authorization: secrets.authorization(),
+        }),
         Err(e) => {
             // The file's secrets open nothing: remove it, unless the store cannot say for
             // sure that the organization was not created after all (then the file is the
@@ -397,6 +427,37 @@ mod tests {
             .await
             .unwrap();
         (created, log.text())
+    }
+
+    #[tokio::test]
+    async fn orgs_add_on_an_empty_store_writes_the_file_so_no_start_warns() {
+        let tmp = TempDir::new();
+        let store = store(&tmp);
+        let file = tmp.0.join("authorization");
+        let (first, was_first) = add_org(store.as_ref(), "acme", &file, 1).await.unwrap();
+        assert!(was_first);
+        assert_eq!(first.org.name, "acme");
+        let value = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(value.trim_end(), first.authorization);
+        assert!(authenticates(store.as_ref(), &value).await);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+        }
+
+        // The next organization leaves the file alone.
+        let (second, was_first) = add_org(store.as_ref(), "other", &file, 2).await.unwrap();
+        assert!(!was_first);
+        assert_ne!(second.authorization, first.authorization);
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), value);
+
+        // A start finds the file and has nothing to warn about, nor anything to create.
+        let (created, log) = bootstrap_logged(store.as_ref(), &file).await;
+        assert!(!created);
+        assert!(!log.contains("WARN"), "{log}");
+        assert_eq!(store.count_orgs().await.unwrap(), 2);
     }
 
     #[tokio::test]
