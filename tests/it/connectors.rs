@@ -530,3 +530,41 @@ async fn deeply_nested_answers_parse_up_to_the_sdk_limit_and_fail_cleanly_beyond
         }
     }
 }
+
+/// Vendor records are printed again inside the guest (serde_json with zmij, built at
+/// opt-level "s" in the wasm profile so that its tables stay small): every kind of float
+/// must come out as the host's own serde_json prints it.
+#[tokio::test]
+async fn floats_in_vendor_records_print_as_serde_json_prints_them() {
+    let ecwid = load("ecwid").await;
+    let c = ctx(&[("ecwid.store.id", "1003")], Some("tok"));
+    let orders = target("orders", "/hubs/ecommerce/orders");
+    let floats = [
+        0.1,
+        12.5,
+        1234.5678,
+        -0.0,
+        1e-7,
+        5e-324,
+        2.2250738585072014e-308,
+        1.7976931348623157e308,
+        123456789012345680.0,
+        9007199254740993.0,
+        0.30000000000000004,
+        1e21,
+        1e15,
+        std::f64::consts::PI,
+    ];
+    let items: Vec<Value> = floats
+        .iter()
+        .enumerate()
+        .map(|(i, f)| json!({"id": i, "total": f, "tax": f / 3.0, "rate": [f * 7.0, -f]}))
+        .collect();
+    let answer = json!({"total": items.len(), "count": items.len(), "offset": 0, "items": items});
+    let page = ecwid
+        .parse_poll_response(&c, &orders, None, &response(200, &answer))
+        .await
+        .unwrap();
+    let printed: Vec<String> = items.iter().map(Value::to_string).collect();
+    assert_eq!(page.records, printed);
+}
