@@ -93,6 +93,22 @@ fn pending_ids(pending: Vec<store::Notification>) -> Vec<(i64, String)> {
     pending.into_iter().map(|n| (n.seq, n.id)).collect()
 }
 
+/// Records `attempt`, which leaves its notification in `state` (due again at `next_ms`).
+async fn record(
+    store: &SqliteStore,
+    attempt: Attempt,
+    state: NotificationState,
+    next_ms: i64,
+) -> Result<(), store::StoreError> {
+    store
+        .record_attempt(AttemptRecord {
+            attempt,
+            new_state: state,
+            next_attempt_ms: next_ms,
+        })
+        .await
+}
+
 fn open(dir: &tempfile::TempDir) -> SqliteStore {
     SqliteStore::open(&dir.path().join("store.db")).expect("open the store")
 }
@@ -282,22 +298,22 @@ async fn deleting_an_instance_drops_its_pending_notifications_only() {
         ])
         .await
         .unwrap();
-    store
-        .record_attempt(AttemptRecord {
-            attempt: attempt("d", 1, 1, 20, Some(200)),
-            new_state: NotificationState::Delivered,
-            next_attempt_ms: 0,
-        })
-        .await
-        .unwrap();
-    store
-        .record_attempt(AttemptRecord {
-            attempt: attempt("x", 1, 1, 20, Some(500)),
-            new_state: NotificationState::Dead,
-            next_attempt_ms: 0,
-        })
-        .await
-        .unwrap();
+    record(
+        &store,
+        attempt("d", 1, 1, 20, Some(200)),
+        NotificationState::Delivered,
+        0,
+    )
+    .await
+    .unwrap();
+    record(
+        &store,
+        attempt("x", 1, 1, 20, Some(500)),
+        NotificationState::Dead,
+        0,
+    )
+    .await
+    .unwrap();
 
     assert!(store.delete_instance(gone.id).await.unwrap());
     let state = |id: &'static str| {
@@ -325,14 +341,14 @@ async fn deleting_an_instance_drops_its_pending_notifications_only() {
     assert_eq!(pending, ["other"]);
 
     // An attempt that was in flight during the delete is recorded but does not revive it.
-    store
-        .record_attempt(AttemptRecord {
-            attempt: attempt("p", 1, 1, 30, Some(503)),
-            new_state: NotificationState::Pending,
-            next_attempt_ms: 40,
-        })
-        .await
-        .unwrap();
+    record(
+        &store,
+        attempt("p", 1, 1, 30, Some(503)),
+        NotificationState::Pending,
+        40,
+    )
+    .await
+    .unwrap();
     let p = store.get_notification("p").await.unwrap().unwrap();
     assert_eq!(p.state, NotificationState::Dropped);
     assert_eq!(p.attempts, 1);
@@ -402,12 +418,7 @@ async fn outbox_lifecycle() {
 
     // n1: a failed attempt, then success.
     let a1 = attempt("n1", 1, 1, 200, Some(502));
-    store
-        .record_attempt(AttemptRecord {
-            attempt: a1.clone(),
-            new_state: NotificationState::Pending,
-            next_attempt_ms: 1_200,
-        })
+    record(&store, a1.clone(), NotificationState::Pending, 1_200)
         .await
         .unwrap();
     let after = store.get_notification("n1").await.unwrap().unwrap();
@@ -417,12 +428,7 @@ async fn outbox_lifecycle() {
     assert_eq!(after.delivered_ms, None);
 
     let a2 = attempt("n1", 1, 2, 1_250, Some(204));
-    store
-        .record_attempt(AttemptRecord {
-            attempt: a2.clone(),
-            new_state: NotificationState::Delivered,
-            next_attempt_ms: 0,
-        })
+    record(&store, a2.clone(), NotificationState::Delivered, 0)
         .await
         .unwrap();
     let delivered = store.get_notification("n1").await.unwrap().unwrap();
@@ -432,12 +438,7 @@ async fn outbox_lifecycle() {
 
     // n2: dies, then is redelivered.
     let a3 = attempt("n2", 1, 1, 300, None);
-    store
-        .record_attempt(AttemptRecord {
-            attempt: a3.clone(),
-            new_state: NotificationState::Dead,
-            next_attempt_ms: 0,
-        })
+    record(&store, a3.clone(), NotificationState::Dead, 0)
         .await
         .unwrap();
     assert_eq!(
@@ -453,12 +454,7 @@ async fn outbox_lifecycle() {
     assert_eq!(store.redeliver("missing", 5_000).await.unwrap(), None);
 
     let a4 = attempt("n2", 2, 1, 5_001, Some(200));
-    store
-        .record_attempt(AttemptRecord {
-            attempt: a4.clone(),
-            new_state: NotificationState::Delivered,
-            next_attempt_ms: 0,
-        })
+    record(&store, a4.clone(), NotificationState::Delivered, 0)
         .await
         .unwrap();
 
@@ -468,13 +464,13 @@ async fn outbox_lifecycle() {
     assert_eq!(store.attempts("n3").await.unwrap(), vec![]);
 
     // An attempt for an unknown notification is refused and stores nothing.
-    let unknown = store
-        .record_attempt(AttemptRecord {
-            attempt: attempt("missing", 1, 1, 1, Some(200)),
-            new_state: NotificationState::Delivered,
-            next_attempt_ms: 0,
-        })
-        .await;
+    let unknown = record(
+        &store,
+        attempt("missing", 1, 1, 1, Some(200)),
+        NotificationState::Delivered,
+        0,
+    )
+    .await;
     assert!(matches!(unknown, Err(StoreError::Database(_))));
     assert_eq!(store.attempts("missing").await.unwrap(), vec![]);
 
@@ -546,14 +542,14 @@ async fn everything_survives_a_reopen() {
             .enqueue(vec![note("a", inst.id, 1), note("b", inst.id, 2)])
             .await
             .unwrap();
-        store
-            .record_attempt(AttemptRecord {
-                attempt: attempt("a", 1, 1, 3, Some(200)),
-                new_state: NotificationState::Delivered,
-                next_attempt_ms: 0,
-            })
-            .await
-            .unwrap();
+        record(
+            &store,
+            attempt("a", 1, 1, 3, Some(200)),
+            NotificationState::Delivered,
+            0,
+        )
+        .await
+        .unwrap();
         let mut failed = poll_state(inst.id, "orders", 40, 0);
         failed.last_success_ms = None;
         failed.last_error = Some("HTTP 429".into());
@@ -1362,12 +1358,7 @@ async fn prune_deletes_old_finished_notifications_with_their_attempts_and_never_
             } else {
                 500
             };
-            store
-                .record_attempt(AttemptRecord {
-                    attempt: attempt(id, 1, 1, at, Some(status)),
-                    new_state: state,
-                    next_attempt_ms: 0,
-                })
+            record(&store, attempt(id, 1, 1, at, Some(status)), state, 0)
                 .await
                 .unwrap();
         }
