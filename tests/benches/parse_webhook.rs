@@ -10,6 +10,11 @@ use ecwid_webhooks::BODY;
 use guest_sdk::Connector as _;
 use host::runtime::{Limits, Runtime};
 
+/// The host binary's allocator, so the numbers are the binary's (its calls allocate the
+/// store, the instance's bookkeeping and the lifted results).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -17,6 +17,10 @@ mod ecwid_webhooks;
 
 use host::runtime::{Enabled, Limits, LoadedConnector, PoolingAllocationConfig, Runtime};
 
+/// The host binary's allocator, so the numbers are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Side B's change to the host's pool settings, applied to both of its pools (side A
 /// keeps them).
 fn variant_b(pool: &mut PoolingAllocationConfig) {
