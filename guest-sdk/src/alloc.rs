@@ -70,11 +70,13 @@ impl Default for Arena {
 unsafe impl GlobalAlloc for Arena {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let (next, end) = self.bounds();
-        let start = next.next_multiple_of(layout.align());
-        match start.checked_add(layout.size()) {
+        // `Layout` alignments are powers of two: a mask, not a division.
+        let mask = layout.align() - 1;
+        let start = next.checked_add(mask).map(|n| n & !mask);
+        match start.and_then(|s| s.checked_add(layout.size())) {
             Some(stop) if stop <= end => {
                 self.next.set(stop);
-                start as *mut u8
+                (stop - layout.size()) as *mut u8
             }
             // SAFETY: the caller's contract is passed on.
             _ => unsafe { System.alloc(layout) },

@@ -7,7 +7,11 @@ use time::{OffsetDateTime, UtcOffset};
 use crate::Error;
 
 fn from_ms(ms: i64) -> Result<OffsetDateTime, Error> {
-    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+    // Whole seconds and milliseconds in i64: the nanosecond constructor takes an i128,
+    // which is a software division on wasm32.
+    let millis = ms.rem_euclid(1000) as u16;
+    OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .and_then(|t| t.replace_millisecond(millis))
         .map_err(|_| Error::bad_request(format!("timestamp {ms} ms is out of range")))
 }
 
@@ -56,5 +60,12 @@ mod tests {
             "1970-01-15T06:56:07Z"
         );
         assert_eq!(rfc3339_from_ms(ms).unwrap(), "2017-01-01T22:17:59.039Z");
+        // Before 1970 the milliseconds still count forward from the whole second.
+        assert_eq!(rfc3339_from_ms(-1).unwrap(), "1969-12-31T23:59:59.999Z");
+        assert_eq!(
+            iso_millis_from_ms(-1_500).unwrap(),
+            "1969-12-31T23:59:58.500Z"
+        );
+        assert!(rfc3339_from_ms(i64::MAX).is_err());
     }
 }
