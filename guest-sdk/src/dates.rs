@@ -15,6 +15,13 @@ fn from_ms(ms: i64) -> Result<OffsetDateTime, Error> {
         .map_err(|_| Error::bad_request(format!("timestamp {ms} ms is out of range")))
 }
 
+/// The error for a date the format cannot print. With the years `from_ms` accepts (up to
+/// 9999) it does not happen; the fixed text keeps the `time` crate's error messages (and
+/// `std::io`'s, which they include) out of every connector's data image.
+fn unformattable(ms: i64) -> Error {
+    Error::bad_request(format!("timestamp {ms} ms cannot be formatted"))
+}
+
 /// RFC 3339 in UTC with seconds, e.g. `2024-01-01T00:00:00Z`, from unix seconds.
 pub fn rfc3339_from_unix_seconds(secs: i64) -> Result<String, Error> {
     rfc3339_from_ms(secs.saturating_mul(1000))
@@ -23,17 +30,13 @@ pub fn rfc3339_from_unix_seconds(secs: i64) -> Result<String, Error> {
 /// RFC 3339 in UTC, e.g. `2024-01-01T00:00:00Z`, from unix milliseconds (whole seconds
 /// only when the milliseconds are zero).
 pub fn rfc3339_from_ms(ms: i64) -> Result<String, Error> {
-    from_ms(ms)?
-        .format(&Rfc3339)
-        .map_err(|e| Error::bad_request(e.to_string()))
+    from_ms(ms)?.format(&Rfc3339).map_err(|_| unformattable(ms))
 }
 
 /// `yyyy-MM-dd HH:mm:ss` in UTC, as Pardot's `updated_after` takes it.
 pub fn sql_datetime_from_ms(ms: i64) -> Result<String, Error> {
     let f = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-    from_ms(ms)?
-        .format(&f)
-        .map_err(|e| Error::bad_request(e.to_string()))
+    from_ms(ms)?.format(&f).map_err(|_| unformattable(ms))
 }
 
 /// `yyyy-MM-dd'T'HH:mm:ss.SSS'Z'` in UTC, as Keap's `since`/`until` take it.
@@ -43,7 +46,7 @@ pub fn iso_millis_from_ms(ms: i64) -> Result<String, Error> {
     from_ms(ms)?
         .to_offset(UtcOffset::UTC)
         .format(&f)
-        .map_err(|e| Error::bad_request(e.to_string()))
+        .map_err(|_| unformattable(ms))
 }
 
 #[cfg(test)]
