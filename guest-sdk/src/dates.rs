@@ -15,9 +15,9 @@ fn from_ms(ms: i64) -> Result<OffsetDateTime, Error> {
         .map_err(|_| Error::bad_request(format!("timestamp {ms} ms is out of range")))
 }
 
-/// The error for a date the format cannot print. With the years `from_ms` accepts (up to
-/// 9999) it does not happen; the fixed text keeps the `time` crate's error messages (and
-/// `std::io`'s, which they include) out of every connector's data image.
+/// The error for a date the format cannot print (RFC 3339 has no years before 0). A fixed
+/// text: formatting the `time` crate's error would bring its messages (and `std::io`'s,
+/// which they include) into every connector's data image.
 fn unformattable(ms: i64) -> Error {
     Error::bad_request(format!("timestamp {ms} ms cannot be formatted"))
 }
@@ -70,5 +70,12 @@ mod tests {
             "1969-12-31T23:59:58.500Z"
         );
         assert!(rfc3339_from_ms(i64::MAX).is_err());
+        // Year -1199: a time, but not one RFC 3339 can write.
+        match rfc3339_from_ms(-100_000_000_000_000) {
+            Err(Error::BadRequest(m)) => {
+                assert_eq!(m, "timestamp -100000000000000 ms cannot be formatted")
+            }
+            other => panic!("expected a bad-request error, got {other:?}"),
+        }
     }
 }
