@@ -2,7 +2,7 @@
 # The project's two commands; everything else they need is set up on the way.
 #   ./dev.sh serve   build the bundled connectors and run the host on 127.0.0.1:8080
 #                    (connectors in ./target/connectors, embedded store under ./data)
-#   ./dev.sh test    run the whole test suite (what CI runs)
+#   ./dev.sh test    fmt and clippy checks, then the whole test suite (what CI runs)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -39,10 +39,8 @@ case "${1:-}" in
     ensure_targets
     # A one-shot run gains nothing from the incremental cache, which is gigabytes on disk.
     export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
-    # The end-to-end tests drive the real binary; `cargo test` alone does not build it.
-    # Building every target of the workspace at once gives the binary the same feature set
-    # as the test build, so nothing is compiled twice.
-    cargo build --workspace --all-targets
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
     exec cargo test --workspace "$@"
     ;;
   *)

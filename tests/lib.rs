@@ -22,17 +22,18 @@ pub fn guest(name: &str) -> PathBuf {
     Path::new(env!("GUESTS_DIR")).join(format!("{name}.wasm"))
 }
 
-/// The `connector-host` binary, built by `cargo test --workspace` next to this test binary.
+/// The host binary: this package's `e2e-host` (the host's `main.rs`), which Cargo builds
+/// before it runs this package's tests and benches, next to their binaries.
 pub fn host_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("target profile dir");
-    let bin = dir.join(format!("connector-host{}", std::env::consts::EXE_SUFFIX));
+    let bin = dir.join(format!("e2e-host{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.exists(),
-        "{} is missing: run the suite with `cargo test --workspace` (the README's test command)",
+        "{} is missing: Cargo builds it for `cargo test -p tests` and `cargo bench -p tests`",
         bin.display()
     );
     bin

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::runtime::types::{Context, WebhookRequest};
-use crate::runtime::{CallError, Limits, LoadError, Runtime};
+use runtime::types::{Context, WebhookRequest};
+use runtime::{CallError, Limits, LoadError, Runtime};
 
 /// Why a check failed.
 #[derive(Debug, thiserror::Error)]

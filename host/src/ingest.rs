@@ -1,5 +1,6 @@
-//! Vendor webhooks in: find the instance, let the connector verify and parse, store the
-//! notifications durably, hand them to delivery.
+//! Vendor webhooks in: find the instance, let the connector verify and parse, then hand
+//! the events to the one emit path ([`crate::emit`]), which stores the notifications and
+//! hands them to delivery.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,16 +10,17 @@ use bytes::Bytes;
 
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use store::{Instance, NewNotification, Store, StoreError};
+use store::{Store, StoreError};
 
 use crate::delivery::Dispatcher;
-use crate::instances::Instances;
-use crate::instances::settings::{CALLBACK_URL, ENABLED, is_secret};
+use crate::emit;
+use crate::instances::settings::is_secret;
+use crate::instances::{Instances, LiveInstance};
 use crate::metrics::Metrics;
-use crate::notify::{self, Event, WEBHOOK_BATCH};
+use crate::notify::Event;
 use crate::registry::Registry;
-use crate::runtime::types::{ConnectorError, Context, WebhookRequest};
-use crate::runtime::{CallError, LoadedConnector};
+use runtime::types::{ConnectorError, Context, WebhookRequest};
+use runtime::{CallError, LoadedConnector};
 
 /// A webhook as it reached `POST /events/{elementKey}[/{base64(instanceId)}]`.
 #[derive(Debug, Clone)]
@@ -95,7 +97,7 @@ pub struct Outcome {
 
 /// The instances a webhook is for.
 struct Targets {
-    instances: Vec<Arc<Instance>>,
+    instances: Vec<Arc<LiveInstance>>,
     /// Set when the instance finder matched instances of more than one organization: the
     /// refusal to give if none of them checks the webhook's signature.
     shared: Option<String>,
@@ -103,7 +105,7 @@ struct Targets {
 
 impl Targets {
     /// Instances the sender named (header or path suffix).
-    fn addressed(instances: Vec<Arc<Instance>>) -> Targets {
+    fn addressed(instances: Vec<Arc<LiveInstance>>) -> Targets {
         Targets {
             instances,
             shared: None,
@@ -123,40 +125,6 @@ pub struct Ingest {
     pub dispatcher: Dispatcher,
     /// Counters.
     pub metrics: Arc<Metrics>,
-}
-
-/// The configuration of an instance as connector calls take it.
-pub fn config_pairs(i: &Instance) -> Vec<(String, String)> {
-    i.config
-        .iter()
-        .map(|e| (e.key.clone(), e.value.clone()))
-        .collect()
-}
-
-/// The configuration a connector is called with: the instance's, without the host's own
-/// `event.notification.*` keys (callback URL and headers, Basic-auth password, signature
-/// key). A connector never needs them, so it can neither log nor send them.
-pub fn connector_config(i: &Instance) -> Vec<(String, String)> {
-    i.config
-        .iter()
-        .filter(|e| !is_host_key(&e.key))
-        .map(|e| (e.key.clone(), e.value.clone()))
-        .collect()
-}
-
-/// [`connector_config`] for configuration pairs not yet stored (an instance being created
-/// or changed): what the connector's `validate-config` and its authentication steps see.
-pub fn without_host_keys(config: &[(String, String)]) -> Vec<(String, String)> {
-    config
-        .iter()
-        .filter(|(k, _)| !is_host_key(k))
-        .cloned()
-        .collect()
-}
-
-/// True for the host's own `event.notification.*` keys, which no connector is given.
-fn is_host_key(key: &str) -> bool {
-    key.starts_with("event.notification.")
 }
 
 /// The body as the notifications' `raw`: a JSON body byte for byte, a form as an object
@@ -318,7 +286,7 @@ impl Ingest {
     /// The instances a webhook is for.
     fn targets(&self, w: &Webhook, connector: &LoadedConnector) -> Result<Targets, IngestError> {
         let key = &w.element_key;
-        let by_ids = |ids: Vec<i64>| -> Result<Vec<Arc<Instance>>, IngestError> {
+        let by_ids = |ids: Vec<i64>| -> Result<Vec<Arc<LiveInstance>>, IngestError> {
             ids.into_iter()
                 .map(|id| {
                     self.instances
@@ -398,9 +366,9 @@ impl Ingest {
     async fn signature_checking(
         &self,
         connector: &LoadedConnector,
-        instances: Vec<Arc<Instance>>,
+        instances: Vec<Arc<LiveInstance>>,
         request: &WebhookRequest,
-    ) -> Vec<Arc<Instance>> {
+    ) -> Vec<Arc<LiveInstance>> {
         let unsigned = WebhookRequest {
             query: String::new(),
             headers: request
@@ -413,7 +381,7 @@ impl Ingest {
         };
         let mut out = Vec::with_capacity(instances.len());
         for instance in instances {
-            let config = connector_config(&instance);
+            let config = instance.connector_config.clone();
             let has_secret = config
                 .iter()
                 .any(|(k, v)| !v.trim().is_empty() && is_secret(connector.info(), k));
@@ -464,15 +432,12 @@ impl Ingest {
             }
         }
         let mut outcomes = Vec::with_capacity(targets.len());
-        let mut stored: Vec<NewNotification> = Vec::new();
-        let mut raw: Option<Box<RawValue>> = None;
+        // The instances that take the webhook, with their events and their outcome's index.
+        let mut found: Vec<(Arc<LiveInstance>, Vec<Event>, usize)> = Vec::new();
         let mut refused: Option<String> = None;
         let now = crate::now_ms();
         for instance in targets {
-            let enabled = instance
-                .config_value(ENABLED)
-                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-            if instance.disabled || !enabled {
+            if !instance.events_on() {
                 outcomes.push(Outcome {
                     instance_id: instance.id,
                     events: 0,
@@ -482,7 +447,7 @@ impl Ingest {
                 continue;
             }
             let ctx = Context {
-                config: connector_config(&instance),
+                config: instance.connector_config.clone(),
                 credentials: None,
             };
             let start = Instant::now();
@@ -508,48 +473,49 @@ impl Ingest {
                     date: e.date.clone(),
                 })
                 .collect();
-            let raw = raw.get_or_insert_with(|| raw_body(&w));
-            let tags = &instance.tags;
-            let source = notify::Source {
-                element_key: &instance.element_key,
-                hub: &connector.info().hub,
-                instance_id: instance.id,
-                instance_name: &instance.name,
-                instance_tags: tags,
-                org_id: instance.org_id,
-            };
-            let built = notify::build(&source, &events, &**raw, WEBHOOK_BATCH, now);
-            let endpoint = instance
-                .config_value(CALLBACK_URL)
-                .unwrap_or("")
-                .trim()
-                .to_string();
             outcomes.push(Outcome {
                 instance_id: instance.id,
                 events: events.len(),
-                notifications: built.iter().map(|b| b.id.clone()).collect(),
+                notifications: Vec::new(),
                 dropped: None,
             });
-            stored.extend(
-                built
-                    .into_iter()
-                    .map(|b| b.into_new(instance.id, &endpoint, now)),
-            );
+            found.push((instance, events, outcomes.len() - 1));
         }
         if outcomes.is_empty() {
             // Every instance refused the signature.
             return Err(IngestError::Unauthorized(refused.unwrap_or_default()));
         }
-        if stored.is_empty() {
-            self.metrics.webhook_dropped();
-            return Ok(outcomes);
+        let raw = (!found.is_empty()).then(|| raw_body(&w));
+        let batches: Vec<emit::Batch<'_>> = match raw.as_deref() {
+            Some(raw) => found
+                .iter()
+                .map(|(instance, events, _)| emit::Batch {
+                    instance,
+                    hub: &connector.info().hub,
+                    events,
+                    raw: emit::Raw::Webhook(raw),
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let ids = emit::emit(
+            &self.store,
+            &self.dispatcher,
+            &batches,
+            emit::Persist::Enqueue,
+            now,
+        )
+        .await?;
+        let mut count = 0;
+        for ((_, _, at), notifications) in found.iter().zip(ids) {
+            count += notifications.len();
+            outcomes[*at].notifications = notifications;
         }
-        let count = stored.len();
-        let store = self.store.clone();
-        self.dispatcher
-            .store_then_submit(stored, move |n| async move { store.enqueue(n).await })
-            .await?;
-        self.metrics.webhook_accepted(count);
+        if count == 0 {
+            self.metrics.webhook_dropped();
+        } else {
+            self.metrics.webhook_accepted(count);
+        }
         Ok(outcomes)
     }
 }

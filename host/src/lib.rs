@@ -6,6 +6,7 @@
 pub mod api;
 pub mod check;
 pub mod delivery;
+pub mod emit;
 pub mod http;
 pub mod ingest;
 pub mod instances;
@@ -15,7 +16,6 @@ pub mod percent;
 pub mod polling;
 pub mod registry;
 pub mod retention;
-pub mod runtime;
 pub mod tenancy;
 
 use std::net::SocketAddr;

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
-use crate::runtime::{LoadError, LoadedConnector, Runtime, sha256_hex};
+use runtime::{LoadError, LoadedConnector, Runtime, sha256_hex};
 
 /// A file that did not load, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -55,7 +55,8 @@ fn strip_word<'a>(s: &'a str, word: &str) -> Option<&'a str> {
 
 /// Hex sha256 of a secret or token.
 pub fn digest(secret: &str) -> String {
-    crate::runtime::sha256_hex(secret.as_bytes())
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(secret.as_bytes()))
 }
 
 /// A new random secret: 32 bytes of the OS's randomness, hex.

@@ -8,7 +8,7 @@ mod ecwid_webhooks;
 use criterion::{Criterion, criterion_main};
 use ecwid_webhooks::BODY;
 use guest_sdk::Connector as _;
-use host::runtime::{Limits, Runtime};
+use runtime::{Limits, Runtime};
 
 /// The host binary's allocator, so the numbers are the binary's (its calls allocate the
 /// store, the instance's bookkeeping and the lifted results).

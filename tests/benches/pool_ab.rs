@@ -15,7 +15,7 @@ use std::time::Instant;
 
 mod ecwid_webhooks;
 
-use host::runtime::{Enabled, Limits, LoadedConnector, PoolingAllocationConfig, Runtime};
+use runtime::{Enabled, Limits, LoadedConnector, PoolingAllocationConfig, Runtime};
 
 /// The host binary's allocator, so the numbers are the binary's.
 #[global_allocator]

@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use host::runtime::types::{
+use runtime::types::{
     AuthStep, ConnectorError, Context, Credentials, EventType, HttpResponse, PollTarget,
     PollWindow, WebhookRequest,
 };
-use host::runtime::{CallError, Limits, LoadedConnector, Runtime};
+use runtime::{CallError, Limits, LoadedConnector, Runtime};
 use serde_json::{Value, json};
 
 async fn load(name: &str) -> Arc<LoadedConnector> {

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use host::runtime::types::{Context, WebhookRequest};
-use host::runtime::{CallError, Limits, LoadedConnector, Runtime};
+use runtime::types::{Context, WebhookRequest};
+use runtime::{CallError, Limits, LoadedConnector, Runtime};
 
 fn limits() -> Limits {
     Limits {
@@ -118,7 +118,7 @@ async fn denied(what: &str) -> String {
     assert!(took < limits().call_timeout, "took {took:?}");
     ecwid_still_answers(&ecwid).await;
     match err {
-        CallError::Connector(host::runtime::types::ConnectorError::VendorError(m)) => m,
+        CallError::Connector(runtime::types::ConnectorError::VendorError(m)) => m,
         other => panic!("{what}: expected the guest to report a denial, got {other}"),
     }
 }

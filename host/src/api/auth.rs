@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use hyper::header::HeaderMap;
-use store::{Instance, SecretHashes};
+use store::SecretHashes;
 
 use super::App;
 use super::error::ApiError;
+use crate::instances::LiveInstance;
 use crate::tenancy::{Credential, digest, parse_authorization};
 
 /// An authenticated caller.
@@ -74,7 +75,7 @@ pub async fn authorize(app: &App, headers: &HeaderMap) -> Result<Caller, ApiErro
 
 /// The instance `id` if the caller may see it; 404 otherwise, so that another
 /// organization's instances are indistinguishable from missing ones.
-pub fn instance(app: &App, caller: &Caller, id: &str) -> Result<Arc<Instance>, ApiError> {
+pub fn instance(app: &App, caller: &Caller, id: &str) -> Result<Arc<LiveInstance>, ApiError> {
     let not_found = || ApiError::NotFound(format!("no instance {id}"));
     let id: i64 = id.parse().map_err(|_| not_found())?;
     let instance = app.instances.get(id).ok_or_else(not_found)?;

@@ -3,8 +3,8 @@
 use serde_json::{Value, json};
 
 use crate::registry::Registry;
-use crate::runtime::LoadedConnector;
-use crate::runtime::types::DatesConfiguration;
+use runtime::LoadedConnector;
+use runtime::types::DatesConfiguration;
 
 use super::error::ApiError;
 

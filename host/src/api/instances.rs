@@ -13,9 +13,9 @@ use super::{Answer, App, Req};
 use crate::instances::settings::{
     self, MASK, event_settings, flatten, is_secret, is_shown_as_url, mask_url,
 };
-use crate::instances::{configuration_json, instance_json};
-use crate::runtime::types::{ConnectorError, ConnectorInfo};
-use crate::runtime::{CallError, LoadedConnector};
+use crate::instances::{LiveInstance, configuration_json, instance_json, without_host_keys};
+use runtime::types::{ConnectorError, ConnectorInfo};
+use runtime::{CallError, LoadedConnector};
 
 fn connector(app: &App, key: &str) -> Result<Arc<LoadedConnector>, ApiError> {
     app.registry.get(key).ok_or_else(|| {
@@ -35,16 +35,13 @@ async fn validate(
     if events.enabled && events.vendor_type == settings::VendorType::Polling {
         crate::polling::resources::resolve(connector.info(), config)?;
     }
-    match connector
-        .validate_config(&crate::ingest::without_host_keys(config))
-        .await
-    {
+    match connector.validate_config(&without_host_keys(config)).await {
         Ok(()) => Ok(()),
         Err(CallError::Connector(ConnectorError::InvalidConfig(f))) => Err(ApiError::field(
             format!("configuration.{}", f.key),
             format!("`configuration.{}` {}", f.key, f.reason),
         )),
-        Err(CallError::Connector(e)) => Err(ApiError::bad(crate::runtime::types::describe(&e))),
+        Err(CallError::Connector(e)) => Err(ApiError::bad(runtime::types::describe(&e))),
         Err(e) => Err(ApiError::BadGateway(format!(
             "the connector could not check the configuration: {e}"
         ))),
@@ -165,11 +162,11 @@ async fn exchange_code(
     let Some(code) = provider_data.get("code").and_then(Value::as_str) else {
         return Ok(None);
     };
-    let ctx = crate::runtime::types::Context {
-        config: crate::ingest::without_host_keys(config),
+    let ctx = runtime::types::Context {
+        config: without_host_keys(config),
         credentials: None,
     };
-    let step = crate::runtime::types::AuthStep::ExchangeCode(code.to_string());
+    let step = runtime::types::AuthStep::ExchangeCode(code.to_string());
     crate::polling::auth::run_step(connector, app.poller.vendor(), &ctx, &step)
         .await
         .map_err(|e| match e {
@@ -203,13 +200,13 @@ fn info_of(app: &App, i: &Instance) -> Option<Arc<LoadedConnector>> {
 }
 
 /// `GET /instances/{id}`.
-pub fn show(app: &App, i: &Instance) -> Value {
+pub fn show(app: &App, i: &LiveInstance) -> Value {
     let c = info_of(app, i);
     instance_json(i, c.as_ref().map(|c| c.info()), None)
 }
 
 /// `GET /instances/{id}` with the last poll of each resource, for polling instances.
-pub async fn show_full(app: &App, i: &Instance) -> Answer {
+pub async fn show_full(app: &App, i: &LiveInstance) -> Answer {
     let mut v = show(app, i);
     let states = app.store.poll_states(i.id).await?;
     if !states.is_empty() {
@@ -247,14 +244,14 @@ fn unmask(
 }
 
 /// Checks and stores a change; the answer is the instance after it.
-async fn apply(app: &App, current: &Instance, mut update: InstanceUpdate) -> Answer {
+async fn apply(app: &App, current: &LiveInstance, mut update: InstanceUpdate) -> Answer {
     let connector = connector(app, &current.element_key)?;
     update.set_config = unmask(
         connector.info(),
         current,
         std::mem::take(&mut update.set_config),
     );
-    let mut merged: Vec<(String, String)> = crate::ingest::config_pairs(current);
+    let mut merged: Vec<(String, String)> = current.config_pairs();
     for (k, v) in &update.set_config {
         match merged.iter_mut().find(|(mk, _)| mk == k) {
             Some(entry) => entry.1 = v.clone(),
@@ -278,7 +275,7 @@ async fn apply(app: &App, current: &Instance, mut update: InstanceUpdate) -> Ans
 }
 
 /// `PATCH /instances/{id}`: `name`, `tags`, `disabled` and a partial `configuration`.
-pub async fn patch(app: &App, current: &Instance, req: &Req) -> Answer {
+pub async fn patch(app: &App, current: &LiveInstance, req: &Req) -> Answer {
     let body = req.json_object()?;
     let update = InstanceUpdate {
         name: string_field(&body, "name")?,
@@ -291,7 +288,7 @@ pub async fn patch(app: &App, current: &Instance, req: &Req) -> Answer {
 }
 
 /// `PATCH /instances/{id}/configuration/{configurationId}`: `{"propertyValue": …}`.
-pub async fn patch_entry(app: &App, current: &Instance, cid: &str, req: &Req) -> Answer {
+pub async fn patch_entry(app: &App, current: &LiveInstance, cid: &str, req: &Req) -> Answer {
     let entry = cid
         .parse::<i64>()
         .ok()

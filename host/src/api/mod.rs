@@ -253,7 +253,7 @@ pub use elements::element as element_json;
 
 /// The standardized JSON of one event object: `objectType`, `objectId`, `eventType`, `date`,
 /// and the connector's vendor fields under `fields`.
-pub fn event_json(e: &crate::runtime::types::EventObject) -> serde_json::Value {
+pub fn event_json(e: &runtime::types::EventObject) -> serde_json::Value {
     serde_json::json!({
         "objectType": e.object_type,
         "objectId": e.object_id,

@@ -313,19 +313,14 @@ impl Dispatcher {
                 }
             },
         };
-        let config: Vec<(String, String)> = instance
-            .config
-            .iter()
-            .map(|e| (e.key.clone(), e.value.clone()))
-            .collect();
         let CallbackSettings {
             signature_key,
             headers: callback_headers,
             basic_auth,
-        } = CallbackSettings::read(&config);
+        } = &instance.settings.callback;
         let at_ms = now_ms();
-        let mut headers = callback_headers;
-        if let Some(key) = &signature_key {
+        let mut headers = callback_headers.clone();
+        if let Some(key) = signature_key {
             for (k, v) in crate::notify::signature_headers(key, &job.id, at_ms / 1000, &body) {
                 headers.push((k.to_string(), v));
             }

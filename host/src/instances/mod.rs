@@ -1,7 +1,10 @@
 //! Connector instances: an in-memory view of the stored instances (the webhook hot path
 //! reads it without touching the database) and their JSON shape in the API.
 
+mod live;
 pub mod settings;
+
+pub use live::{LiveInstance, Settings, without_host_keys};
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -9,7 +12,7 @@ use std::sync::{Arc, RwLock};
 use serde_json::{Value, json};
 use store::Instance;
 
-use crate::runtime::types::ConnectorInfo;
+use runtime::types::ConnectorInfo;
 use settings::{MASK, is_secret, is_shown_as_url, mask_url};
 
 /// (connector key, configuration key): a pair the webhook instance finder looks up.
@@ -17,7 +20,7 @@ type FinderKey = (String, String);
 
 #[derive(Default)]
 struct Index {
-    by_id: HashMap<i64, Arc<Instance>>,
+    by_id: HashMap<i64, Arc<LiveInstance>>,
     by_token: HashMap<String, i64>,
     /// For each finder pair looked up so far: value → instances. Built on the first lookup
     /// of a pair and kept up to date after, so only the keys finders use are indexed.
@@ -70,9 +73,9 @@ impl Instances {
         self.index.read().expect("instance index lock poisoned")
     }
 
-    /// Adds or replaces an instance.
-    pub fn put(&self, instance: Instance) -> Arc<Instance> {
-        let instance = Arc::new(instance);
+    /// Adds or replaces an instance; its settings are parsed here, once.
+    pub fn put(&self, instance: Instance) -> Arc<LiveInstance> {
+        let instance = Arc::new(LiveInstance::new(instance));
         let mut index = self.index.write().expect("instance index lock poisoned");
         if let Some(old) = index.by_id.get(&instance.id).cloned() {
             index.unindex(&old);
@@ -94,19 +97,19 @@ impl Instances {
     }
 
     /// One instance.
-    pub fn get(&self, id: i64) -> Option<Arc<Instance>> {
+    pub fn get(&self, id: i64) -> Option<Arc<LiveInstance>> {
         self.read().by_id.get(&id).cloned()
     }
 
     /// The instance whose token hashes to `token_sha256`.
-    pub fn by_token(&self, token_sha256: &str) -> Option<Arc<Instance>> {
+    pub fn by_token(&self, token_sha256: &str) -> Option<Arc<LiveInstance>> {
         let index = self.read();
         let id = index.by_token.get(token_sha256)?;
         index.by_id.get(id).cloned()
     }
 
     /// The instances of an organization, by id.
-    pub fn of_org(&self, org_id: i64) -> Vec<Arc<Instance>> {
+    pub fn of_org(&self, org_id: i64) -> Vec<Arc<LiveInstance>> {
         let mut out: Vec<_> = self
             .read()
             .by_id
@@ -119,7 +122,7 @@ impl Instances {
     }
 
     /// The instances of connector `element_key` whose `config_key` equals `value`.
-    pub fn find(&self, element_key: &str, config_key: &str, value: &str) -> Vec<Arc<Instance>> {
+    pub fn find(&self, element_key: &str, config_key: &str, value: &str) -> Vec<Arc<LiveInstance>> {
         let pair = (element_key.to_string(), config_key.to_string());
         let known = self.read().by_finder.contains_key(&pair);
         if !known {
@@ -183,15 +186,12 @@ pub fn shown_value(info: Option<&ConnectorInfo>, key: &str, value: &str) -> Stri
 }
 
 /// The instance as the API shows it. `token` is given only in the answer to its creation.
-pub fn instance_json(i: &Instance, info: Option<&ConnectorInfo>, token: Option<&str>) -> Value {
+pub fn instance_json(i: &LiveInstance, info: Option<&ConnectorInfo>, token: Option<&str>) -> Value {
     let config: serde_json::Map<String, Value> = i
         .config
         .iter()
         .map(|e| (e.key.clone(), json!(shown_value(info, &e.key, &e.value))))
         .collect();
-    let enabled = i
-        .config_value(settings::ENABLED)
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
     let mut out = json!({
         "id": i.id,
         "name": i.name,
@@ -204,7 +204,7 @@ pub fn instance_json(i: &Instance, info: Option<&ConnectorInfo>, token: Option<&
         },
         "valid": info.is_some(),
         "disabled": i.disabled,
-        "eventsEnabled": enabled && !i.disabled,
+        "eventsEnabled": i.events_on(),
         "tags": i.tags,
         "configuration": config,
     });

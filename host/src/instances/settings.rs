@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
-use crate::runtime::types::{ConnectorInfo, Modes};
+use runtime::types::{ConnectorInfo, Modes};
 
 /// Enables events on the instance.
 pub const ENABLED: &str = "event.notification.enabled";
@@ -442,7 +442,7 @@ pub fn mask_url(url: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::types::ConfigKey;
+    use runtime::types::ConfigKey;
 
     fn info(modes: Modes) -> ConnectorInfo {
         ConnectorInfo {

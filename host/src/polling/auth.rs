@@ -5,8 +5,8 @@ use store::{Store, StoredCredentials};
 
 use super::PollError;
 use super::vendor::VendorClient;
-use crate::runtime::LoadedConnector;
-use crate::runtime::types::{AuthStep, Context, Credentials};
+use runtime::LoadedConnector;
+use runtime::types::{AuthStep, Context, Credentials};
 
 /// Credentials within this many milliseconds of expiry are renewed first.
 const EXPIRY_MARGIN_MS: i64 = 30_000;

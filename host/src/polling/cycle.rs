@@ -1,21 +1,24 @@
 //! One poll of one resource: build the vendor request, run it page by page, classify the
-//! records, drop the ones already notified, store the notifications together with the new
-//! cursor, and only then hand them to delivery.
+//! records, drop the ones already notified, and hand the events with the new cursor to the
+//! one emit path ([`crate::emit`]), which stores both together and then hands the
+//! notifications to delivery.
 
 use std::collections::HashSet;
 
 use jiff::Timestamp;
-use serde_json::{Value, json};
-use store::{Instance, PollState, StoredCredentials};
+use serde_json::Value;
+use store::{PollState, StoredCredentials};
 
 use super::auth::{Credentialer, to_contract};
-use super::dates::render_template;
 use super::resources::{DateField, Resource};
 use super::{PollError, Poller};
-use crate::notify::{self, Event, POLLING_BATCH};
-use crate::runtime::CallError;
-use crate::runtime::LoadedConnector;
-use crate::runtime::types::{ConnectorError, Context, PollPage, PollTarget, PollWindow};
+use crate::emit;
+use crate::instances::LiveInstance;
+use crate::notify::{self, Event};
+use dates::render_template;
+use runtime::CallError;
+use runtime::LoadedConnector;
+use runtime::types::{ConnectorError, Context, PollPage, PollTarget, PollWindow};
 
 /// The most pages one poll of a resource follows.
 ///
@@ -74,7 +77,7 @@ impl Poller {
     /// Polls one resource of an instance once.
     pub(super) async fn poll_resource(
         &self,
-        instance: &Instance,
+        instance: &LiveInstance,
         connector: &LoadedConnector,
         resource: &Resource,
         mut state: PollState,
@@ -100,13 +103,13 @@ impl Poller {
             url,
             page_size: resource.page_size,
         };
-        let config = crate::ingest::connector_config(instance);
+        let config = &instance.connector_config;
         let auth = Credentialer {
             connector,
             vendor: &self.inner.vendor,
             store: self.inner.store.as_ref(),
             instance_id: instance.id,
-            config: &config,
+            config,
         };
         let mut credentials: Option<StoredCredentials> = auth.current().await?;
         let ctx_with = |c: &Option<StoredCredentials>| Context {
@@ -147,7 +150,8 @@ impl Poller {
         // Classify, filter, drop repeats.
         let seen: HashSet<(String, i64)> = state.seen.iter().cloned().collect();
         let seen_ids: HashSet<&str> = state.seen.iter().map(|(id, _)| id.as_str()).collect();
-        let mut events: Vec<(Event, Value)> = Vec::new();
+        let mut events: Vec<Event> = Vec::new();
+        let mut found: Vec<Value> = Vec::new();
         let mut new_seen: Vec<(String, i64)> = Vec::new();
         let mut new_seen_set: HashSet<(String, i64)> = HashSet::new();
         for record in &records {
@@ -191,43 +195,13 @@ impl Poller {
             };
             let date = updated.or(created).map(notify::rfc3339_ms);
             new_seen.push(key);
-            events.push((
-                Event {
-                    object_type: resource.name.clone(),
-                    object_id: id,
-                    event_type,
-                    date,
-                },
-                record.clone(),
-            ));
-        }
-
-        // Batches of 10, each with its records as `raw`.
-        let connector_info = connector.info();
-        let source = notify::Source {
-            element_key: &instance.element_key,
-            hub: &connector_info.hub,
-            instance_id: instance.id,
-            instance_name: &instance.name,
-            instance_tags: &instance.tags,
-            org_id: instance.org_id,
-        };
-        let endpoint = instance
-            .config_value(crate::instances::settings::CALLBACK_URL)
-            .unwrap_or("")
-            .trim()
-            .to_string();
-        let mut notifications = Vec::new();
-        for chunk in events.chunks(POLLING_BATCH) {
-            let list: Vec<Event> = chunk.iter().map(|(e, _)| e.clone()).collect();
-            let raw = json!({
-                resource.name.clone(): chunk.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(),
-                "objectType": resource.name,
-                "instance_id": instance.id,
+            events.push(Event {
+                object_type: resource.name.clone(),
+                object_id: id,
+                event_type,
+                date,
             });
-            for b in notify::build(&source, &list, &raw, POLLING_BATCH, now) {
-                notifications.push(b.into_new(instance.id, &endpoint, now));
-            }
+            found.push(record.clone());
         }
 
         // The new cursor, stored with the notifications it covers. Only reached when every
@@ -249,14 +223,24 @@ impl Poller {
         state.failures = 0;
         state.last_events = events.len() as u32;
         state.not_before_ms = None;
-        let count = notifications.len();
-        let store = self.inner.store.clone();
-        self.inner
-            .dispatcher
-            .store_then_submit(notifications, move |n| async move {
-                store.save_poll(state, n).await
-            })
-            .await?;
+        let batch = emit::Batch {
+            instance,
+            hub: &connector.info().hub,
+            events: &events,
+            raw: emit::Raw::Poll {
+                object_type: &resource.name,
+                records: &found,
+            },
+        };
+        let ids = emit::emit(
+            &self.inner.store,
+            &self.inner.dispatcher,
+            std::slice::from_ref(&batch),
+            emit::Persist::WithPollState(state),
+            now,
+        )
+        .await?;
+        let count = ids.iter().map(Vec::len).sum();
         Ok(CycleOutcome {
             records: records.len(),
             events: events.len(),
@@ -343,6 +327,7 @@ fn retry_after(headers: &[(String, String)]) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     /// Reads a window the way `poll_resource` does, from a vendor with `count` pages of one
     /// record each (page `n`'s cursor is `n`). The cursors asked, and the outcome.

@@ -8,24 +8,25 @@
 
 pub mod auth;
 pub mod cycle;
-pub mod dates;
 pub mod resources;
 pub mod vendor;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use store::{PollState, Store, StoreError};
 
 use crate::delivery::Dispatcher;
-use crate::instances::Instances;
-use crate::instances::settings::{VendorType, event_settings};
+use crate::instances::settings::{FieldError, VendorType};
+use crate::instances::{Instances, LiveInstance};
 use crate::metrics::Metrics;
 use crate::registry::Registry;
-use crate::runtime::CallError;
 use cycle::CycleOutcome;
+use resources::Resource;
+use runtime::types::Modes;
+use runtime::{CallError, LoadedConnector};
 use vendor::{VendorClient, VendorError};
 
 /// Minutes between polls when the instance does not say.
@@ -86,6 +87,17 @@ struct Inner {
     tasks: Mutex<HashMap<i64, tokio::sync::watch::Sender<()>>>,
     /// One poll at a time per instance (scheduled and on-demand alike).
     running: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+    /// Each instance's poll resources, resolved once per version of the instance and of
+    /// its connector (both are replaced, never changed, so a pointer names a version; the
+    /// `Weak`s keep those addresses from being reused while an entry holds them).
+    resources: Mutex<HashMap<i64, Resolved>>,
+}
+
+/// An instance's resources as resolved against one version of it and of its connector.
+struct Resolved {
+    instance: Weak<LiveInstance>,
+    connector: Weak<LoadedConnector>,
+    resources: Arc<Result<Vec<Resource>, FieldError>>,
 }
 
 /// The polling scheduler. Cheap to clone.
@@ -95,17 +107,23 @@ pub struct Poller {
 }
 
 /// The poll interval of an instance, if it is a polling instance with events on.
-fn interval_of(instance: &store::Instance, registry: &Registry) -> Option<Duration> {
-    if instance.disabled {
+fn interval_of(instance: &LiveInstance, registry: &Registry) -> Option<Duration> {
+    if !instance.events_on() {
         return None;
     }
     let connector = registry.get(&instance.element_key)?;
-    let config = crate::ingest::config_pairs(instance);
-    let settings = event_settings(connector.info(), &config).ok()?;
-    if !settings.enabled || settings.vendor_type != VendorType::Polling {
+    let modes = connector.info().modes;
+    let default = if modes.contains(Modes::WEBHOOKS) {
+        VendorType::Webhooks
+    } else {
+        VendorType::Polling
+    };
+    let vendor_type = instance.settings.vendor_type.unwrap_or(default);
+    if vendor_type != VendorType::Polling || !modes.contains(Modes::POLLING) {
         return None;
     }
-    let minutes = settings
+    let minutes = instance
+        .settings
         .refresh_interval_minutes
         .unwrap_or(DEFAULT_INTERVAL_MINUTES);
     Duration::try_from_secs_f64(minutes * 60.0)
@@ -147,6 +165,7 @@ impl Poller {
                 vendor,
                 tasks: Mutex::new(HashMap::new()),
                 running: Mutex::new(HashMap::new()),
+                resources: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -202,6 +221,7 @@ impl Poller {
         let mut tasks = self.inner.tasks.lock().expect("poll tasks lock poisoned");
         tasks.remove(&instance_id);
         let Some(instance) = self.inner.instances.get(instance_id) else {
+            self.resources_lock().remove(&instance_id);
             return;
         };
         let Some(interval) = interval_of(&instance, &self.inner.registry) else {
@@ -256,6 +276,42 @@ impl Poller {
         self.cycle(instance_id, true).await
     }
 
+    fn resources_lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Resolved>> {
+        self.inner
+            .resources
+            .lock()
+            .expect("poll resources lock poisoned")
+    }
+
+    /// The resources `instance` polls with `connector`: resolved on the first poll of this
+    /// version of the two, then reused.
+    fn resources_of(
+        &self,
+        instance: &Arc<LiveInstance>,
+        connector: &Arc<LoadedConnector>,
+    ) -> Arc<Result<Vec<Resource>, FieldError>> {
+        let mut cache = self.resources_lock();
+        if let Some(r) = cache.get(&instance.id)
+            && std::ptr::eq(r.instance.as_ptr(), Arc::as_ptr(instance))
+            && std::ptr::eq(r.connector.as_ptr(), Arc::as_ptr(connector))
+        {
+            return r.resources.clone();
+        }
+        let resources = Arc::new(resources::resolve(
+            connector.info(),
+            &instance.config_pairs(),
+        ));
+        cache.insert(
+            instance.id,
+            Resolved {
+                instance: Arc::downgrade(instance),
+                connector: Arc::downgrade(connector),
+                resources: resources.clone(),
+            },
+        );
+        resources
+    }
+
     fn lock_of(&self, instance_id: i64) -> Arc<tokio::sync::Mutex<()>> {
         self.inner
             .running
@@ -281,8 +337,8 @@ impl Poller {
                 ))),
             }];
         };
-        let config = crate::ingest::config_pairs(&instance);
-        let resources = match resources::resolve(connector.info(), &config) {
+        let resolved = self.resources_of(&instance, &connector);
+        let resources = match resolved.as_ref() {
             Ok(r) => r,
             Err(e) => {
                 return vec![ResourceReport {
@@ -301,7 +357,7 @@ impl Poller {
             }
         };
         let mut reports = Vec::new();
-        for resource in &resources {
+        for resource in resources {
             let state = states
                 .iter()
                 .find(|s| s.resource == resource.name)

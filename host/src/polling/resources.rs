@@ -7,9 +7,9 @@
 use jiff::tz::TimeZone;
 use serde_json::{Map, Value};
 
-use super::dates::{DateFormat, parse_time_zone};
 use crate::instances::settings::{FieldError, POLLER_CONFIGURATION, POLLER_URLS, json_object};
-use crate::runtime::types::{ConnectorInfo, DatesConfiguration, PollResource};
+use dates::{DateFormat, parse_time_zone};
+use runtime::types::{ConnectorInfo, DatesConfiguration, PollResource};
 
 /// Where a record's date is and how it is written.
 #[derive(Debug, Clone, PartialEq)]
@@ -287,7 +287,7 @@ pub fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::types::{Modes, PollResource};
+    use runtime::types::{Modes, PollResource};
 
     fn info() -> ConnectorInfo {
         let dates = DatesConfiguration {

@@ -8,7 +8,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::Request;
 
 use crate::http::{HttpClient, error_chain};
-use crate::runtime::types::{HttpRequest, HttpResponse};
+use runtime::types::{HttpRequest, HttpResponse};
 
 /// Why a vendor call got no usable answer.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]

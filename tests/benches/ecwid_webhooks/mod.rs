@@ -1,7 +1,7 @@
 //! The Ecwid webhooks the sandboxed-call benches send, shared by `parse_webhook` and
 //! `pool_ab`.
 
-use host::runtime::types::{Context, WebhookRequest};
+use runtime::types::{Context, WebhookRequest};
 
 /// An Ecwid `order.created` body, FACTS.md's shape.
 pub const BODY: &str = r#"{"eventId":"80aece08-40e8-4145-8764-6c2f0d38678","eventCreated":1234567,"storeId":1003,"entityId":103878161,"eventType":"order.created","data":{"orderId":"XJ12H","oldPaymentStatus":"AWAITING_PAYMENT","newPaymentStatus":"PAID"}}"#;

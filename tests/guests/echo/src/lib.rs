@@ -5,7 +5,9 @@
 //! `{"version": 1}` or `{"version": 2}`, so a test can tell which build answered. A body
 //! `{"id": ..., "count": n}` becomes n such events, ids `{id}-0` … `{id}-{n-1}`. The id
 //! `$config-keys` is replaced by the configuration keys the connector was called with,
-//! joined by commas, so a test can see what reaches a connector. Its `validate-config` and
+//! joined by commas, so a test can see what reaches a connector. The id `$spin` makes the
+//! call loop until the host's CPU deadline stops it: a slow connector that imports only
+//! `logging`. Its `validate-config` and
 //! its `build-auth-request` (run for an OAuth2 code at creation) refuse any
 //! `event.notification.*` key, which the host must never give a connector.
 
@@ -53,6 +55,9 @@ impl Connector for Echo {
         let body = req.json()?;
         let mut id =
             json::string_at(&body, "id").ok_or_else(|| Error::bad_request("id is missing"))?;
+        if id == "$spin" {
+            spin_forever();
+        }
         if id == "$config-keys" {
             let keys: Vec<&str> = ctx
                 .config
@@ -70,6 +75,14 @@ impl Connector for Echo {
             Some(n) => Ok((0..n).map(|k| event(format!("{id}-{k}"))).collect()),
             None => Ok(vec![event(id)]),
         }
+    }
+}
+
+/// Loops until the host interrupts the call; `black_box` keeps the loop in.
+fn spin_forever() -> ! {
+    let mut n: u64 = 0;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
     }
 }
 

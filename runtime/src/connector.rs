@@ -30,7 +30,7 @@ pub struct LoadedConnector {
     version: String,
     cached: bool,
     imports: Vec<String>,
-    /// True when every import is synchronous, so calls need no fiber.
+    /// True when every import is synchronous, so instantiation needs no fiber.
     sync: bool,
     info: ConnectorInfo,
 }
@@ -216,7 +216,8 @@ impl LoadedConnector {
         &self.imports
     }
 
-    /// A fresh store for one call, with the memory cap and the CPU deadline set.
+    /// A fresh store for one call, with the memory cap and the CPU deadline of its
+    /// instantiation set.
     fn store(&self) -> Store<CallState> {
         let limits = self.runtime.limits();
         let mut store = Store::new(
@@ -237,21 +238,24 @@ impl LoadedConnector {
         }
     }
 
-    /// A fresh instance in `store`, for a connector without async imports.
-    fn instantiate(&self, store: &mut Store<CallState>) -> Result<Instance, CallError> {
-        self.pre
-            .instance_pre()
-            .instantiate(store)
-            .map_err(|e| self.instantiate_error(e))
-    }
-
-    /// A fresh instance in `store`, on a fiber.
-    async fn instantiate_async(&self, store: &mut Store<CallState>) -> Result<Instance, CallError> {
-        self.pre
-            .instance_pre()
-            .instantiate_async(store)
-            .await
-            .map_err(|e| self.instantiate_error(e))
+    /// A fresh instance in `store`, ready for its calls: instantiated on the caller's
+    /// stack when every import is synchronous (no start function of an SDK connector
+    /// waits on anything), on a fiber otherwise; then the epoch callback of
+    /// [`cpu_budget`](super::deadline::cpu_budget) replaces the instantiation's plain
+    /// deadline, so the calls that follow yield to the scheduler at every tick.
+    async fn instantiate(&self, store: &mut Store<CallState>) -> Result<Instance, CallError> {
+        let pre = self.pre.instance_pre();
+        let instance = if self.sync {
+            pre.instantiate(&mut *store)
+        } else {
+            pre.instantiate_async(&mut *store).await
+        }
+        .map_err(|e| self.instantiate_error(e))?;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(super::deadline::cpu_budget(
+            self.runtime.limits().cpu_deadline,
+        ));
+        Ok(instance)
     }
 
     /// Runs `call` under the wall-clock call timeout.
@@ -271,9 +275,10 @@ impl LoadedConnector {
     /// Calls the `api` function at `pick(exports)` with `params` in a fresh instance, under
     /// the CPU deadline, the memory cap and the timeout.
     ///
-    /// A connector whose imports are all synchronous (the SDK's: `logging` only) is called
-    /// on the caller's stack; one that imports WASI runs on a fiber with async WASI. Either
-    /// way the epoch deadline bounds the CPU time of the call.
+    /// The call runs on a fiber that yields to the tokio scheduler at every epoch tick
+    /// (`deadline`), so a guest that runs long never holds a worker thread for more than
+    /// a tick; the CPU deadline counts only the time the guest ran, the call timeout all
+    /// of it.
     ///
     /// # Safety
     /// `P` and `R` must be the signature `check_signatures` checked for that function.
@@ -289,17 +294,8 @@ impl LoadedConnector {
         let _slot = self.runtime.slot().await;
         let mut store = self.store();
         let index = pick(&self.exports);
-        if self.sync {
-            let instance = self.instantiate(&mut store)?;
-            // SAFETY: the caller passes the signature checked at load.
-            let f = unsafe { typed::<P, R>(&instance, &mut store, index) }
-                .map_err(|e| self.classify(e, &store))?;
-            return f
-                .call(&mut store, params)
-                .map_err(|e| self.classify(e, &store));
-        }
         self.timed(async {
-            let instance = self.instantiate_async(&mut store).await?;
+            let instance = self.instantiate(&mut store).await?;
             // SAFETY: the caller passes the signature checked at load.
             let f = unsafe { typed::<P, R>(&instance, &mut store, index) }
                 .map_err(|e| self.classify(e, &store))?;
@@ -437,16 +433,8 @@ impl LoadedConnector {
         let _slot = self.runtime.slot().await;
         let mut store = self.store();
         let params: WebhookP<'_> = (ctx, request);
-        if self.sync {
-            let instance = self.instantiate(&mut store)?;
-            // SAFETY: `webhook_funcs` names the signatures checked at load.
-            let (verify, parse) = unsafe { self.webhook_funcs(&instance, &mut store) }?;
-            let verified = verify.call(&mut store, params);
-            self.answer(verified, &store)?;
-            return Ok(self.answer(parse.call(&mut store, params), &store));
-        }
         self.timed(async {
-            let instance = self.instantiate_async(&mut store).await?;
+            let instance = self.instantiate(&mut store).await?;
             // SAFETY: `webhook_funcs` names the signatures checked at load.
             let (verify, parse) = unsafe { self.webhook_funcs(&instance, &mut store) }?;
             let verified = verify.call_async(&mut store, params).await;

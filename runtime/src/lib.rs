@@ -1,13 +1,15 @@
 //! The WebAssembly runtime: one engine, connectors loaded from bytes, a fresh sandboxed
 //! store per call.
 //!
-//! Architecture invariant: this module knows nothing of HTTP or SQL. It turns bytes into
+//! Architecture invariant: this crate knows nothing of HTTP or SQL, and depends on no crate
+//! of the host (Cargo enforces it: its manifest names none). It turns bytes into
 //! [`LoadedConnector`]s and runs calls under a CPU deadline, a memory cap and a timeout.
 
 mod bindings;
 mod cache;
 mod componentize;
 mod connector;
+mod deadline;
 mod error;
 mod state;
 pub mod types;

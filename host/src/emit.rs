@@ -1,0 +1,129 @@
+//! The one emit path: the events an event source found (a webhook's, a poll's) become
+//! notifications — batched (20 from a webhook, 10 from a poll), enveloped, stored, and only
+//! then handed to delivery.
+//!
+//! Webhook intake (`ingest`) and a poll cycle (`polling::cycle`) both end here, so batching,
+//! the envelope, the "accepted means stored" rule and the hand-off to delivery are written
+//! once.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use serde_json::value::RawValue;
+use store::{NewNotification, PollState, Store, StoreError};
+
+use crate::delivery::Dispatcher;
+use crate::instances::LiveInstance;
+use crate::notify::{self, Event, POLLING_BATCH, WEBHOOK_BATCH};
+
+/// What each notification of a batch carries as `message.raw`.
+pub enum Raw<'a> {
+    /// A webhook: every notification carries the vendor's whole body.
+    Webhook(&'a RawValue),
+    /// A poll: each notification carries the records of its own events, as
+    /// `{"<objectType>": [records], "objectType", "instance_id"}`. `records[i]` is the
+    /// record of `events[i]`.
+    Poll {
+        /// The resource's object type (`contacts`).
+        object_type: &'a str,
+        /// One record per event.
+        records: &'a [Value],
+    },
+}
+
+/// One instance's events, with the connector's hub.
+pub struct Batch<'a> {
+    /// The instance they are for.
+    pub instance: &'a LiveInstance,
+    /// The connector's hub (`ecommerce`).
+    pub hub: &'a str,
+    /// The events, in the order found.
+    pub events: &'a [Event],
+    /// What the notifications carry as `raw`.
+    pub raw: Raw<'a>,
+}
+
+/// How the notifications are stored.
+pub enum Persist {
+    /// Into the outbox alone (a webhook). Nothing is written when there is nothing to store.
+    Enqueue,
+    /// Into the outbox together with a poll's new state, in one transaction (the cursor
+    /// moves only with the notifications it covers); written even with no notifications.
+    WithPollState(PollState),
+}
+
+/// Builds, stores and hands to delivery the notifications of `batches`. Returns the
+/// notification ids of each batch, in order, once they are durably stored.
+pub async fn emit(
+    store: &Arc<dyn Store>,
+    dispatcher: &Dispatcher,
+    batches: &[Batch<'_>],
+    persist: Persist,
+    now_ms: i64,
+) -> Result<Vec<Vec<String>>, StoreError> {
+    let mut ids = Vec::with_capacity(batches.len());
+    let mut notifications: Vec<NewNotification> = Vec::new();
+    for batch in batches {
+        let built = build(batch, now_ms);
+        ids.push(built.iter().map(|n| n.id.clone()).collect());
+        notifications.extend(built);
+    }
+    let store = store.clone();
+    match persist {
+        Persist::Enqueue if notifications.is_empty() => {}
+        Persist::Enqueue => {
+            dispatcher
+                .store_then_submit(
+                    notifications,
+                    move |n| async move { store.enqueue(n).await },
+                )
+                .await?
+        }
+        Persist::WithPollState(state) => {
+            dispatcher
+                .store_then_submit(notifications, move |n| async move {
+                    store.save_poll(state, n).await
+                })
+                .await?
+        }
+    }
+    Ok(ids)
+}
+
+/// The outbox rows of one batch: at most [`WEBHOOK_BATCH`] or [`POLLING_BATCH`] events per
+/// notification, each to the instance's callback URL.
+fn build(batch: &Batch<'_>, now_ms: i64) -> Vec<NewNotification> {
+    let instance = batch.instance;
+    let source = notify::Source {
+        element_key: &instance.element_key,
+        hub: batch.hub,
+        instance_id: instance.id,
+        instance_name: &instance.name,
+        instance_tags: &instance.tags,
+        org_id: instance.org_id,
+    };
+    let endpoint = &instance.settings.callback_url;
+    let built = match &batch.raw {
+        Raw::Webhook(body) => notify::build(&source, batch.events, *body, WEBHOOK_BATCH, now_ms),
+        Raw::Poll {
+            object_type,
+            records,
+        } => batch
+            .events
+            .chunks(POLLING_BATCH)
+            .zip(records.chunks(POLLING_BATCH))
+            .flat_map(|(events, records)| {
+                let raw = serde_json::json!({
+                    *object_type: records,
+                    "objectType": object_type,
+                    "instance_id": instance.id,
+                });
+                notify::build(&source, events, &raw, POLLING_BATCH, now_ms)
+            })
+            .collect(),
+    };
+    built
+        .into_iter()
+        .map(|b| b.into_new(instance.id, endpoint, now_ms))
+        .collect()
+}

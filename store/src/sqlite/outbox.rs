@@ -1,0 +1,346 @@
+//! The outbox: notifications, their delivery attempts, redelivery, pruning and the counts
+//! by state.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::SqliteStore;
+use super::rows::{NOTIFICATION_COLUMNS, RawNotification, db, to_u32};
+use crate::{
+    Attempt, AttemptRecord, Millis, NewNotification, Notification, NotificationState, StoreError,
+};
+
+/// The notifications a query of [`NOTIFICATION_COLUMNS`] returns, checked.
+fn query_notifications<P: rusqlite::Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+) -> Result<Vec<Notification>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db)?;
+    let rows = stmt
+        .query_map(params, RawNotification::from_row)
+        .map_err(db)?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(row.map_err(db)?.check()?);
+    }
+    Ok(out)
+}
+
+/// One notification.
+fn get_notification(conn: &Connection, id: &str) -> Result<Option<Notification>, StoreError> {
+    let sql = format!("SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE id = ?1");
+    Ok(query_notifications(conn, &sql, [id])?.pop())
+}
+
+/// Inserts `notifications` as `Pending`, in order; returns their seqs.
+pub(super) fn insert_notifications(
+    conn: &Connection,
+    notifications: &[NewNotification],
+) -> Result<Vec<i64>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO notifications (id, instance_id, endpoint, event_count,
+                 created_ms, state, delivery, attempts, next_attempt_ms, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 1, 0, ?5, ?6)",
+        )
+        .map_err(db)?;
+    let mut seqs = Vec::with_capacity(notifications.len());
+    for n in notifications {
+        stmt.execute(params![
+            n.id,
+            n.instance_id,
+            n.endpoint,
+            n.event_count,
+            n.created_ms,
+            n.body
+        ])
+        .map_err(db)?;
+        seqs.push(conn.last_insert_rowid());
+    }
+    Ok(seqs)
+}
+
+impl SqliteStore {
+    /// Implements [`Store::enqueue`](crate::Store::enqueue).
+    pub(super) async fn outbox_enqueue(
+        &self,
+        notifications: Vec<NewNotification>,
+    ) -> Result<Vec<i64>, StoreError> {
+        if notifications.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(move |conn| insert_notifications(conn, &notifications))
+            .await
+    }
+
+    /// Implements [`Store::pending`](crate::Store::pending).
+    pub(super) async fn outbox_pending(&self) -> Result<Vec<Notification>, StoreError> {
+        self.read(|conn| {
+            let sql = format!(
+                "SELECT {NOTIFICATION_COLUMNS} FROM notifications
+                 WHERE state = 'pending' ORDER BY seq"
+            );
+            query_notifications(conn, &sql, [])
+        })
+        .await
+    }
+
+    /// Implements [`Store::body`](crate::Store::body).
+    pub(super) async fn outbox_body(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT body FROM notifications WHERE id = ?1")
+                .map_err(db)?
+                .query_row([id], |r| r.get(0))
+                .optional()
+                .map_err(db)
+        })
+        .await
+    }
+
+    /// Implements [`Store::record_attempt`](crate::Store::record_attempt).
+    pub(super) async fn outbox_record_attempt(
+        &self,
+        record: AttemptRecord,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            let a = &record.attempt;
+            let delivered = record.new_state == NotificationState::Delivered;
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE notifications SET
+                         state = CASE WHEN state = 'dropped' AND ?2 <> 'delivered'
+                                      THEN 'dropped' ELSE ?2 END,
+                         attempts = ?3,
+                         next_attempt_ms = ?4,
+                         delivered_ms = CASE WHEN ?5 THEN ?6 ELSE delivered_ms END
+                     WHERE id = ?1 AND delivery = ?7",
+                )
+                .map_err(db)?
+                .execute(params![
+                    a.notification_id,
+                    record.new_state.as_str(),
+                    a.attempt,
+                    record.next_attempt_ms,
+                    delivered,
+                    a.at_ms,
+                    a.delivery,
+                ])
+                .map_err(db)?;
+            if changed == 0 {
+                // An attempt of an earlier round, finished after a redeliver call: kept in
+                // the history, but it does not change the new round's state.
+                let exists = conn
+                    .prepare_cached("SELECT 1 FROM notifications WHERE id = ?1")
+                    .map_err(db)?
+                    .exists([&a.notification_id])
+                    .map_err(db)?;
+                if !exists {
+                    return Err(StoreError::Database(format!(
+                        "no notification {:?}",
+                        a.notification_id
+                    )));
+                }
+            }
+            conn.prepare_cached(
+                "INSERT INTO attempts (notification_id, delivery, attempt, at_ms, status_code,
+                     latency_us, error)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(db)?
+            .execute(params![
+                a.notification_id,
+                a.delivery,
+                a.attempt,
+                a.at_ms,
+                a.status_code,
+                a.latency_us,
+                a.error,
+            ])
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Implements [`Store::list_notifications`](crate::Store::list_notifications).
+    pub(super) async fn outbox_list(
+        &self,
+        instance_id: i64,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<Notification>, StoreError> {
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {NOTIFICATION_COLUMNS} FROM notifications
+                 WHERE instance_id = ?1 ORDER BY seq DESC LIMIT ?2 OFFSET ?3"
+            );
+            query_notifications(conn, &sql, params![instance_id, limit, offset])
+        })
+        .await
+    }
+
+    /// Implements [`Store::get_notification`](crate::Store::get_notification).
+    pub(super) async fn outbox_get(&self, id: &str) -> Result<Option<Notification>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |conn| get_notification(conn, &id)).await
+    }
+
+    /// Implements [`Store::attempts`](crate::Store::attempts).
+    pub(super) async fn outbox_attempts(&self, id: &str) -> Result<Vec<Attempt>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT notification_id, delivery, attempt, at_ms, status_code, latency_us,
+                         error
+                     FROM attempts WHERE notification_id = ?1 ORDER BY id",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, Option<i64>>(4)?,
+                        r.get::<_, i64>(5)?,
+                        r.get::<_, Option<String>>(6)?,
+                    ))
+                })
+                .map_err(db)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (notification_id, delivery, attempt, at_ms, status, latency_us, error) =
+                    row.map_err(db)?;
+                let status_code = status
+                    .map(|s| {
+                        u16::try_from(s)
+                            .map_err(|_| StoreError::Corrupt(format!("status code {s}")))
+                    })
+                    .transpose()?;
+                out.push(Attempt {
+                    notification_id,
+                    delivery: to_u32(delivery, "delivery")?,
+                    attempt: to_u32(attempt, "attempt")?,
+                    at_ms,
+                    status_code,
+                    latency_us,
+                    error,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Implements [`Store::redeliver`](crate::Store::redeliver).
+    pub(super) async fn outbox_redeliver(
+        &self,
+        id: &str,
+        now: Millis,
+    ) -> Result<Option<Notification>, StoreError> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE notifications SET state = 'pending', delivery = delivery + 1,
+                         attempts = 0, next_attempt_ms = ?2
+                     WHERE id = ?1",
+                )
+                .map_err(db)?
+                .execute(params![id, now])
+                .map_err(db)?;
+            if changed == 0 {
+                return Ok(None);
+            }
+            get_notification(conn, &id)
+        })
+        .await
+    }
+
+    /// Implements [`Store::prune`](crate::Store::prune).
+    pub(super) async fn outbox_prune(&self, before: Millis, limit: u32) -> Result<u64, StoreError> {
+        self.write(move |conn| {
+            // Up to `limit` candidates from each final state, oldest first through
+            // `notifications_by_state`; seq order is acceptance order, so the first row
+            // accepted at or after `before` ends that state's scan (a clock stepped back only
+            // makes it keep more). A row with an attempt or a delivery since `before` (a
+            // redelivery) is skipped and does not count.
+            let limit = limit as usize;
+            let mut doomed: Vec<(i64, String)> = Vec::new();
+            for state in [
+                NotificationState::Delivered,
+                NotificationState::Dead,
+                NotificationState::Dropped,
+            ] {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT n.seq, n.id, n.created_ms, n.delivered_ms,
+                                (SELECT MAX(a.at_ms) FROM attempts a
+                                 WHERE a.notification_id = n.id)
+                         FROM notifications n WHERE n.state = ?1 ORDER BY n.seq",
+                    )
+                    .map_err(db)?;
+                let mut rows = stmt.query(params![state.as_str()]).map_err(db)?;
+                let mut taken = 0;
+                while taken < limit {
+                    let Some(row) = rows.next().map_err(db)? else {
+                        break;
+                    };
+                    let created: i64 = row.get(2).map_err(db)?;
+                    if created >= before {
+                        break;
+                    }
+                    let delivered: Option<i64> = row.get(3).map_err(db)?;
+                    let last_attempt: Option<i64> = row.get(4).map_err(db)?;
+                    if delivered.max(last_attempt).is_some_and(|t| t >= before) {
+                        continue;
+                    }
+                    doomed.push((row.get(0).map_err(db)?, row.get(1).map_err(db)?));
+                    taken += 1;
+                }
+            }
+            // The oldest `limit` across the states.
+            doomed.sort_unstable_by_key(|(seq, _)| *seq);
+            doomed.truncate(limit);
+            let mut attempts = conn
+                .prepare_cached("DELETE FROM attempts WHERE notification_id = ?1")
+                .map_err(db)?;
+            let mut notifications = conn
+                .prepare_cached("DELETE FROM notifications WHERE seq = ?1")
+                .map_err(db)?;
+            for (seq, id) in &doomed {
+                attempts.execute(params![id]).map_err(db)?;
+                notifications.execute(params![seq]).map_err(db)?;
+            }
+            Ok(doomed.len() as u64)
+        })
+        .await
+    }
+
+    /// Implements [`Store::count_by_state`](crate::Store::count_by_state).
+    pub(super) async fn outbox_count_by_state(
+        &self,
+    ) -> Result<Vec<(NotificationState, u64)>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT state, COUNT(*) FROM notifications GROUP BY state")
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .map_err(db)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (state, n) = row.map_err(db)?;
+                let state = NotificationState::parse(&state)
+                    .ok_or_else(|| StoreError::Corrupt(format!("notification state {state:?}")))?;
+                let n = u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("count {n}")))?;
+                out.push((state, n));
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
