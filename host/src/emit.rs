@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use serde_json::value::RawValue;
-use store::{NewNotification, PollState, Store, StoreError};
+use store::{NewNotification, NotificationId, PollState, Store, StoreError};
 
 use crate::delivery::Dispatcher;
 use crate::instances::LiveInstance;
@@ -60,7 +60,7 @@ pub async fn emit(
     batches: &[Batch<'_>],
     persist: Persist,
     now_ms: i64,
-) -> Result<Vec<Vec<String>>, StoreError> {
+) -> Result<Vec<Vec<NotificationId>>, StoreError> {
     let mut ids = Vec::with_capacity(batches.len());
     let mut notifications: Vec<NewNotification> = Vec::new();
     for batch in batches {

@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use store::{Store, StoreError};
+use store::{InstanceId, NotificationId, Store, StoreError};
 
 use crate::delivery::Dispatcher;
 use crate::emit;
@@ -86,11 +86,11 @@ pub enum IngestError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     /// The instance.
-    pub instance_id: i64,
+    pub instance_id: InstanceId,
     /// Event objects the connector found.
     pub events: usize,
     /// The notification ids stored (empty when dropped).
-    pub notifications: Vec<String>,
+    pub notifications: Vec<NotificationId>,
     /// Why nothing was stored, when events are off.
     pub dropped: Option<String>,
 }
@@ -260,13 +260,13 @@ impl serde::de::Visitor<'_> for KeyIs<'_> {
     }
 }
 
-fn decode_instance_id(suffix: &str) -> Option<i64> {
+fn decode_instance_id(suffix: &str) -> Option<InstanceId> {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
     [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]
         .iter()
         .find_map(|e| e.decode(suffix).ok())
         .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.trim().parse().ok())
+        .and_then(|s| InstanceId::parse(s.trim()))
 }
 
 fn call_error(e: CallError) -> IngestError {
@@ -286,7 +286,7 @@ impl Ingest {
     /// The instances a webhook is for.
     fn targets(&self, w: &Webhook, connector: &LoadedConnector) -> Result<Targets, IngestError> {
         let key = &w.element_key;
-        let by_ids = |ids: Vec<i64>| -> Result<Vec<Arc<LiveInstance>>, IngestError> {
+        let by_ids = |ids: Vec<InstanceId>| -> Result<Vec<Arc<LiveInstance>>, IngestError> {
             ids.into_iter()
                 .map(|id| {
                     self.instances
@@ -301,9 +301,9 @@ impl Ingest {
         if let Some(h) = w.header("element-instances") {
             let ids = h
                 .split(',')
-                .map(|s| s.trim().parse::<i64>())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| {
+                .map(|s| InstanceId::parse(s.trim()))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
                     IngestError::BadRequest(format!(
                         "Element-Instances must be instance ids separated by commas, not `{h}`"
                     ))
@@ -398,7 +398,7 @@ impl Ingest {
                     ConnectorError::Unauthorized(_) | ConnectorError::BadRequest(_),
                 )) => out.push(instance),
                 Err(e) => tracing::warn!(
-                    instance = instance.id,
+                    instance = instance.id.0,
                     "a webhook matched instances of several organizations and this one's \
                      signature check failed, so it gets none: {e}"
                 ),
@@ -526,7 +526,7 @@ mod tests {
 
     #[test]
     fn decodes_base64_instance_ids() {
-        assert_eq!(decode_instance_id("NDcxMTk2"), Some(471196));
+        assert_eq!(decode_instance_id("NDcxMTk2"), Some(InstanceId(471196)));
         assert_eq!(decode_instance_id("NDcxMTk2\n"), None);
         assert_eq!(decode_instance_id("!!"), None);
     }

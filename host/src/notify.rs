@@ -5,6 +5,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use store::{InstanceId, NotificationId, OrgId};
 
 /// At most this many event objects per notification from a webhook.
 pub const WEBHOOK_BATCH: usize = 20;
@@ -19,13 +20,13 @@ pub struct Source<'a> {
     /// The connector's hub.
     pub hub: &'a str,
     /// The instance id.
-    pub instance_id: i64,
+    pub instance_id: InstanceId,
     /// The instance name.
     pub instance_name: &'a str,
     /// The instance tags.
     pub instance_tags: &'a [String],
     /// The owning organization (also reported as account and company).
-    pub org_id: i64,
+    pub org_id: OrgId,
 }
 
 /// One standardized event object of a notification.
@@ -45,7 +46,7 @@ pub struct Event {
 #[derive(Debug, Clone)]
 pub struct Built {
     /// `message.eventId`.
-    pub id: String,
+    pub id: NotificationId,
     /// The JSON body.
     pub body: Vec<u8>,
     /// Event objects in it.
@@ -54,7 +55,12 @@ pub struct Built {
 
 impl Built {
     /// The outbox row of this notification for `instance_id`'s callback `endpoint`.
-    pub fn into_new(self, instance_id: i64, endpoint: &str, now_ms: i64) -> store::NewNotification {
+    pub fn into_new(
+        self,
+        instance_id: InstanceId,
+        endpoint: &str,
+        now_ms: i64,
+    ) -> store::NewNotification {
         store::NewNotification {
             id: self.id,
             instance_id,
@@ -83,14 +89,14 @@ struct Envelope<'a, R: ?Sized> {
 struct Message<'a, R: ?Sized> {
     event_id: &'a str,
     element_key: &'a str,
-    instance_id: i64,
+    instance_id: InstanceId,
     #[serde(rename = "instance_id")]
-    instance_id_snake: i64,
+    instance_id_snake: InstanceId,
     instance_name: &'a str,
     instance_tags: &'a [String],
-    account_id: i64,
-    company_id: i64,
-    user_id: i64,
+    account_id: OrgId,
+    company_id: OrgId,
+    user_id: OrgId,
     events: Vec<EventJson<'a>>,
     raw: &'a R,
 }
@@ -156,7 +162,7 @@ pub fn build<R: serde::Serialize + ?Sized>(
             };
             let body = serde_json::to_vec(&envelope).expect("the envelope serializes");
             Built {
-                id,
+                id: NotificationId(id),
                 body,
                 event_count: chunk.len() as u32,
             }
@@ -312,10 +318,10 @@ mod tests {
         let source = Source {
             element_key: "ecwid",
             hub: "ecommerce",
-            instance_id: 7,
+            instance_id: InstanceId(7),
             instance_name: "My Ecwid",
             instance_tags: &tags,
-            org_id: 1,
+            org_id: OrgId(1),
         };
         let events: Vec<Event> = (0..45)
             .map(|i| Event {

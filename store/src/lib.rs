@@ -10,7 +10,10 @@
 //! group-committed: concurrent writers share one transaction and one fsync, so ingest does
 //! not pay one fsync per request.
 
+mod ids;
 pub mod sqlite;
+
+pub use ids::{InstanceId, NotificationId, OrgId};
 
 use async_trait::async_trait;
 
@@ -43,7 +46,7 @@ pub enum StoreError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Org {
     /// The id.
-    pub id: i64,
+    pub id: OrgId,
     /// The name given at creation.
     pub name: String,
     /// When it was created.
@@ -75,7 +78,7 @@ pub struct ConfigEntry {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewInstance {
     /// The owning organization.
-    pub org_id: i64,
+    pub org_id: OrgId,
     /// The connector key, e.g. `ecwid`.
     pub element_key: String,
     /// The instance name.
@@ -98,9 +101,9 @@ pub struct NewInstance {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Instance {
     /// The id.
-    pub id: i64,
+    pub id: InstanceId,
     /// The owning organization.
-    pub org_id: i64,
+    pub org_id: OrgId,
     /// The connector key.
     pub element_key: String,
     /// The name.
@@ -151,9 +154,9 @@ pub struct InstanceUpdate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewNotification {
     /// The notification id (`message.eventId`), unique.
-    pub id: String,
+    pub id: NotificationId,
     /// The instance it belongs to.
-    pub instance_id: i64,
+    pub instance_id: InstanceId,
     /// The callback URL it goes to; notifications to one URL are delivered in `seq` order.
     pub endpoint: String,
     /// The exact body bytes to POST (signatures are computed over these).
@@ -206,9 +209,9 @@ pub struct Notification {
     /// Acceptance order across the whole store (assigned by the store, increasing).
     pub seq: i64,
     /// The id (`message.eventId`).
-    pub id: String,
+    pub id: NotificationId,
     /// The instance.
-    pub instance_id: i64,
+    pub instance_id: InstanceId,
     /// The callback URL.
     pub endpoint: String,
     /// Event objects carried.
@@ -231,7 +234,7 @@ pub struct Notification {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
     /// The notification.
-    pub notification_id: String,
+    pub notification_id: NotificationId,
     /// The delivery round (see [`Notification::delivery`]).
     pub delivery: u32,
     /// 1-based attempt number within the round.
@@ -261,7 +264,7 @@ pub struct AttemptRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PollState {
     /// The instance.
-    pub instance_id: i64,
+    pub instance_id: InstanceId,
     /// The resource name, e.g. `contacts`.
     pub resource: String,
     /// The end (until) of the last successful poll window; `None` before the first success.
@@ -347,18 +350,18 @@ pub trait Store: Send + Sync + 'static {
     /// Creates an instance; entry ids and the instance id are assigned by the store.
     async fn create_instance(&self, new: NewInstance) -> Result<Instance, StoreError>;
     /// One instance, whatever its organization (callers check ownership).
-    async fn get_instance(&self, id: i64) -> Result<Option<Instance>, StoreError>;
+    async fn get_instance(&self, id: InstanceId) -> Result<Option<Instance>, StoreError>;
     /// Every instance, ordered by id (the host caches them at start).
     async fn all_instances(&self) -> Result<Vec<Instance>, StoreError>;
     /// Applies `update`; returns the instance after it, `None` when it does not exist.
     async fn update_instance(
         &self,
-        id: i64,
+        id: InstanceId,
         update: InstanceUpdate,
     ) -> Result<Option<Instance>, StoreError>;
     /// Deletes an instance, its configuration, its poll states and its vendor credentials;
     /// its pending notifications become `Dropped`. Returns false when it did not exist.
-    async fn delete_instance(&self, id: i64) -> Result<bool, StoreError>;
+    async fn delete_instance(&self, id: InstanceId) -> Result<bool, StoreError>;
 
     // --- outbox ---
 
@@ -368,7 +371,7 @@ pub trait Store: Send + Sync + 'static {
     /// Every `Pending` notification, in `seq` order (for resuming after a restart).
     async fn pending(&self) -> Result<Vec<Notification>, StoreError>;
     /// The exact body of a notification.
-    async fn body(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn body(&self, id: &NotificationId) -> Result<Option<Vec<u8>>, StoreError>;
     /// Records an attempt and the state it leaves the notification in. An attempt of an
     /// earlier delivery round than the notification's current one is recorded but leaves
     /// the state alone.
@@ -376,17 +379,24 @@ pub trait Store: Send + Sync + 'static {
     /// Notifications of an instance, newest first.
     async fn list_notifications(
         &self,
-        instance_id: i64,
+        instance_id: InstanceId,
         limit: u32,
         offset: u32,
     ) -> Result<Vec<Notification>, StoreError>;
     /// One notification.
-    async fn get_notification(&self, id: &str) -> Result<Option<Notification>, StoreError>;
+    async fn get_notification(
+        &self,
+        id: &NotificationId,
+    ) -> Result<Option<Notification>, StoreError>;
     /// Every attempt of a notification, oldest first.
-    async fn attempts(&self, id: &str) -> Result<Vec<Attempt>, StoreError>;
+    async fn attempts(&self, id: &NotificationId) -> Result<Vec<Attempt>, StoreError>;
     /// Starts a new delivery round: state `Pending`, `delivery` + 1, `attempts` 0, due at
     /// `now`. Returns the notification after it, `None` when it does not exist.
-    async fn redeliver(&self, id: &str, now: Millis) -> Result<Option<Notification>, StoreError>;
+    async fn redeliver(
+        &self,
+        id: &NotificationId,
+        now: Millis,
+    ) -> Result<Option<Notification>, StoreError>;
     /// Deletes notifications accepted before `before` that are no longer pending
     /// (delivered, dead-lettered or dropped) and have had no attempt or delivery since
     /// `before` (a late redelivery keeps one longer), with their attempts: at most `limit`,
@@ -399,7 +409,7 @@ pub trait Store: Send + Sync + 'static {
     // --- polling ---
 
     /// The poll states of an instance, by resource name.
-    async fn poll_states(&self, instance_id: i64) -> Result<Vec<PollState>, StoreError>;
+    async fn poll_states(&self, instance_id: InstanceId) -> Result<Vec<PollState>, StoreError>;
     /// Stores `notifications` (as `enqueue` does, returning their seqs in order) and the
     /// resource's new poll state in ONE transaction: the cursor advances only together with
     /// the notifications it covers. With no notifications it just saves the state (a failed
@@ -410,11 +420,14 @@ pub trait Store: Send + Sync + 'static {
         notifications: Vec<NewNotification>,
     ) -> Result<Vec<i64>, StoreError>;
     /// The instance's vendor credentials, if any.
-    async fn credentials(&self, instance_id: i64) -> Result<Option<StoredCredentials>, StoreError>;
+    async fn credentials(
+        &self,
+        instance_id: InstanceId,
+    ) -> Result<Option<StoredCredentials>, StoreError>;
     /// Replaces (or with `None` removes) the instance's vendor credentials.
     async fn save_credentials(
         &self,
-        instance_id: i64,
+        instance_id: InstanceId,
         credentials: Option<StoredCredentials>,
     ) -> Result<(), StoreError>;
 }

@@ -6,9 +6,15 @@ use std::time::Instant;
 
 use store::sqlite::SqliteStore;
 use store::{
-    Attempt, AttemptRecord, InstanceUpdate, NewInstance, NewNotification, NotificationState,
-    PollState, SecretHashes, Store, StoreError, StoredCredentials,
+    Attempt, AttemptRecord, InstanceId, InstanceUpdate, NewInstance, NewNotification,
+    NotificationId, NotificationState, OrgId, PollState, SecretHashes, Store, StoreError,
+    StoredCredentials,
 };
+
+/// A notification id.
+fn nid(id: &str) -> NotificationId {
+    NotificationId::from(id)
+}
 
 fn secrets(user: &str, org: &str) -> SecretHashes {
     SecretHashes {
@@ -17,7 +23,7 @@ fn secrets(user: &str, org: &str) -> SecretHashes {
     }
 }
 
-fn new_instance(org_id: i64, name: &str) -> NewInstance {
+fn new_instance(org_id: OrgId, name: &str) -> NewInstance {
     NewInstance {
         org_id,
         element_key: "ecwid".into(),
@@ -37,7 +43,7 @@ fn new_instance(org_id: i64, name: &str) -> NewInstance {
     }
 }
 
-fn note(id: &str, instance_id: i64, created_ms: i64) -> NewNotification {
+fn note(id: &str, instance_id: InstanceId, created_ms: i64) -> NewNotification {
     NewNotification {
         id: id.into(),
         instance_id,
@@ -64,7 +70,7 @@ fn attempt(id: &str, delivery: u32, n: u32, at_ms: i64, status: Option<u16>) -> 
     }
 }
 
-fn poll_state(instance_id: i64, resource: &str, until: i64, seen: usize) -> PollState {
+fn poll_state(instance_id: InstanceId, resource: &str, until: i64, seen: usize) -> PollState {
     PollState {
         instance_id,
         resource: resource.into(),
@@ -90,7 +96,7 @@ fn creds(token: &str, refresh: Option<&str>, obtained_ms: i64) -> StoredCredenti
 }
 
 fn pending_ids(pending: Vec<store::Notification>) -> Vec<(i64, String)> {
-    pending.into_iter().map(|n| (n.seq, n.id)).collect()
+    pending.into_iter().map(|n| (n.seq, n.id.0)).collect()
 }
 
 /// Records `attempt`, which leaves its notification in `state` (due again at `next_ms`).
@@ -263,7 +269,7 @@ async fn instances_crud_and_config_upsert_keeps_ids() {
 
     assert_eq!(
         store
-            .update_instance(9_999, InstanceUpdate::default())
+            .update_instance(InstanceId(9_999), InstanceUpdate::default())
             .await
             .unwrap(),
         None
@@ -318,7 +324,14 @@ async fn deleting_an_instance_drops_its_pending_notifications_only() {
     assert!(store.delete_instance(gone.id).await.unwrap());
     let state = |id: &'static str| {
         let store = store.clone();
-        async move { store.get_notification(id).await.unwrap().unwrap().state }
+        async move {
+            store
+                .get_notification(&nid(id))
+                .await
+                .unwrap()
+                .unwrap()
+                .state
+        }
     };
     assert_eq!(state("p").await, NotificationState::Dropped);
     assert_eq!(state("d").await, NotificationState::Delivered);
@@ -329,14 +342,14 @@ async fn deleting_an_instance_drops_its_pending_notifications_only() {
     let listed = store.list_notifications(gone.id, 10, 0).await.unwrap();
     let ids: Vec<&str> = listed.iter().map(|n| n.id.as_str()).collect();
     assert_eq!(ids, ["x", "d", "p"]);
-    assert!(store.body("p").await.unwrap().is_some());
-    assert_eq!(store.attempts("d").await.unwrap().len(), 1);
+    assert!(store.body(&nid("p")).await.unwrap().is_some());
+    assert_eq!(store.attempts(&nid("d")).await.unwrap().len(), 1);
     let pending: Vec<String> = store
         .pending()
         .await
         .unwrap()
         .into_iter()
-        .map(|n| n.id)
+        .map(|n| n.id.0)
         .collect();
     assert_eq!(pending, ["other"]);
 
@@ -349,10 +362,10 @@ async fn deleting_an_instance_drops_its_pending_notifications_only() {
     )
     .await
     .unwrap();
-    let p = store.get_notification("p").await.unwrap().unwrap();
+    let p = store.get_notification(&nid("p")).await.unwrap().unwrap();
     assert_eq!(p.state, NotificationState::Dropped);
     assert_eq!(p.attempts, 1);
-    assert_eq!(store.attempts("p").await.unwrap().len(), 1);
+    assert_eq!(store.attempts(&nid("p")).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -374,7 +387,7 @@ async fn outbox_lifecycle() {
         .unwrap();
     assert!(seqs[1] < seqs2[0] && seqs2[0] < seqs2[1]);
 
-    let n1 = store.get_notification("n1").await.unwrap().unwrap();
+    let n1 = store.get_notification(&nid("n1")).await.unwrap().unwrap();
     assert_eq!(n1.seq, seqs[0]);
     assert_eq!(n1.instance_id, inst.id);
     assert_eq!(n1.endpoint, "https://example.com/cb");
@@ -384,20 +397,20 @@ async fn outbox_lifecycle() {
     assert_eq!((n1.delivery, n1.attempts), (1, 0));
     assert_eq!(n1.next_attempt_ms, 100);
     assert_eq!(n1.delivered_ms, None);
-    assert_eq!(store.get_notification("missing").await.unwrap(), None);
+    assert_eq!(store.get_notification(&nid("missing")).await.unwrap(), None);
 
     assert_eq!(
-        store.body("n2").await.unwrap().unwrap(),
+        store.body(&nid("n2")).await.unwrap().unwrap(),
         note("n2", inst.id, 101).body
     );
-    assert_eq!(store.body("missing").await.unwrap(), None);
+    assert_eq!(store.body(&nid("missing")).await.unwrap(), None);
 
     let pending: Vec<(i64, String)> = store
         .pending()
         .await
         .unwrap()
         .into_iter()
-        .map(|n| (n.seq, n.id))
+        .map(|n| (n.seq, n.id.0))
         .collect();
     assert_eq!(
         pending,
@@ -414,14 +427,14 @@ async fn outbox_lifecycle() {
         .enqueue(vec![note("fresh", inst.id, 104), note("n1", inst.id, 104)])
         .await;
     assert!(matches!(dup, Err(StoreError::Database(_))), "{dup:?}");
-    assert_eq!(store.get_notification("fresh").await.unwrap(), None);
+    assert_eq!(store.get_notification(&nid("fresh")).await.unwrap(), None);
 
     // n1: a failed attempt, then success.
     let a1 = attempt("n1", 1, 1, 200, Some(502));
     record(&store, a1.clone(), NotificationState::Pending, 1_200)
         .await
         .unwrap();
-    let after = store.get_notification("n1").await.unwrap().unwrap();
+    let after = store.get_notification(&nid("n1")).await.unwrap().unwrap();
     assert_eq!(after.state, NotificationState::Pending);
     assert_eq!(after.attempts, 1);
     assert_eq!(after.next_attempt_ms, 1_200);
@@ -431,7 +444,7 @@ async fn outbox_lifecycle() {
     record(&store, a2.clone(), NotificationState::Delivered, 0)
         .await
         .unwrap();
-    let delivered = store.get_notification("n1").await.unwrap().unwrap();
+    let delivered = store.get_notification(&nid("n1")).await.unwrap().unwrap();
     assert_eq!(delivered.state, NotificationState::Delivered);
     assert_eq!(delivered.attempts, 2);
     assert_eq!(delivered.delivered_ms, Some(1_250));
@@ -442,16 +455,24 @@ async fn outbox_lifecycle() {
         .await
         .unwrap();
     assert_eq!(
-        store.get_notification("n2").await.unwrap().unwrap().state,
+        store
+            .get_notification(&nid("n2"))
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
         NotificationState::Dead
     );
-    let again = store.redeliver("n2", 5_000).await.unwrap().unwrap();
+    let again = store.redeliver(&nid("n2"), 5_000).await.unwrap().unwrap();
     assert_eq!(again.state, NotificationState::Pending);
     assert_eq!((again.delivery, again.attempts), (2, 0));
     assert_eq!(again.next_attempt_ms, 5_000);
     assert_eq!(again.seq, seqs[1]);
-    assert_eq!(store.get_notification("n2").await.unwrap(), Some(again));
-    assert_eq!(store.redeliver("missing", 5_000).await.unwrap(), None);
+    assert_eq!(
+        store.get_notification(&nid("n2")).await.unwrap(),
+        Some(again)
+    );
+    assert_eq!(store.redeliver(&nid("missing"), 5_000).await.unwrap(), None);
 
     let a4 = attempt("n2", 2, 1, 5_001, Some(200));
     record(&store, a4.clone(), NotificationState::Delivered, 0)
@@ -459,9 +480,9 @@ async fn outbox_lifecycle() {
         .unwrap();
 
     // Attempts, oldest first.
-    assert_eq!(store.attempts("n1").await.unwrap(), vec![a1, a2]);
-    assert_eq!(store.attempts("n2").await.unwrap(), vec![a3, a4]);
-    assert_eq!(store.attempts("n3").await.unwrap(), vec![]);
+    assert_eq!(store.attempts(&nid("n1")).await.unwrap(), vec![a1, a2]);
+    assert_eq!(store.attempts(&nid("n2")).await.unwrap(), vec![a3, a4]);
+    assert_eq!(store.attempts(&nid("n3")).await.unwrap(), vec![]);
 
     // An attempt for an unknown notification is refused and stores nothing.
     let unknown = record(
@@ -472,10 +493,10 @@ async fn outbox_lifecycle() {
     )
     .await;
     assert!(matches!(unknown, Err(StoreError::Database(_))));
-    assert_eq!(store.attempts("missing").await.unwrap(), vec![]);
+    assert_eq!(store.attempts(&nid("missing")).await.unwrap(), vec![]);
 
     // Listing: newest first, per instance, with limit and offset.
-    let ids = |v: Vec<store::Notification>| v.into_iter().map(|n| n.id).collect::<Vec<_>>();
+    let ids = |v: Vec<store::Notification>| v.into_iter().map(|n| n.id.0).collect::<Vec<_>>();
     assert_eq!(
         ids(store.list_notifications(inst.id, 10, 0).await.unwrap()),
         ["n3", "n2", "n1"]
@@ -507,7 +528,7 @@ async fn outbox_lifecycle() {
         .await
         .unwrap()
         .into_iter()
-        .map(|n| n.id)
+        .map(|n| n.id.0)
         .collect();
     assert_eq!(pending, ["o1", "n3"]);
 }
@@ -568,7 +589,7 @@ async fn everything_survives_a_reopen() {
             .await
             .unwrap();
         let notes = store.list_notifications(inst.id, 10, 0).await.unwrap();
-        let attempts = store.attempts("a").await.unwrap();
+        let attempts = store.attempts(&nid("a")).await.unwrap();
         let counts = store.count_by_state().await.unwrap();
         let polls = store.poll_states(inst.id).await.unwrap();
         assert_eq!(polls.len(), 2);
@@ -587,10 +608,10 @@ async fn everything_survives_a_reopen() {
         store.list_notifications(inst.id, 10, 0).await.unwrap(),
         notes
     );
-    assert_eq!(store.attempts("a").await.unwrap(), attempts);
+    assert_eq!(store.attempts(&nid("a")).await.unwrap(), attempts);
     assert_eq!(store.count_by_state().await.unwrap(), counts);
     assert_eq!(
-        store.body("b").await.unwrap(),
+        store.body(&nid("b")).await.unwrap(),
         Some(note("b", inst.id, 2).body)
     );
     assert_eq!(store.poll_states(inst.id).await.unwrap(), polls);
@@ -623,7 +644,10 @@ async fn a_newer_schema_is_refused() {
 async fn a_failing_write_fails_only_its_caller() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(open(&dir));
-    store.enqueue(vec![note("taken", 1, 0)]).await.unwrap();
+    store
+        .enqueue(vec![note("taken", InstanceId(1), 0)])
+        .await
+        .unwrap();
 
     let mut tasks = Vec::new();
     for i in 0..200 {
@@ -634,7 +658,7 @@ async fn a_failing_write_fails_only_its_caller() {
             } else {
                 format!("n{i}")
             };
-            (i, store.enqueue(vec![note(&id, 1, i)]).await)
+            (i, store.enqueue(vec![note(&id, InstanceId(1), i)]).await)
         }));
     }
     for task in tasks {
@@ -645,7 +669,7 @@ async fn a_failing_write_fails_only_its_caller() {
             assert_eq!(result.unwrap().len(), 1);
             assert!(
                 store
-                    .get_notification(&format!("n{i}"))
+                    .get_notification(&nid(&format!("n{i}")))
                     .await
                     .unwrap()
                     .is_some()
@@ -671,8 +695,8 @@ async fn concurrent_enqueues_are_group_committed() {
         let body = body.clone();
         tasks.push(tokio::spawn(async move {
             let n = NewNotification {
-                id: format!("evt-{i}"),
-                instance_id: (i % 7) as i64,
+                id: format!("evt-{i}").into(),
+                instance_id: InstanceId((i % 7) as i64),
                 endpoint: "https://example.com/cb".into(),
                 body,
                 event_count: 1,
@@ -707,12 +731,12 @@ async fn concurrent_enqueues_are_group_committed() {
     assert_eq!(pending.len(), CALLS);
     assert!(pending.windows(2).all(|w| w[0].seq < w[1].seq));
     for n in &pending {
-        let i: usize = n.id.strip_prefix("evt-").unwrap().parse().unwrap();
+        let i: usize = n.id.0.strip_prefix("evt-").unwrap().parse().unwrap();
         assert_eq!(n.seq, seq_of[i]);
         assert_eq!(n.created_ms, i as i64);
         assert_eq!(n.next_attempt_ms, i as i64);
     }
-    assert_eq!(store.body("evt-1999").await.unwrap(), Some(body));
+    assert_eq!(store.body(&nid("evt-1999")).await.unwrap(), Some(body));
     assert_eq!(
         store.count_by_state().await.unwrap(),
         vec![(NotificationState::Pending, CALLS as u64)]
@@ -737,8 +761,8 @@ async fn sustained_enqueue_load_forms_batches() {
             let mut last = 0;
             for c in 0..CALLS_EACH {
                 let n = NewNotification {
-                    id: format!("w{w}-c{c}"),
-                    instance_id: w as i64,
+                    id: format!("w{w}-c{c}").into(),
+                    instance_id: InstanceId(w as i64),
                     endpoint: "https://example.com/cb".into(),
                     body: vec![b'y'; 600],
                     event_count: 1,
@@ -766,7 +790,10 @@ async fn sustained_enqueue_load_forms_batches() {
     assert!(commits >= 1 && commits <= total as u64);
     assert_eq!(store.pending().await.unwrap().len(), total);
     for w in 0..WORKERS {
-        let listed = store.list_notifications(w as i64, 1_000, 0).await.unwrap();
+        let listed = store
+            .list_notifications(InstanceId(w as i64), 1_000, 0)
+            .await
+            .unwrap();
         assert_eq!(listed.len(), CALLS_EACH);
         assert!(listed.windows(2).all(|p| p[0].seq > p[1].seq));
     }
@@ -782,7 +809,7 @@ async fn a_lone_enqueue_commits_at_once() {
     for i in 0..200 {
         let start = Instant::now();
         store
-            .enqueue(vec![note(&format!("n{i}"), 1, i)])
+            .enqueue(vec![note(&format!("n{i}"), InstanceId(1), i)])
             .await
             .unwrap();
         latencies.push(start.elapsed());
@@ -833,7 +860,7 @@ async fn save_poll_stores_the_notifications_and_the_cursor_together() {
         ]
     );
     // Stored as enqueue stores them.
-    let c2 = store.get_notification("c2").await.unwrap().unwrap();
+    let c2 = store.get_notification(&nid("c2")).await.unwrap().unwrap();
     assert_eq!(c2.state, NotificationState::Pending);
     assert_eq!(
         (c2.instance_id, c2.event_count, c2.created_ms),
@@ -843,7 +870,10 @@ async fn save_poll_stores_the_notifications_and_the_cursor_together() {
         (c2.delivery, c2.attempts, c2.next_attempt_ms),
         (1, 0, 1_002)
     );
-    assert_eq!(store.body("c3").await.unwrap(), Some(notes[2].body.clone()));
+    assert_eq!(
+        store.body(&nid("c3")).await.unwrap(),
+        Some(notes[2].body.clone())
+    );
 
     // The next poll replaces the resource's state; another resource gets its own row, and
     // states come back ordered by resource name. A long seen list is kept as given.
@@ -915,7 +945,7 @@ async fn a_failed_poll_records_its_error_without_notifications() {
         .await
         .unwrap()
         .into_iter()
-        .map(|n| n.id)
+        .map(|n| n.id.0)
         .collect();
     assert_eq!(pending, ["n1"]);
 }
@@ -949,8 +979,8 @@ async fn a_failed_save_poll_stores_neither_the_state_nor_any_notification() {
         store.poll_states(inst.id).await.unwrap(),
         vec![before.clone()]
     );
-    assert_eq!(store.get_notification("fresh1").await.unwrap(), None);
-    assert_eq!(store.get_notification("fresh2").await.unwrap(), None);
+    assert_eq!(store.get_notification(&nid("fresh1")).await.unwrap(), None);
+    assert_eq!(store.get_notification(&nid("fresh2")).await.unwrap(), None);
     assert_eq!(pending_ids(store.pending().await.unwrap()), pending_before);
 
     // A new resource's first state is not created by a failing call either.
@@ -970,7 +1000,7 @@ async fn a_failed_save_poll_stores_neither_the_state_nor_any_notification() {
         .await;
     assert!(matches!(late, Err(StoreError::Database(_))), "{late:?}");
     assert_eq!(store.poll_states(inst.id).await.unwrap(), vec![]);
-    assert_eq!(store.get_notification("late").await.unwrap(), None);
+    assert_eq!(store.get_notification(&nid("late")).await.unwrap(), None);
 
     // The same call, retried once the conflict is gone, succeeds.
     let inst2 = store
@@ -1025,7 +1055,7 @@ async fn concurrent_save_polls_fail_only_the_failing_one() {
         let (i, result) = task.await.unwrap();
         if i == 50 {
             assert!(matches!(result, Err(StoreError::Database(_))), "{result:?}");
-            assert_eq!(store.get_notification("r50-a").await.unwrap(), None);
+            assert_eq!(store.get_notification(&nid("r50-a")).await.unwrap(), None);
         } else {
             assert_eq!(result.unwrap().len(), 2);
         }
@@ -1081,18 +1111,21 @@ async fn credentials_round_trip_replace_and_remove() {
     store.save_credentials(inst.id, None).await.unwrap();
     assert_eq!(store.credentials(inst.id).await.unwrap(), None);
     store.save_credentials(inst.id, None).await.unwrap();
-    store.save_credentials(9_999, None).await.unwrap();
+    store
+        .save_credentials(InstanceId(9_999), None)
+        .await
+        .unwrap();
     assert_eq!(store.credentials(other.id).await.unwrap(), Some(key_only));
 
     // Credentials for an instance that does not exist are refused.
     let unknown = store
-        .save_credentials(9_999, Some(creds("x", None, 1)))
+        .save_credentials(InstanceId(9_999), Some(creds("x", None, 1)))
         .await;
     assert!(
         matches!(unknown, Err(StoreError::Database(_))),
         "{unknown:?}"
     );
-    assert_eq!(store.credentials(9_999).await.unwrap(), None);
+    assert_eq!(store.credentials(InstanceId(9_999)).await.unwrap(), None);
 
     // Debug output never shows the tokens.
     let shown = format!("{:?}", creds("s3cret-access", Some("s3cret-refresh"), 1));
@@ -1133,7 +1166,7 @@ async fn deleting_an_instance_removes_its_poll_states_and_credentials() {
     assert_eq!(store.credentials(gone.id).await.unwrap(), None);
     assert_eq!(
         store
-            .get_notification("gone-1")
+            .get_notification(&nid("gone-1"))
             .await
             .unwrap()
             .unwrap()
@@ -1250,15 +1283,21 @@ async fn a_version_1_file_is_migrated_and_keeps_its_data() {
         let store = SqliteStore::open(&path).unwrap();
         // The version-1 data is all there.
         let org = store.find_org(&secrets("u", "o")).await.unwrap().unwrap();
-        assert_eq!((org.id, org.name.as_str(), org.created_ms), (1, "acme", 5));
-        let inst = store.get_instance(1).await.unwrap().unwrap();
+        assert_eq!(
+            (org.id, org.name.as_str(), org.created_ms),
+            (OrgId(1), "acme", 5)
+        );
+        let inst = store.get_instance(InstanceId(1)).await.unwrap().unwrap();
         assert_eq!(inst.name, "old");
         assert_eq!(inst.tags, vec!["t".to_string()]);
         assert_eq!(inst.config_value("k"), Some("v"));
         let pending = store.pending().await.unwrap();
         assert_eq!(pending.len(), 1);
         assert_eq!(pending[0].id, "old-n");
-        assert_eq!(store.body("old-n").await.unwrap(), Some(b"{}".to_vec()));
+        assert_eq!(
+            store.body(&nid("old-n")).await.unwrap(),
+            Some(b"{}".to_vec())
+        );
 
         // The new tables exist and work.
         assert_eq!(store.poll_states(inst.id).await.unwrap(), vec![]);
@@ -1299,7 +1338,7 @@ async fn a_version_1_file_is_migrated_and_keeps_its_data() {
         .await
         .unwrap()
         .into_iter()
-        .map(|n| n.id)
+        .map(|n| n.id.0)
         .collect();
     assert_eq!(ids, ["old-n", "new-n"]);
     // And deleting the migrated instance cascades to the new tables.
@@ -1376,27 +1415,37 @@ async fn prune_deletes_old_finished_notifications_with_their_attempts_and_never_
     assert_eq!(store.prune(100, 2).await.unwrap(), 2);
     let exists = |id: &'static str| {
         let store = store.clone();
-        async move { store.get_notification(id).await.unwrap().is_some() }
+        async move { store.get_notification(&nid(id)).await.unwrap().is_some() }
     };
     assert!(!exists("delivered-1").await && !exists("dead").await);
     assert!(exists("dropped").await && exists("delivered-2").await);
-    assert!(store.attempts("delivered-1").await.unwrap().is_empty());
+    assert!(
+        store
+            .attempts(&nid("delivered-1"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     assert_eq!(store.prune(100, 100).await.unwrap(), 3);
     for id in ["dropped", "delivered-2", "delivered-3"] {
-        assert_eq!(store.get_notification(id).await.unwrap(), None, "{id}");
-        assert!(store.attempts(id).await.unwrap().is_empty(), "{id}");
+        assert_eq!(
+            store.get_notification(&nid(id)).await.unwrap(),
+            None,
+            "{id}"
+        );
+        assert!(store.attempts(&nid(id)).await.unwrap().is_empty(), "{id}");
     }
     assert_eq!(store.prune(100, 100).await.unwrap(), 0);
     // Still there: the pending one however old, the one active after the cut, and
     // everything accepted after it.
     let pending = store
-        .get_notification("pending-old")
+        .get_notification(&nid("pending-old"))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(pending.state, NotificationState::Pending);
-    assert_eq!(store.attempts("redelivered").await.unwrap().len(), 1);
-    assert_eq!(store.attempts("new").await.unwrap().len(), 1);
+    assert_eq!(store.attempts(&nid("redelivered")).await.unwrap().len(), 1);
+    assert_eq!(store.attempts(&nid("new")).await.unwrap().len(), 1);
     assert_eq!(store.pending().await.unwrap().len(), 1);
 }

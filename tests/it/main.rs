@@ -9,4 +9,6 @@ mod hostile;
 mod hot_reload;
 mod instances;
 mod polling;
+mod responsive;
+mod structure;
 mod webhooks;

@@ -25,7 +25,10 @@ async fn the_api_answers_within_100_ms_while_four_connector_calls_loop_to_their_
                 let answer = tests::send(
                     "POST",
                     &url,
-                    &[("content-type", "application/json"), ("element-instances", &id)],
+                    &[
+                        ("content-type", "application/json"),
+                        ("element-instances", &id),
+                    ],
                     br#"{"id": "$spin"}"#,
                 )
                 .await;
@@ -64,7 +67,7 @@ async fn the_api_answers_within_100_ms_while_four_connector_calls_loop_to_their_
         .collect();
     assert!(
         during.len() >= 5,
-        "only {} requests ran while the slow calls did ({samples:?})",
+        "only {} requests were answered while the slow calls ran: the API stalled ({samples:?})",
         during.len()
     );
     let slowest = during.iter().max().unwrap();

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use hyper::header::HeaderMap;
-use store::SecretHashes;
+use store::{InstanceId, OrgId, SecretHashes};
 
 use super::App;
 use super::error::ApiError;
@@ -15,19 +15,19 @@ use crate::tenancy::{Credential, digest, parse_authorization};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
     /// An organization's user: every instance of the organization.
-    Org(i64),
+    Org(OrgId),
     /// An instance's token: that instance only.
     Instance {
         /// The instance.
-        id: i64,
+        id: InstanceId,
         /// Its organization.
-        org_id: i64,
+        org_id: OrgId,
     },
 }
 
 impl Caller {
     /// The caller's organization.
-    pub fn org_id(&self) -> i64 {
+    pub fn org_id(&self) -> OrgId {
         match self {
             Caller::Org(id) => *id,
             Caller::Instance { org_id, .. } => *org_id,
@@ -77,7 +77,7 @@ pub async fn authorize(app: &App, headers: &HeaderMap) -> Result<Caller, ApiErro
 /// organization's instances are indistinguishable from missing ones.
 pub fn instance(app: &App, caller: &Caller, id: &str) -> Result<Arc<LiveInstance>, ApiError> {
     let not_found = || ApiError::NotFound(format!("no instance {id}"));
-    let id: i64 = id.parse().map_err(|_| not_found())?;
+    let id = InstanceId::parse(id).ok_or_else(not_found)?;
     let instance = app.instances.get(id).ok_or_else(not_found)?;
     let allowed = match caller {
         Caller::Org(org) => instance.org_id == *org,

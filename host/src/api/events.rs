@@ -3,7 +3,7 @@
 
 use hyper::StatusCode;
 use serde_json::{Value, json};
-use store::{Attempt, Instance, Notification, NotificationState};
+use store::{Attempt, Instance, Notification, NotificationId, NotificationState};
 
 use super::error::ApiError;
 use super::{Answer, App, Req};
@@ -58,7 +58,11 @@ fn attempt_json(a: &Attempt) -> Value {
     })
 }
 
-async fn notification(app: &App, instance: &Instance, id: &str) -> Result<Notification, ApiError> {
+async fn notification(
+    app: &App,
+    instance: &Instance,
+    id: &NotificationId,
+) -> Result<Notification, ApiError> {
     app.store
         .get_notification(id)
         .await?
@@ -91,9 +95,10 @@ pub async fn list(app: &App, instance: &Instance, req: &Req) -> Answer {
 /// `GET /instances/{id}/events/{eventId}`: the notification, its body and `providerData`
 /// (the vendor's raw data).
 pub async fn show(app: &App, instance: &Instance, id: &str) -> Answer {
-    let n = notification(app, instance, id).await?;
+    let id = NotificationId::from(id);
+    let n = notification(app, instance, &id).await?;
     let mut v = summary(&n);
-    if let Some(body) = app.store.body(id).await? {
+    if let Some(body) = app.store.body(&id).await? {
         let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         v["providerData"] = body["message"]["raw"].clone();
         v["notification"] = body;
@@ -103,8 +108,9 @@ pub async fn show(app: &App, instance: &Instance, id: &str) -> Answer {
 
 /// `GET /instances/{id}/events/{eventId}/deliveries`: every attempt, by delivery round.
 pub async fn deliveries(app: &App, instance: &Instance, id: &str) -> Answer {
-    let n = notification(app, instance, id).await?;
-    let attempts = app.store.attempts(id).await?;
+    let id = NotificationId::from(id);
+    let n = notification(app, instance, &id).await?;
+    let attempts = app.store.attempts(&id).await?;
     let rounds: Vec<Value> = (1..=n.delivery)
         .map(|round| {
             let list: Vec<Value> = attempts
@@ -124,14 +130,15 @@ pub async fn deliveries(app: &App, instance: &Instance, id: &str) -> Answer {
 /// `POST /instances/{id}/events/{eventId}/redeliver`: a new delivery round, whatever the
 /// notification's state.
 pub async fn redeliver(app: &App, instance: &Instance, id: &str) -> Answer {
-    notification(app, instance, id).await?;
+    let id = NotificationId::from(id);
+    notification(app, instance, &id).await?;
     let n = app
         .store
-        .redeliver(id, crate::now_ms())
+        .redeliver(&id, crate::now_ms())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no event {id}")))?;
     tracing::info!(
-        notification = id,
+        notification = %id,
         delivery = n.delivery,
         "redeliver requested"
     );

@@ -139,7 +139,7 @@ pub async fn create(app: &App, caller: &Caller, req: &Req) -> Answer {
             created_ms: now,
         })
         .await?;
-    tracing::info!(instance = created.id, element = %key, org = org_id, "instance created");
+    tracing::info!(instance = created.id.0, element = %key, org = org_id.0, "instance created");
     if credentials.is_some() {
         app.store.save_credentials(created.id, credentials).await?;
     }
@@ -265,7 +265,7 @@ async fn apply(app: &App, current: &LiveInstance, mut update: InstanceUpdate) ->
         .update_instance(current.id, update)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no instance {}", current.id)))?;
-    tracing::info!(instance = changed.id, "instance changed");
+    tracing::info!(instance = changed.id.0, "instance changed");
     let changed = app.instances.put(changed);
     app.poller.sync(changed.id);
     Ok((
@@ -326,7 +326,7 @@ pub async fn delete(app: &App, current: &Instance) -> Answer {
     app.store.delete_instance(current.id).await?;
     app.instances.remove(current.id);
     app.poller.sync(current.id);
-    tracing::info!(instance = current.id, "instance deleted");
+    tracing::info!(instance = current.id.0, "instance deleted");
     Ok((StatusCode::OK, json!({"id": current.id, "deleted": true})))
 }
 
@@ -337,8 +337,8 @@ mod tests {
 
     fn instance(config: &[(&str, &str)]) -> Instance {
         Instance {
-            id: 1,
-            org_id: 1,
+            id: store::InstanceId(1),
+            org_id: store::OrgId(1),
             element_key: "shop".into(),
             name: "shop".into(),
             token_sha256: String::new(),

@@ -15,7 +15,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use store::{Attempt, AttemptRecord, NewNotification, Notification, NotificationState, Store};
+use store::{
+    Attempt, AttemptRecord, InstanceId, NewNotification, Notification, NotificationId,
+    NotificationState, Store,
+};
 use tokio::sync::mpsc;
 
 use crate::instances::Instances;
@@ -31,9 +34,9 @@ pub struct Job {
     /// Acceptance order.
     pub seq: i64,
     /// `message.eventId`.
-    pub id: String,
+    pub id: NotificationId,
     /// The instance.
-    pub instance_id: i64,
+    pub instance_id: InstanceId,
     /// The callback URL.
     pub endpoint: String,
     /// The delivery round.
@@ -299,7 +302,7 @@ impl Dispatcher {
     async fn attempt(&self, job: &Job) -> Option<(u32, i64)> {
         let inner = &self.inner;
         let Some(instance) = inner.instances.get(job.instance_id) else {
-            tracing::info!(notification = %job.id, instance = job.instance_id, "instance deleted; notification dropped");
+            tracing::info!(notification = %job.id, instance = job.instance_id.0, "instance deleted; notification dropped");
             return None;
         };
         let body = match &job.body {
@@ -321,7 +324,9 @@ impl Dispatcher {
         let at_ms = now_ms();
         let mut headers = callback_headers.clone();
         if let Some(key) = signature_key {
-            for (k, v) in crate::notify::signature_headers(key, &job.id, at_ms / 1000, &body) {
+            for (k, v) in
+                crate::notify::signature_headers(key, job.id.as_str(), at_ms / 1000, &body)
+            {
                 headers.push((k.to_string(), v));
             }
         }
@@ -339,7 +344,10 @@ impl Dispatcher {
         let delay = if delivered {
             None
         } else {
-            inner.config.schedule.after_failure(attempt, seed(&job.id))
+            inner
+                .config
+                .schedule
+                .after_failure(attempt, seed(job.id.as_str()))
         };
         let (state, next) = match (delivered, delay) {
             (true, _) => (NotificationState::Delivered, 0),
@@ -351,7 +359,7 @@ impl Dispatcher {
             .delivery(delivered, state == NotificationState::Dead);
         tracing::info!(
             notification = %job.id,
-            instance = job.instance_id,
+            instance = job.instance_id.0,
             attempt,
             status = outcome.status,
             latency_us = outcome.latency.as_micros() as u64,

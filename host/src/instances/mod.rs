@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use serde_json::{Value, json};
-use store::Instance;
+use store::{Instance, InstanceId, OrgId};
 
 use runtime::types::ConnectorInfo;
 use settings::{MASK, is_secret, is_shown_as_url, mask_url};
@@ -20,11 +20,11 @@ type FinderKey = (String, String);
 
 #[derive(Default)]
 struct Index {
-    by_id: HashMap<i64, Arc<LiveInstance>>,
-    by_token: HashMap<String, i64>,
+    by_id: HashMap<InstanceId, Arc<LiveInstance>>,
+    by_token: HashMap<String, InstanceId>,
     /// For each finder pair looked up so far: value → instances. Built on the first lookup
     /// of a pair and kept up to date after, so only the keys finders use are indexed.
-    by_finder: HashMap<FinderKey, HashMap<String, Vec<i64>>>,
+    by_finder: HashMap<FinderKey, HashMap<String, Vec<InstanceId>>>,
 }
 
 impl Index {
@@ -89,7 +89,7 @@ impl Instances {
     }
 
     /// Removes an instance.
-    pub fn remove(&self, id: i64) {
+    pub fn remove(&self, id: InstanceId) {
         let mut index = self.index.write().expect("instance index lock poisoned");
         if let Some(i) = index.by_id.remove(&id) {
             index.unindex(&i);
@@ -97,7 +97,7 @@ impl Instances {
     }
 
     /// One instance.
-    pub fn get(&self, id: i64) -> Option<Arc<LiveInstance>> {
+    pub fn get(&self, id: InstanceId) -> Option<Arc<LiveInstance>> {
         self.read().by_id.get(&id).cloned()
     }
 
@@ -109,7 +109,7 @@ impl Instances {
     }
 
     /// The instances of an organization, by id.
-    pub fn of_org(&self, org_id: i64) -> Vec<Arc<LiveInstance>> {
+    pub fn of_org(&self, org_id: OrgId) -> Vec<Arc<LiveInstance>> {
         let mut out: Vec<_> = self
             .read()
             .by_id
@@ -127,7 +127,7 @@ impl Instances {
         let known = self.read().by_finder.contains_key(&pair);
         if !known {
             let mut index = self.index.write().expect("instance index lock poisoned");
-            let mut values: HashMap<String, Vec<i64>> = HashMap::new();
+            let mut values: HashMap<String, Vec<InstanceId>> = HashMap::new();
             for i in index.by_id.values() {
                 if i.element_key == element_key
                     && let Some(v) = i.config_value(config_key)
@@ -151,7 +151,7 @@ impl Instances {
     }
 
     /// Every instance id.
-    pub fn ids(&self) -> Vec<i64> {
+    pub fn ids(&self) -> Vec<InstanceId> {
         self.read().by_id.keys().copied().collect()
     }
 

@@ -1,7 +1,7 @@
 //! Vendor credentials: the connector builds each authentication request and reads the
 //! answer; the host runs it and keeps the tokens in the store, never in an answer or a log.
 
-use store::{Store, StoredCredentials};
+use store::{InstanceId, Store, StoredCredentials};
 
 use super::PollError;
 use super::vendor::VendorClient;
@@ -55,7 +55,7 @@ pub struct Credentialer<'a> {
     /// Keeps the tokens.
     pub store: &'a dyn Store,
     /// The instance.
-    pub instance_id: i64,
+    pub instance_id: InstanceId,
     /// Its configuration.
     pub config: &'a [(String, String)],
 }
@@ -91,7 +91,7 @@ impl Credentialer<'_> {
             self.store
                 .save_credentials(self.instance_id, Some(c.clone()))
                 .await?;
-            tracing::info!(instance = self.instance_id, "vendor credentials renewed");
+            tracing::info!(instance = self.instance_id.0, "vendor credentials renewed");
         }
         Ok(fresh)
     }

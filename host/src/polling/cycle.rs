@@ -156,7 +156,7 @@ impl Poller {
         let mut new_seen_set: HashSet<(String, i64)> = HashSet::new();
         for record in &records {
             let Some(id) = id_of(record, &resource.id_field) else {
-                tracing::warn!(instance = instance.id, resource = %resource.name, id_field = %resource.id_field, "a record without its id field is skipped");
+                tracing::warn!(instance = instance.id.0, resource = %resource.name, id_field = %resource.id_field, "a record without its id field is skipped");
                 continue;
             };
             // A record whose date cannot be read is skipped (and logged), not allowed to
@@ -168,7 +168,7 @@ impl Poller {
             let (updated, created) = match dates {
                 [Ok(u), Ok(c)] => (u, c),
                 [Err(e), _] | [_, Err(e)] => {
-                    tracing::warn!(instance = instance.id, resource = %resource.name, id = %id, error = %e, "a record with an unreadable date is skipped");
+                    tracing::warn!(instance = instance.id.0, resource = %resource.name, id = %id, error = %e, "a record with an unreadable date is skipped");
                     continue;
                 }
             };

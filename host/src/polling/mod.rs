@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use store::{PollState, Store, StoreError};
+use store::{InstanceId, PollState, Store, StoreError};
 
 use crate::delivery::Dispatcher;
 use crate::instances::settings::{FieldError, VendorType};
@@ -84,13 +84,13 @@ struct Inner {
     vendor: VendorClient,
     /// A running schedule per instance. Dropping the sender stops the task between polls
     /// (never during one: a poll cut short could lose a rotated refresh token).
-    tasks: Mutex<HashMap<i64, tokio::sync::watch::Sender<()>>>,
+    tasks: Mutex<HashMap<InstanceId, tokio::sync::watch::Sender<()>>>,
     /// One poll at a time per instance (scheduled and on-demand alike).
-    running: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+    running: Mutex<HashMap<InstanceId, Arc<tokio::sync::Mutex<()>>>>,
     /// Each instance's poll resources, resolved once per version of the instance and of
     /// its connector (both are replaced, never changed, so a pointer names a version; the
     /// `Weak`s keep those addresses from being reused while an entry holds them).
-    resources: Mutex<HashMap<i64, Resolved>>,
+    resources: Mutex<HashMap<InstanceId, Resolved>>,
 }
 
 /// An instance's resources as resolved against one version of it and of its connector.
@@ -138,7 +138,7 @@ fn next_slot(now_ms: i64, interval_ms: i64, phase_ms: i64) -> i64 {
 }
 
 /// A stable spread of instance ids over an interval.
-fn phase(id: i64, interval_ms: i64) -> i64 {
+fn phase(InstanceId(id): InstanceId, interval_ms: i64) -> i64 {
     let mut x = id as u64 ^ 0x9E37_79B9_7F4A_7C15;
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -217,7 +217,7 @@ impl Poller {
 
     /// Starts, restarts or stops the schedule of an instance after it was created,
     /// changed or deleted.
-    pub fn sync(&self, instance_id: i64) {
+    pub fn sync(&self, instance_id: InstanceId) {
         let mut tasks = self.inner.tasks.lock().expect("poll tasks lock poisoned");
         tasks.remove(&instance_id);
         let Some(instance) = self.inner.instances.get(instance_id) else {
@@ -244,7 +244,7 @@ impl Poller {
 
     async fn schedule(
         self,
-        instance_id: i64,
+        instance_id: InstanceId,
         interval: Duration,
         mut stopped: tokio::sync::watch::Receiver<()>,
     ) {
@@ -272,11 +272,11 @@ impl Poller {
     }
 
     /// Polls an instance now (`POST /instances/{id}/events/poll`), ignoring backoff.
-    pub async fn poll_now(&self, instance_id: i64) -> Vec<ResourceReport> {
+    pub async fn poll_now(&self, instance_id: InstanceId) -> Vec<ResourceReport> {
         self.cycle(instance_id, true).await
     }
 
-    fn resources_lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Resolved>> {
+    fn resources_lock(&self) -> std::sync::MutexGuard<'_, HashMap<InstanceId, Resolved>> {
         self.inner
             .resources
             .lock()
@@ -312,7 +312,7 @@ impl Poller {
         resources
     }
 
-    fn lock_of(&self, instance_id: i64) -> Arc<tokio::sync::Mutex<()>> {
+    fn lock_of(&self, instance_id: InstanceId) -> Arc<tokio::sync::Mutex<()>> {
         self.inner
             .running
             .lock()
@@ -322,7 +322,7 @@ impl Poller {
             .clone()
     }
 
-    async fn cycle(&self, instance_id: i64, now: bool) -> Vec<ResourceReport> {
+    async fn cycle(&self, instance_id: InstanceId, now: bool) -> Vec<ResourceReport> {
         let lock = self.lock_of(instance_id);
         let _guard = lock.lock().await;
         let Some(instance) = self.inner.instances.get(instance_id) else {
@@ -383,11 +383,11 @@ impl Poller {
             match &outcome {
                 Ok(o) => {
                     self.inner.metrics.poll_finished(true);
-                    tracing::info!(instance = instance_id, resource = %resource.name, records = o.records, events = o.events, "poll done");
+                    tracing::info!(instance = instance_id.0, resource = %resource.name, records = o.records, events = o.events, "poll done");
                 }
                 Err(e) => {
                     self.inner.metrics.poll_finished(false);
-                    tracing::warn!(instance = instance_id, resource = %resource.name, error = %e, "poll failed");
+                    tracing::warn!(instance = instance_id.0, resource = %resource.name, error = %e, "poll failed");
                     let interval = interval_of(&instance, &self.inner.registry)
                         .map(|d| d.as_millis() as i64)
                         .unwrap_or(60_000);
@@ -406,7 +406,7 @@ impl Poller {
                         ..state
                     };
                     if let Err(e) = self.inner.store.save_poll(failed, Vec::new()).await {
-                        tracing::warn!(instance = instance_id, error = %e, "cannot record the failed poll");
+                        tracing::warn!(instance = instance_id.0, error = %e, "cannot record the failed poll");
                     }
                 }
             }
@@ -458,7 +458,7 @@ mod tests {
         let interval = 60_000;
         let mut buckets = [0u32; 10];
         for id in 1..=10_000 {
-            let p = phase(id, interval);
+            let p = phase(InstanceId(id), interval);
             assert!((0..interval).contains(&p));
             buckets[(p * 10 / interval) as usize] += 1;
         }

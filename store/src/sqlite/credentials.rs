@@ -4,13 +4,13 @@ use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStore;
 use super::rows::db;
-use crate::{StoreError, StoredCredentials};
+use crate::{InstanceId, StoreError, StoredCredentials};
 
 impl SqliteStore {
     /// Implements [`Store::credentials`](crate::Store::credentials).
     pub(super) async fn credentials_load(
         &self,
-        instance_id: i64,
+        instance_id: InstanceId,
     ) -> Result<Option<StoredCredentials>, StoreError> {
         self.read(move |conn| {
             conn.prepare_cached(
@@ -35,7 +35,7 @@ impl SqliteStore {
     /// Implements [`Store::save_credentials`](crate::Store::save_credentials).
     pub(super) async fn credentials_save(
         &self,
-        instance_id: i64,
+        instance_id: InstanceId,
         credentials: Option<StoredCredentials>,
     ) -> Result<(), StoreError> {
         self.write(move |conn| {

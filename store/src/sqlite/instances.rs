@@ -4,10 +4,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
 use super::rows::{INSTANCE_COLUMNS, RawInstance, db, json_err};
-use crate::{ConfigEntry, Instance, InstanceUpdate, NewInstance, StoreError};
+use crate::{ConfigEntry, Instance, InstanceId, InstanceUpdate, NewInstance, StoreError};
 
 /// One instance with its configuration.
-fn get_instance(conn: &Connection, id: i64) -> Result<Option<Instance>, StoreError> {
+fn get_instance(conn: &Connection, id: InstanceId) -> Result<Option<Instance>, StoreError> {
     let sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = ?1");
     let raw = conn
         .prepare_cached(&sql)
@@ -49,7 +49,7 @@ fn all_instances(conn: &Connection) -> Result<Vec<Instance>, StoreError> {
     let entries = stmt
         .query_map([], |r| {
             Ok((
-                r.get::<_, i64>(0)?,
+                r.get::<_, InstanceId>(0)?,
                 ConfigEntry {
                     id: r.get(1)?,
                     key: r.get(2)?,
@@ -77,7 +77,7 @@ fn all_instances(conn: &Connection) -> Result<Vec<Instance>, StoreError> {
 /// Sets configuration key `key` of an instance, keeping the entry id of an existing key.
 fn upsert_config(
     conn: &Connection,
-    instance_id: i64,
+    instance_id: InstanceId,
     key: &str,
     value: &str,
 ) -> rusqlite::Result<()> {
@@ -112,7 +112,7 @@ impl SqliteStore {
                 new.created_ms,
             ])
             .map_err(db)?;
-            let id = conn.last_insert_rowid();
+            let id = InstanceId(conn.last_insert_rowid());
             for (key, value) in &new.config {
                 upsert_config(conn, id, key, value).map_err(db)?;
             }
@@ -123,7 +123,10 @@ impl SqliteStore {
     }
 
     /// Implements [`Store::get_instance`](crate::Store::get_instance).
-    pub(super) async fn instances_get(&self, id: i64) -> Result<Option<Instance>, StoreError> {
+    pub(super) async fn instances_get(
+        &self,
+        id: InstanceId,
+    ) -> Result<Option<Instance>, StoreError> {
         self.read(move |conn| get_instance(conn, id)).await
     }
 
@@ -135,7 +138,7 @@ impl SqliteStore {
     /// Implements [`Store::update_instance`](crate::Store::update_instance).
     pub(super) async fn instances_update(
         &self,
-        id: i64,
+        id: InstanceId,
         update: InstanceUpdate,
     ) -> Result<Option<Instance>, StoreError> {
         let tags = match &update.tags {
@@ -173,7 +176,7 @@ impl SqliteStore {
     }
 
     /// Implements [`Store::delete_instance`](crate::Store::delete_instance).
-    pub(super) async fn instances_delete(&self, id: i64) -> Result<bool, StoreError> {
+    pub(super) async fn instances_delete(&self, id: InstanceId) -> Result<bool, StoreError> {
         self.write(move |conn| {
             let deleted = conn
                 .prepare_cached("DELETE FROM instances WHERE id = ?1")

@@ -89,9 +89,9 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use crate::{
-    Attempt, AttemptRecord, Instance, InstanceUpdate, Millis, NewInstance, NewNotification,
-    Notification, NotificationState, Org, PollState, SecretHashes, Store, StoreError,
-    StoredCredentials,
+    Attempt, AttemptRecord, Instance, InstanceId, InstanceUpdate, Millis, NewInstance,
+    NewNotification, Notification, NotificationId, NotificationState, Org, PollState, SecretHashes,
+    Store, StoreError, StoredCredentials,
 };
 use schema::{configure, migrate};
 use writer::{Job, WriteOp, WriteStats, writer_loop};
@@ -270,7 +270,7 @@ impl Store for SqliteStore {
         self.instances_create(new).await
     }
 
-    async fn get_instance(&self, id: i64) -> Result<Option<Instance>, StoreError> {
+    async fn get_instance(&self, id: InstanceId) -> Result<Option<Instance>, StoreError> {
         self.instances_get(id).await
     }
 
@@ -280,13 +280,13 @@ impl Store for SqliteStore {
 
     async fn update_instance(
         &self,
-        id: i64,
+        id: InstanceId,
         update: InstanceUpdate,
     ) -> Result<Option<Instance>, StoreError> {
         self.instances_update(id, update).await
     }
 
-    async fn delete_instance(&self, id: i64) -> Result<bool, StoreError> {
+    async fn delete_instance(&self, id: InstanceId) -> Result<bool, StoreError> {
         self.instances_delete(id).await
     }
 
@@ -298,8 +298,8 @@ impl Store for SqliteStore {
         self.outbox_pending().await
     }
 
-    async fn body(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.outbox_body(id).await
+    async fn body(&self, id: &NotificationId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.outbox_body(id.as_str()).await
     }
 
     async fn record_attempt(&self, record: AttemptRecord) -> Result<(), StoreError> {
@@ -308,23 +308,30 @@ impl Store for SqliteStore {
 
     async fn list_notifications(
         &self,
-        instance_id: i64,
+        instance_id: InstanceId,
         limit: u32,
         offset: u32,
     ) -> Result<Vec<Notification>, StoreError> {
         self.outbox_list(instance_id, limit, offset).await
     }
 
-    async fn get_notification(&self, id: &str) -> Result<Option<Notification>, StoreError> {
-        self.outbox_get(id).await
+    async fn get_notification(
+        &self,
+        id: &NotificationId,
+    ) -> Result<Option<Notification>, StoreError> {
+        self.outbox_get(id.as_str()).await
     }
 
-    async fn attempts(&self, id: &str) -> Result<Vec<Attempt>, StoreError> {
-        self.outbox_attempts(id).await
+    async fn attempts(&self, id: &NotificationId) -> Result<Vec<Attempt>, StoreError> {
+        self.outbox_attempts(id.as_str()).await
     }
 
-    async fn redeliver(&self, id: &str, now: Millis) -> Result<Option<Notification>, StoreError> {
-        self.outbox_redeliver(id, now).await
+    async fn redeliver(
+        &self,
+        id: &NotificationId,
+        now: Millis,
+    ) -> Result<Option<Notification>, StoreError> {
+        self.outbox_redeliver(id.as_str(), now).await
     }
 
     async fn prune(&self, before: Millis, limit: u32) -> Result<u64, StoreError> {
@@ -335,7 +342,7 @@ impl Store for SqliteStore {
         self.outbox_count_by_state().await
     }
 
-    async fn poll_states(&self, instance_id: i64) -> Result<Vec<PollState>, StoreError> {
+    async fn poll_states(&self, instance_id: InstanceId) -> Result<Vec<PollState>, StoreError> {
         self.poll_load(instance_id).await
     }
 
@@ -347,13 +354,16 @@ impl Store for SqliteStore {
         self.poll_save(state, notifications).await
     }
 
-    async fn credentials(&self, instance_id: i64) -> Result<Option<StoredCredentials>, StoreError> {
+    async fn credentials(
+        &self,
+        instance_id: InstanceId,
+    ) -> Result<Option<StoredCredentials>, StoreError> {
         self.credentials_load(instance_id).await
     }
 
     async fn save_credentials(
         &self,
-        instance_id: i64,
+        instance_id: InstanceId,
         credentials: Option<StoredCredentials>,
     ) -> Result<(), StoreError> {
         self.credentials_save(instance_id, credentials).await

@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStore;
 use super::rows::db;
-use crate::{Millis, Org, SecretHashes, StoreError};
+use crate::{Millis, Org, OrgId, SecretHashes, StoreError};
 
 impl SqliteStore {
     /// Implements [`Store::create_org`](crate::Store::create_org).
@@ -25,7 +25,7 @@ impl SqliteStore {
             .execute(params![name, secrets.user, secrets.org, now])
             .map_err(db)?;
             Ok(Org {
-                id: conn.last_insert_rowid(),
+                id: OrgId(conn.last_insert_rowid()),
                 name: name.clone(),
                 created_ms: now,
             })

@@ -6,7 +6,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::SqliteStore;
 use super::rows::{NOTIFICATION_COLUMNS, RawNotification, db, to_u32};
 use crate::{
-    Attempt, AttemptRecord, Millis, NewNotification, Notification, NotificationState, StoreError,
+    Attempt, AttemptRecord, InstanceId, Millis, NewNotification, Notification, NotificationId,
+    NotificationState, StoreError,
 };
 
 /// The notifications a query of [`NOTIFICATION_COLUMNS`] returns, checked.
@@ -166,7 +167,7 @@ impl SqliteStore {
     /// Implements [`Store::list_notifications`](crate::Store::list_notifications).
     pub(super) async fn outbox_list(
         &self,
-        instance_id: i64,
+        instance_id: InstanceId,
         limit: u32,
         offset: u32,
     ) -> Result<Vec<Notification>, StoreError> {
@@ -221,7 +222,7 @@ impl SqliteStore {
                     })
                     .transpose()?;
                 out.push(Attempt {
-                    notification_id,
+                    notification_id: NotificationId(notification_id),
                     delivery: to_u32(delivery, "delivery")?,
                     attempt: to_u32(attempt, "attempt")?,
                     at_ms,

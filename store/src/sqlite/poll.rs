@@ -6,11 +6,14 @@ use rusqlite::params;
 use super::SqliteStore;
 use super::outbox::insert_notifications;
 use super::rows::{RawPollState, db, json_err};
-use crate::{NewNotification, PollState, StoreError};
+use crate::{InstanceId, NewNotification, PollState, StoreError};
 
 impl SqliteStore {
     /// Implements [`Store::poll_states`](crate::Store::poll_states).
-    pub(super) async fn poll_load(&self, instance_id: i64) -> Result<Vec<PollState>, StoreError> {
+    pub(super) async fn poll_load(
+        &self,
+        instance_id: InstanceId,
+    ) -> Result<Vec<PollState>, StoreError> {
         self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(

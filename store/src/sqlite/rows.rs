@@ -2,10 +2,29 @@
 //! crate's types, and the mapping of errors to [`StoreError`].
 
 use rusqlite::Row;
+use rusqlite::types::{FromSql, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
 use crate::{
-    ConfigEntry, Instance, Millis, Notification, NotificationState, PollState, StoreError,
+    ConfigEntry, Instance, InstanceId, Millis, Notification, NotificationId, NotificationState,
+    OrgId, PollState, StoreError,
 };
+
+/// The ids are stored as the values they wrap: integers, and text for notification ids.
+macro_rules! sql_as_inner {
+    ($($t:ident),*) => {$(
+        impl ToSql for $t {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                self.0.to_sql()
+            }
+        }
+        impl FromSql for $t {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                FromSql::column_result(value).map($t)
+            }
+        }
+    )*};
+}
+sql_as_inner!(OrgId, InstanceId, NotificationId);
 
 /// The notification columns [`RawNotification::from_row`] reads, in its order.
 pub(super) const NOTIFICATION_COLUMNS: &str = "seq, id, instance_id, endpoint, event_count, \
@@ -28,8 +47,8 @@ pub(super) fn to_u32(v: i64, what: &str) -> Result<u32, StoreError> {
 /// A notification row as stored, before its values are checked.
 pub(super) struct RawNotification {
     seq: i64,
-    id: String,
-    instance_id: i64,
+    id: NotificationId,
+    instance_id: InstanceId,
     endpoint: String,
     event_count: i64,
     created_ms: Millis,
@@ -81,8 +100,8 @@ impl RawNotification {
 /// An instance row as stored, before its JSON columns are parsed.
 pub(super) struct RawInstance {
     /// The instance id.
-    pub(super) id: i64,
-    org_id: i64,
+    pub(super) id: InstanceId,
+    org_id: OrgId,
     element_key: String,
     name: String,
     token_sha256: String,
@@ -135,7 +154,7 @@ impl RawInstance {
 
 /// A poll state row as stored, before its values are checked.
 pub(super) struct RawPollState {
-    instance_id: i64,
+    instance_id: InstanceId,
     resource: String,
     last_success_ms: Option<Millis>,
     seen: String,
