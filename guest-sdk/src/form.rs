@@ -15,6 +15,8 @@ pub fn encode(pairs: &[(&str, &str)]) -> String {
 }
 
 /// Percent-encodes everything but unreserved characters (`A-Z a-z 0-9 - . _ ~`).
+// By hand: `percent_encoding::utf8_percent_encode` would bring its 768-byte table of
+// escapes into the connectors' data image, which the host copies back after every call.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
@@ -38,39 +40,14 @@ pub fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
 
 /// Parses `a=1&b=x+y` into decoded pairs (`+` is a space).
 pub fn parse(s: &str) -> Vec<(String, String)> {
-    s.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (unescape(k), unescape(v))
-        })
-        .collect()
+    form_urlencoded::parse(s.as_bytes()).into_owned().collect()
 }
 
 /// Decodes `%XX` escapes and `+`; invalid escapes are kept as written.
 pub fn unescape(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(hi), Some(lo)) => {
-                    out.push(hi << 4 | lo);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
+    percent_encoding::percent_decode_str(&s.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -94,6 +71,28 @@ mod tests {
         assert_eq!(
             parse("a=%zz&b=1+2"),
             vec![("a".into(), "%zz".into()), ("b".into(), "1 2".into())]
+        );
+    }
+
+    #[test]
+    fn escapes_all_but_unreserved_characters() {
+        assert_eq!(escape("aZ0-._~ *+/%é"), "aZ0-._~%20%2A%2B%2F%25%C3%A9");
+    }
+
+    #[test]
+    fn decodes_plus_as_space_and_keeps_malformed_escapes() {
+        assert_eq!(unescape("a%20b+c%2Bd"), "a b c+d");
+        assert_eq!(unescape("100%"), "100%");
+        assert_eq!(unescape("%zz%4"), "%zz%4");
+        assert_eq!(unescape("%e9"), "\u{fffd}");
+        assert_eq!(unescape("%41"), "A");
+        assert_eq!(
+            parse("&&a&=b&c=%e9=x&"),
+            vec![
+                ("a".into(), String::new()),
+                (String::new(), "b".into()),
+                ("c".into(), "\u{fffd}=x".into())
+            ]
         );
     }
 }

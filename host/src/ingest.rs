@@ -143,25 +143,13 @@ fn raw_body(w: &Webhook) -> Box<RawValue> {
     serde_json::value::to_raw_value(&value).expect("a JSON value serializes")
 }
 
-/// A form body as a JSON object of strings.
+/// A form body as a JSON object of strings (names and values percent-decoded, `+` a
+/// space; a field named twice keeps its last value).
 fn form_value(body: &[u8]) -> Value {
-    let map: Map<String, Value> = form_pairs(body)
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(v)))
+    let map: Map<String, Value> = form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
         .collect();
     Value::Object(map)
-}
-
-fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
-    let decode = |s: &str| crate::percent::decode(s, crate::percent::Plus::Space);
-    String::from_utf8_lossy(body)
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (decode(k), decode(v)),
-            None => (decode(p), String::new()),
-        })
-        .collect()
 }
 
 /// The value at a dotted path, as a string (numbers and booleans written out).
@@ -534,12 +522,13 @@ mod tests {
     #[test]
     fn reads_form_bodies() {
         assert_eq!(
-            form_pairs(b"a=1&b=x+y%21&c"),
-            vec![
-                ("a".to_string(), "1".to_string()),
-                ("b".to_string(), "x y!".to_string()),
-                ("c".to_string(), String::new())
-            ]
+            form_value(b"a=1&b=x+y%21&c&&d=%20e+f%2Bg"),
+            serde_json::json!({"a": "1", "b": "x y!", "c": "", "d": " e f+g"})
+        );
+        // Malformed escapes are kept as written; bytes that are not UTF-8 become U+FFFD.
+        assert_eq!(
+            form_value(b"a=100%&b=%zz%4&c=%e9&d=%41&%4"),
+            serde_json::json!({"a": "100%", "b": "%zz%4", "c": "\u{fffd}", "d": "A", "%4": ""})
         );
     }
 

@@ -12,7 +12,6 @@ pub mod ingest;
 pub mod instances;
 pub mod metrics;
 pub mod notify;
-pub mod percent;
 pub mod polling;
 pub mod registry;
 pub mod retention;

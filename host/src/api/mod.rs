@@ -8,7 +8,7 @@ mod instances;
 mod webhooks;
 
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -191,61 +191,131 @@ fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Full<
 /// A handler's answer: a status and a JSON body.
 pub type Answer = Result<(StatusCode, serde_json::Value), ApiError>;
 
+/// An endpoint of the API, as [`ROUTER`] finds it from the path after [`PREFIX`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// `/elements`
+    Elements,
+    /// `/elements/{key}`
+    Element,
+    /// `/events/{key}` and `/events/{key}/{suffix}`: a vendor webhook.
+    Webhook,
+    /// Any other path under `/events`: a 405 whatever the method.
+    OtherEvents,
+    /// `/instances`
+    Instances,
+    /// `/instances/{id}`
+    Instance,
+    /// `/instances/{id}/configuration`
+    Configuration,
+    /// `/instances/{id}/configuration/{cid}`
+    ConfigurationEntry,
+    /// `/instances/{id}/events`
+    InstanceEvents,
+    /// `/instances/{id}/events/{eid}` (`POST …/events/poll` polls).
+    InstanceEvent,
+    /// `/instances/{id}/events/{eid}/deliveries`
+    Deliveries,
+    /// `/instances/{id}/events/{eid}/redeliver`
+    Redeliver,
+    /// Any other path under `/instances/{id}`: the caller is authorized and the instance
+    /// looked up before the 404.
+    OtherInstance,
+}
+
+/// The API's routes, built once. Paths are matched as [`normalise`] gives them.
+static ROUTER: LazyLock<matchit::Router<Route>> = LazyLock::new(|| {
+    let mut router = matchit::Router::new();
+    for (path, route) in [
+        ("/elements", Route::Elements),
+        ("/elements/{key}", Route::Element),
+        ("/events", Route::OtherEvents),
+        ("/events/{key}", Route::Webhook),
+        ("/events/{key}/{suffix}", Route::Webhook),
+        ("/events/{key}/{suffix}/{*rest}", Route::OtherEvents),
+        ("/instances", Route::Instances),
+        ("/instances/{id}", Route::Instance),
+        ("/instances/{id}/configuration", Route::Configuration),
+        (
+            "/instances/{id}/configuration/{cid}",
+            Route::ConfigurationEntry,
+        ),
+        ("/instances/{id}/events", Route::InstanceEvents),
+        ("/instances/{id}/events/{eid}", Route::InstanceEvent),
+        ("/instances/{id}/events/{eid}/deliveries", Route::Deliveries),
+        ("/instances/{id}/events/{eid}/redeliver", Route::Redeliver),
+        ("/instances/{id}/{*rest}", Route::OtherInstance),
+    ] {
+        router
+            .insert(path, route)
+            .expect("the API's routes do not conflict");
+    }
+    router
+});
+
+/// The path after [`PREFIX`] as [`ROUTER`] matches it: its non-empty segments, each after a
+/// `/`, so that `//elements//` reads as `/elements`. Empty when there is no segment.
+fn normalise(rest: &str) -> String {
+    let mut out = String::with_capacity(rest.len() + 1);
+    for segment in rest.split('/').filter(|s| !s.is_empty()) {
+        out.push('/');
+        out.push_str(segment);
+    }
+    out
+}
+
 async fn route(app: &App, req: Req) -> Answer {
-    let path = req.path.clone();
+    let path = req.path.as_str();
+    let method = &req.method;
+    let no_route = || ApiError::NotFound(format!("no route for {path}"));
     let Some(rest) = path.strip_prefix(PREFIX) else {
-        return Err(ApiError::NotFound(format!("no route for {path}")));
+        return Err(no_route());
     };
-    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let normal = normalise(rest);
+    let Ok(found) = ROUTER.at(&normal) else {
+        return Err(no_route());
+    };
+    let param = |name| found.params.get(name).unwrap_or_default();
     let ok = |v| Ok((StatusCode::OK, v));
-    match (&req.method, segments.as_slice()) {
-        (&Method::GET, ["elements"]) => ok(elements::list(&app.registry)),
-        (&Method::GET, ["elements", key]) => ok(elements::get(&app.registry, key)?),
-        (_, ["elements"] | ["elements", _]) => Err(ApiError::MethodNotAllowed),
-        (&Method::POST, ["events", key]) => webhooks::post(app, &req, key, None).await,
-        (&Method::POST, ["events", key, suffix]) => {
-            webhooks::post(app, &req, key, Some(suffix)).await
+    let route = *found.value;
+    match (route, method) {
+        (Route::Elements, &Method::GET) => return ok(elements::list(&app.registry)),
+        (Route::Element, &Method::GET) => return ok(elements::get(&app.registry, param("key"))?),
+        (Route::Webhook, &Method::POST) => {
+            return webhooks::post(app, &req, param("key"), found.params.get("suffix")).await;
         }
-        (_, ["events", ..]) => Err(ApiError::MethodNotAllowed),
-        (_, ["instances", ..]) => {
-            let caller = auth::authorize(app, &req.headers).await?;
-            match (&req.method, &segments[1..]) {
-                (&Method::POST, []) => instances::create(app, &caller, &req).await,
-                (&Method::GET, []) => ok(instances::list(app, &caller)),
-                (m, [id, tail @ ..]) => {
-                    let instance = auth::instance(app, &caller, id)?;
-                    match (m, tail) {
-                        (&Method::GET, []) => instances::show_full(app, &instance).await,
-                        (&Method::PATCH, []) => instances::patch(app, &instance, &req).await,
-                        (&Method::DELETE, []) => instances::delete(app, &instance).await,
-                        (&Method::GET, ["configuration"]) => {
-                            ok(instances::configuration(app, &instance))
-                        }
-                        (&Method::PATCH, ["configuration", cid]) => {
-                            instances::patch_entry(app, &instance, cid, &req).await
-                        }
-                        (&Method::GET, ["events"]) => events::list(app, &instance, &req).await,
-                        (&Method::POST, ["events", "poll"]) => events::poll(app, &instance).await,
-                        (&Method::GET, ["events", eid]) => events::show(app, &instance, eid).await,
-                        (&Method::GET, ["events", eid, "deliveries"]) => {
-                            events::deliveries(app, &instance, eid).await
-                        }
-                        (&Method::POST, ["events", eid, "redeliver"]) => {
-                            events::redeliver(app, &instance, eid).await
-                        }
-                        _ => Err(ApiError::NotFound(format!(
-                            "no route for {} {path}",
-                            req.method
-                        ))),
-                    }
-                }
-                _ => Err(ApiError::NotFound(format!(
-                    "no route for {} {path}",
-                    req.method
-                ))),
-            }
+        (Route::Elements | Route::Element | Route::Webhook | Route::OtherEvents, _) => {
+            return Err(ApiError::MethodNotAllowed);
         }
-        _ => Err(ApiError::NotFound(format!("no route for {path}"))),
+        _ => {}
+    }
+    // Under `/instances`: the caller first, then the instance, then the method.
+    let caller = auth::authorize(app, &req.headers).await?;
+    let no_method = || ApiError::NotFound(format!("no route for {method} {path}"));
+    if route == Route::Instances {
+        return match *method {
+            Method::POST => instances::create(app, &caller, &req).await,
+            Method::GET => ok(instances::list(app, &caller)),
+            _ => Err(no_method()),
+        };
+    }
+    let instance = auth::instance(app, &caller, param("id"))?;
+    match (route, method) {
+        (Route::Instance, &Method::GET) => instances::show_full(app, &instance).await,
+        (Route::Instance, &Method::PATCH) => instances::patch(app, &instance, &req).await,
+        (Route::Instance, &Method::DELETE) => instances::delete(app, &instance).await,
+        (Route::Configuration, &Method::GET) => ok(instances::configuration(app, &instance)),
+        (Route::ConfigurationEntry, &Method::PATCH) => {
+            instances::patch_entry(app, &instance, param("cid"), &req).await
+        }
+        (Route::InstanceEvents, &Method::GET) => events::list(app, &instance, &req).await,
+        (Route::InstanceEvent, &Method::POST) if param("eid") == "poll" => {
+            events::poll(app, &instance).await
+        }
+        (Route::InstanceEvent, &Method::GET) => events::show(app, &instance, param("eid")).await,
+        (Route::Deliveries, &Method::GET) => events::deliveries(app, &instance, param("eid")).await,
+        (Route::Redeliver, &Method::POST) => events::redeliver(app, &instance, param("eid")).await,
+        _ => Err(no_method()),
     }
 }
 
@@ -262,4 +332,117 @@ pub fn event_json(e: &runtime::types::EventObject) -> serde_json::Value {
         "fields": serde_json::from_str::<serde_json::Value>(&e.fields)
             .unwrap_or_else(|_| serde_json::Value::String(e.fields.clone())),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The route of `rest` (the path after the prefix) and its parameters.
+    fn at(rest: &str) -> Option<(Route, Vec<(String, String)>)> {
+        let normal = normalise(rest);
+        let found = ROUTER.at(&normal).ok()?;
+        let params = found
+            .params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Some((*found.value, params))
+    }
+
+    fn route_of(rest: &str) -> Option<Route> {
+        at(rest).map(|(r, _)| r)
+    }
+
+    #[test]
+    fn empty_segments_are_ignored() {
+        assert_eq!(normalise("//elements//"), "/elements");
+        assert_eq!(normalise("elements/"), "/elements");
+        assert_eq!(normalise("/"), "");
+        assert_eq!(route_of("//elements//"), Some(Route::Elements));
+        // `/elements/api-v2elements` has the segment `elements` after the prefix.
+        assert_eq!(route_of("elements"), Some(Route::Elements));
+        assert_eq!(
+            route_of("/instances//7///events/"),
+            Some(Route::InstanceEvents)
+        );
+        assert_eq!(route_of(""), None);
+        assert_eq!(route_of("/"), None);
+    }
+
+    #[test]
+    fn elements_and_webhooks_are_routed() {
+        assert_eq!(
+            at("/elements/ecwid"),
+            Some((Route::Element, vec![("key".into(), "ecwid".into())]))
+        );
+        assert_eq!(route_of("/elements/ecwid/more"), None);
+        assert_eq!(route_of("/events"), Some(Route::OtherEvents));
+        assert_eq!(
+            at("/events/ecwid"),
+            Some((Route::Webhook, vec![("key".into(), "ecwid".into())]))
+        );
+        assert_eq!(
+            at("/events/ecwid/NDcxMTk2"),
+            Some((
+                Route::Webhook,
+                vec![
+                    ("key".into(), "ecwid".into()),
+                    ("suffix".into(), "NDcxMTk2".into())
+                ]
+            ))
+        );
+        assert_eq!(route_of("/events/ecwid/a/b"), Some(Route::OtherEvents));
+        assert_eq!(route_of("/events/ecwid/a/b/c"), Some(Route::OtherEvents));
+        for rest in ["/nothing", "/elementsx", "/Elements", "/metrics"] {
+            assert_eq!(route_of(rest), None, "{rest}");
+        }
+    }
+
+    #[test]
+    fn instance_routes_and_the_rest_under_an_instance() {
+        assert_eq!(route_of("/instances"), Some(Route::Instances));
+        assert_eq!(
+            at("/instances/7"),
+            Some((Route::Instance, vec![("id".into(), "7".into())]))
+        );
+        assert_eq!(
+            route_of("/instances/7/configuration"),
+            Some(Route::Configuration)
+        );
+        assert_eq!(
+            at("/instances/7/configuration/3"),
+            Some((
+                Route::ConfigurationEntry,
+                vec![("id".into(), "7".into()), ("cid".into(), "3".into())]
+            ))
+        );
+        assert_eq!(route_of("/instances/7/events"), Some(Route::InstanceEvents));
+        // `poll` is an event id to the router; `POST` on it polls.
+        assert_eq!(
+            at("/instances/7/events/poll"),
+            Some((
+                Route::InstanceEvent,
+                vec![("id".into(), "7".into()), ("eid".into(), "poll".into())]
+            ))
+        );
+        assert_eq!(
+            route_of("/instances/7/events/e1/deliveries"),
+            Some(Route::Deliveries)
+        );
+        assert_eq!(
+            route_of("/instances/7/events/e1/redeliver"),
+            Some(Route::Redeliver)
+        );
+        // Anything else under an instance is still authorized and looked up before the 404.
+        for rest in [
+            "/instances/anything/unknown",
+            "/instances/7/configuration/3/x",
+            "/instances/7/events/e1/other",
+            "/instances/7/events/e1/deliveries/x",
+            "/instances/7/Events",
+        ] {
+            assert_eq!(route_of(rest), Some(Route::OtherInstance), "{rest}");
+        }
+    }
 }

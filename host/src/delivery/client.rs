@@ -8,7 +8,6 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 
 use crate::http::{HttpClient, error_chain};
-use crate::percent::{Plus, decode};
 
 /// What a callback answered, or why it could not be reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,8 +108,8 @@ impl CallbackClient {
     }
 }
 
-/// `url` without its userinfo, and the userinfo's user and password (percent-decoded),
-/// when it has one.
+/// `url` without its userinfo, and the userinfo's user and password (percent-decoded, `+`
+/// kept as it is), when it has one.
 fn split_userinfo(url: &str) -> (std::borrow::Cow<'_, str>, Option<(String, String)>) {
     let Some((scheme, rest)) = url.split_once("://") else {
         return (url.into(), None);
@@ -121,10 +120,15 @@ fn split_userinfo(url: &str) -> (std::borrow::Cow<'_, str>, Option<(String, Stri
     };
     let (user, password) = rest[..at].split_once(':').unwrap_or((&rest[..at], ""));
     let stripped = format!("{scheme}://{}", &rest[at + 1..]);
-    (
-        stripped.into(),
-        Some((decode(user, Plus::Literal), decode(password, Plus::Literal))),
-    )
+    (stripped.into(), Some((decode(user), decode(password))))
+}
+
+/// `s` with its `%XX` escapes decoded, malformed ones kept; bytes that are not UTF-8 become
+/// U+FFFD.
+fn decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -139,6 +143,9 @@ mod tests {
         let (url, info) = split_userinfo("http://only-user@h/");
         assert_eq!(url, "http://h/");
         assert_eq!(info, Some(("only-user".into(), String::new())));
+        // `+` is itself in a userinfo; malformed escapes are kept, non-UTF-8 bytes are U+FFFD.
+        let (_, info) = split_userinfo("http://a%20b+c%2Bd:100%25%zz%4%e9%41@h/");
+        assert_eq!(info, Some(("a b+c+d".into(), "100%%zz%4\u{fffd}A".into())));
     }
 
     #[test]

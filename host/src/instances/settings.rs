@@ -357,7 +357,11 @@ pub fn is_secret_param(name: &str) -> bool {
         "credential",
     ];
     const WORDS: [&str; 3] = ["sig", "pwd", "pass"];
-    let name = crate::percent::decode(name, crate::percent::Plus::Space).to_ascii_lowercase();
+    // Decoded as a form field name (`+` a space) but whole: `form_urlencoded::parse` would
+    // also split it on `&` and `=`.
+    let name = percent_encoding::percent_decode_str(&name.replace('+', " "))
+        .decode_utf8_lossy()
+        .to_ascii_lowercase();
     CONTAINS.iter().any(|w| name.contains(w))
         || name
             .split(|c: char| !c.is_ascii_alphanumeric())
@@ -375,6 +379,8 @@ pub fn is_secret_param(name: &str) -> bool {
 /// The URL is split by hand, as RFC 3986 does: the fragment from the first `#`, the query
 /// from the first `?` before it, the authority between `scheme://` and the next `/`, and
 /// the userinfo up to the authority's last `@` (as `http::Uri` reads it).
+// By hand because the output must be byte-exact: `url` re-serializes (`http://u:p@h` comes
+// back as `http://u:p@h/`), and `http::Uri` drops the fragment and refuses spaces and non-URLs.
 pub fn mask_url(url: &str) -> Cow<'_, str> {
     let (rest, fragment) = url.split_at(url.find('#').unwrap_or(url.len()));
     let (rest, query) = match rest.find('?') {
@@ -644,6 +650,23 @@ mod tests {
             check_url(CALLBACK_URL, &masked).unwrap(),
             "https://user:********@h.example/cb?token=********&x=1"
         );
+    }
+
+    #[test]
+    fn secret_param_names_are_read_percent_decoded_with_plus_a_space() {
+        for name in [
+            "%70wd",
+            "pass+word",
+            "my+sig",
+            "%zz+sig",
+            "%E9pwd",
+            "%4B%45%59",
+        ] {
+            assert!(is_secret_param(name), "{name}");
+        }
+        for name in ["compass+x", "%zz", "%7", "page%2Bid"] {
+            assert!(!is_secret_param(name), "{name}");
+        }
     }
 
     #[test]
