@@ -333,6 +333,7 @@ pub async fn delete(app: &App, current: &Instance) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::instances::test_pairs as set;
     use store::ConfigEntry;
 
     fn instance(config: &[(&str, &str)]) -> Instance {
@@ -357,13 +358,6 @@ mod tests {
             created_ms: 0,
             updated_ms: 0,
         }
-    }
-
-    fn set(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
     }
 
     #[test]

@@ -121,13 +121,7 @@ pub fn without_host_keys(config: &[(String, String)]) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::instances::test_pairs as pairs;
 
     #[test]
     fn settings_are_read_once_into_fields() {

@@ -15,6 +15,15 @@ use store::{Instance, InstanceId, OrgId};
 use runtime::types::ConnectorInfo;
 use settings::{MASK, is_secret, is_shown_as_url, mask_url};
 
+/// Configuration pairs from string slices, for tests.
+#[cfg(test)]
+pub(crate) fn test_pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// (connector key, configuration key): a pair the webhook instance finder looks up.
 type FinderKey = (String, String);
 

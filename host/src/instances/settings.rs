@@ -448,6 +448,7 @@ pub fn mask_url(url: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::instances::test_pairs as cfg;
     use runtime::types::ConfigKey;
 
     fn info(modes: Modes) -> ConnectorInfo {
@@ -465,13 +466,6 @@ mod tests {
             poll_resources: vec![],
             instance_finder: None,
         }
-    }
-
-    fn cfg(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
     }
 
     #[test]
