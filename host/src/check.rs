@@ -62,7 +62,7 @@ pub async fn check(file: &Path, input: &CheckInput) -> Result<Value, CheckError>
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let connector = runtime.load(&name, &bytes).await?;
-    let mut report = json!({"element": crate::api::element_json(&connector)});
+    let mut report = json!({"element": crate::views::element(&connector)});
 
     connector
         .validate_config(&input.config)
@@ -90,7 +90,7 @@ pub async fn check(file: &Path, input: &CheckInput) -> Result<Value, CheckError>
             .parse_webhook(&ctx, &request)
             .await
             .map_err(CheckError::Webhook)?;
-        report["events"] = Value::Array(events.iter().map(crate::api::event_json).collect());
+        report["events"] = Value::Array(events.iter().map(crate::views::event_json).collect());
     }
     Ok(report)
 }

@@ -16,6 +16,7 @@ pub mod polling;
 pub mod registry;
 pub mod retention;
 pub mod tenancy;
+pub mod views;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -3,8 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::registry::Registry;
-use runtime::LoadedConnector;
-use runtime::types::DatesConfiguration;
+use crate::views::element;
 
 use super::error::ApiError;
 
@@ -25,38 +24,4 @@ pub fn get(registry: &Registry, key: &str) -> Result<Value, ApiError> {
         .get(key)
         .map(|c| element(&c))
         .ok_or_else(|| ApiError::NotFound(format!("no connector with key `{key}` is loaded")))
-}
-
-fn dates(d: &DatesConfiguration) -> Value {
-    json!({
-        "updatedDateField": d.updated_date_field,
-        "updatedDateFormat": d.updated_date_format,
-        "updatedDateTimezone": d.updated_date_timezone,
-        "createdDateField": d.created_date_field,
-        "createdDateFormat": d.created_date_format,
-        "createdDateTimezone": d.created_date_timezone,
-    })
-}
-
-/// The JSON of one loaded connector.
-pub fn element(c: &LoadedConnector) -> Value {
-    let info = c.info();
-    json!({
-        "key": info.key,
-        "name": info.display_name,
-        "hub": info.hub,
-        "modes": info.mode_names(),
-        "configuration": info.config_keys.iter().map(|k| json!({
-            "key": k.key, "description": k.description, "secret": k.secret, "required": k.required,
-        })).collect::<Vec<_>>(),
-        "defaultPollResources": info.poll_resources.iter().map(|r| json!({
-            "name": r.name, "url": r.url, "idField": r.id_field, "datesConfiguration": dates(&r.dates),
-        })).collect::<Vec<_>>(),
-        "instanceFinder": info.instance_finder.as_ref().map(|f| format!("{}|{}", f.config_key, f.payload_path)),
-        "file": c.origin(),
-        "sha256": c.sha256(),
-        "contractVersion": c.contract_version(),
-        "fromCache": c.from_cache(),
-        "imports": c.imports(),
-    })
 }

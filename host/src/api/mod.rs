@@ -319,21 +319,6 @@ async fn route(app: &App, req: Req) -> Answer {
     }
 }
 
-pub use elements::element as element_json;
-
-/// The standardized JSON of one event object: `objectType`, `objectId`, `eventType`, `date`,
-/// and the connector's vendor fields under `fields`.
-pub fn event_json(e: &runtime::types::EventObject) -> serde_json::Value {
-    serde_json::json!({
-        "objectType": e.object_type,
-        "objectId": e.object_id,
-        "eventType": e.event_type.as_str(),
-        "date": e.date,
-        "fields": serde_json::from_str::<serde_json::Value>(&e.fields)
-            .unwrap_or_else(|_| serde_json::Value::String(e.fields.clone())),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
