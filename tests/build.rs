@@ -90,11 +90,15 @@ fn cargo_build(root: &Path, target_dir: &Path, target: &str, args: &[&str]) {
         ])
         .arg(target_dir)
         .args(args);
+    // Not the outer build's settings; nor its clippy wrapper (`./dev.sh test`), which lints
+    // the guests' crates in the outer build already.
     for var in [
         "CARGO_ENCODED_RUSTFLAGS",
         "RUSTFLAGS",
         "CARGO_BUILD_TARGET",
         "CARGO_TARGET_DIR",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CLIPPY_ARGS",
     ] {
         cmd.env_remove(var);
     }
