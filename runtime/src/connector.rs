@@ -258,11 +258,16 @@ impl LoadedConnector {
         Ok(instance)
     }
 
-    /// Runs `call` under the wall-clock call timeout.
+    /// Runs `call` under the wall-clock call timeout, for a connector that imports WASI.
+    /// One whose imports are all synchronous runs nothing but its own code, which its CPU
+    /// deadline bounds: a timer per call would cost more than it guards.
     async fn timed<T>(
         &self,
         call: impl Future<Output = Result<T, CallError>>,
     ) -> Result<T, CallError> {
+        if self.sync {
+            return call.await;
+        }
         let timeout = self.runtime.limits().call_timeout;
         tokio::time::timeout(timeout, call)
             .await
@@ -277,8 +282,8 @@ impl LoadedConnector {
     ///
     /// The call runs on a fiber that yields to the tokio scheduler at every epoch tick
     /// (`deadline`), so a guest that runs long never holds a worker thread for more than
-    /// a tick; the CPU deadline counts only the time the guest ran, the call timeout all
-    /// of it.
+    /// a tick; the CPU deadline counts only the time the guest ran, the call timeout (of
+    /// a connector that imports WASI) all of it.
     ///
     /// # Safety
     /// `P` and `R` must be the signature `check_signatures` checked for that function.
