@@ -85,6 +85,9 @@ impl TestHost {
             .arg(data)
             .args(args)
             .env("RUST_LOG", "warn")
+            // Two runtime workers whatever the machine, as on CI's: a test that a busy
+            // connector leaves the API answering must not pass on spare workers alone.
+            .env("TOKIO_WORKER_THREADS", "2")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

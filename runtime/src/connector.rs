@@ -238,23 +238,29 @@ impl LoadedConnector {
         }
     }
 
-    /// A fresh instance in `store`, ready for its calls: instantiated on the caller's
-    /// stack when every import is synchronous (no start function of an SDK connector
-    /// waits on anything), on a fiber otherwise; then the epoch callback of
-    /// [`cpu_budget`](super::deadline::cpu_budget) replaces the instantiation's plain
-    /// deadline, so the calls that follow yield to the scheduler at every tick.
+    /// A fresh instance in `store`, ready for its calls, under the epoch callback of
+    /// [`cpu_budget`](super::deadline::cpu_budget), so the calls yield to the scheduler at
+    /// every tick. Instantiated on the caller's stack when every import is synchronous (no
+    /// start function of an SDK connector waits on anything; the store's plain deadline
+    /// bounds it), on a fiber under the callback otherwise. The instantiation's time counts
+    /// against the call's one budget.
     async fn instantiate(&self, store: &mut Store<CallState>) -> Result<Instance, CallError> {
         let pre = self.pre.instance_pre();
+        // One budget for the instantiation and the calls: it counts from here.
+        let budget = super::deadline::cpu_budget(self.runtime.limits().cpu_deadline);
         let instance = if self.sync {
-            pre.instantiate(&mut *store)
+            // Off a fiber nothing can yield: the plain deadline of `store()` bounds the
+            // start-up code (an SDK connector has none), and its time counts in `budget`.
+            let instance = pre.instantiate(&mut *store);
+            store.set_epoch_deadline(1);
+            store.epoch_deadline_callback(budget);
+            instance
         } else {
+            store.set_epoch_deadline(1);
+            store.epoch_deadline_callback(budget);
             pre.instantiate_async(&mut *store).await
         }
         .map_err(|e| self.instantiate_error(e))?;
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(super::deadline::cpu_budget(
-            self.runtime.limits().cpu_deadline,
-        ));
         Ok(instance)
     }
 

@@ -9,7 +9,9 @@
 //!
 //! The budget counts the time the guest ran, not the time it waited for a worker after
 //! a yield: wasmtime sets the next deadline after the yield has resumed, and the resume
-//! time is recorded by the yield itself.
+//! time is recorded by the yield itself. (For a connector that imports WASI, the time it
+//! spends suspended in an async host call within a tick counts too: a conservative
+//! error. Instantiation counts from when the budget was made, just before it.)
 //!
 //! [`CallError::CpuDeadline`]: crate::CallError::CpuDeadline
 

@@ -40,7 +40,10 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// CPU time a call may run before it is interrupted.
     pub cpu_deadline: Duration,
-    /// Wall-clock time a call may take, host calls included.
+    /// Wall-clock time a call of a connector that imports WASI may take, host calls
+    /// included. A connector whose imports are all synchronous runs nothing but its own
+    /// code, bounded by `cpu_deadline` (its wall time also grows with the waits for a
+    /// worker between its slices).
     pub call_timeout: Duration,
     /// How many instances may exist at once (pool slots).
     pub max_instances: u32,

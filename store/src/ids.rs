@@ -25,7 +25,8 @@ pub struct NotificationId(pub String);
 
 impl InstanceId {
     /// The id as the API writes it in a path (`/instances/{id}`) or a header
-    /// (`Elements-Instances`): its decimal digits; `None` for anything else.
+    /// (`Element-Instances`): an `i64` in decimal (`i64::from_str`); `None` for anything
+    /// else.
     pub fn parse(s: &str) -> Option<InstanceId> {
         s.parse().ok().map(InstanceId)
     }

@@ -6,7 +6,7 @@ use tests::seeds::echo_instance;
 use tests::{TestHost, create_instance, get, webhook};
 
 /// Webhooks whose connector call loops until the CPU deadline, all in flight at once: more
-/// than the host's worker threads (the test host runs two).
+/// than the host's worker threads (`TestHost` runs every host with two).
 const SLOW_CALLS: usize = 4;
 /// The longest any `GET /elements` may take while they run.
 const RESPONSIVE: Duration = Duration::from_millis(100);

@@ -75,11 +75,6 @@ impl LiveInstance {
         }
     }
 
-    /// The stored record.
-    pub fn record(&self) -> &Instance {
-        &self.record
-    }
-
     /// The whole configuration as key/value pairs, in stored order.
     pub fn config_pairs(&self) -> Vec<(String, String)> {
         config_pairs(&self.record)
