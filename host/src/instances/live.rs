@@ -7,10 +7,7 @@ use std::ops::Deref;
 
 use store::Instance;
 
-use super::settings::{
-    CALLBACK_URL, CallbackSettings, ENABLED, MAX_REFRESH_MINUTES, REFRESH_INTERVAL, VENDOR_TYPE,
-    VendorType, get,
-};
+use super::settings::{CALLBACK_URL, CallbackSettings, ENABLED, get};
 
 /// A stored instance with its parsed settings. Derefs to the stored [`Instance`].
 #[derive(Debug)]
@@ -23,21 +20,18 @@ pub struct LiveInstance {
     pub connector_config: Vec<(String, String)>,
 }
 
-/// An instance's event settings, parsed from a configuration that was checked when it was
-/// stored (`settings::event_settings`). What depends on the connector (the vendor type a
-/// connector defaults to, its poll resources) is decided where the connector is at hand.
+/// The event settings every webhook and delivery reads, parsed from a configuration that
+/// was checked when it was stored (`settings::event_settings`). What depends on the
+/// connector (the vendor type it defaults to, the poll interval and resources) is decided
+/// when a poll schedule starts, where the connector is at hand.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Settings {
     /// `event.notification.enabled`.
     pub enabled: bool,
-    /// `event.vendor.type` as configured; `None`: the connector's default.
-    pub vendor_type: Option<VendorType>,
     /// The callback URL, trimmed; empty when none is set.
     pub callback_url: String,
     /// Signature key, extra headers and Basic auth of the callbacks.
     pub callback: CallbackSettings,
-    /// `event.poller.refresh_interval` in minutes, when set.
-    pub refresh_interval_minutes: Option<f64>,
 }
 
 impl Settings {
@@ -45,21 +39,12 @@ impl Settings {
     /// default (a stored configuration was checked, so that happens only to keys a later
     /// host version reads differently).
     pub fn read(config: &[(String, String)]) -> Settings {
-        let vendor_type = match get(config, VENDOR_TYPE).map(|v| v.trim().to_ascii_lowercase()) {
-            Some(v) if v == "webhooks" || v == "webhook" => Some(VendorType::Webhooks),
-            Some(v) if v == "polling" => Some(VendorType::Polling),
-            _ => None,
-        };
         Settings {
             enabled: get(config, ENABLED).is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
-            vendor_type,
             callback_url: get(config, CALLBACK_URL)
                 .map(|v| v.trim().to_string())
                 .unwrap_or_default(),
             callback: CallbackSettings::read(config),
-            refresh_interval_minutes: get(config, REFRESH_INTERVAL)
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .filter(|n| n.is_finite() && *n > 0.0 && *n <= MAX_REFRESH_MINUTES),
         }
     }
 }
@@ -122,18 +107,14 @@ mod tests {
     fn settings_are_read_once_into_fields() {
         let s = Settings::read(&pairs(&[
             (ENABLED, " TRUE "),
-            (VENDOR_TYPE, "Polling"),
             (CALLBACK_URL, " http://127.0.0.1:9/hook "),
             ("event.notification.signature.key", "k"),
             ("event.notification.callback.headers", r#"{"x-a": "1"}"#),
-            (REFRESH_INTERVAL, "15"),
         ]));
         assert!(s.enabled);
-        assert_eq!(s.vendor_type, Some(VendorType::Polling));
         assert_eq!(s.callback_url, "http://127.0.0.1:9/hook");
         assert_eq!(s.callback.signature_key.as_deref(), Some("k"));
         assert_eq!(s.callback.headers, pairs(&[("x-a", "1")]));
-        assert_eq!(s.refresh_interval_minutes, Some(15.0));
         assert_eq!(Settings::read(&[]), Settings::default());
     }
 

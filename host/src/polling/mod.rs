@@ -19,13 +19,12 @@ use serde_json::{Value, json};
 use store::{InstanceId, PollState, Store, StoreError};
 
 use crate::delivery::Dispatcher;
-use crate::instances::settings::{FieldError, VendorType};
+use crate::instances::settings::{FieldError, VendorType, event_settings};
 use crate::instances::{Instances, LiveInstance};
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use cycle::CycleOutcome;
 use resources::Resource;
-use runtime::types::Modes;
 use runtime::{CallError, LoadedConnector};
 use vendor::{VendorClient, VendorError};
 
@@ -107,23 +106,21 @@ pub struct Poller {
 }
 
 /// The poll interval of an instance, if it is a polling instance with events on.
+///
+/// Read when a schedule starts or restarts, not per cycle: the vendor type a connector
+/// defaults to is decided here, where the connector is at hand, by the same
+/// `event_settings` that checked the configuration when it was stored (so a stored
+/// configuration a later host reads as invalid gets no schedule).
 fn interval_of(instance: &LiveInstance, registry: &Registry) -> Option<Duration> {
     if !instance.events_on() {
         return None;
     }
     let connector = registry.get(&instance.element_key)?;
-    let modes = connector.info().modes;
-    let default = if modes.contains(Modes::WEBHOOKS) {
-        VendorType::Webhooks
-    } else {
-        VendorType::Polling
-    };
-    let vendor_type = instance.settings.vendor_type.unwrap_or(default);
-    if vendor_type != VendorType::Polling || !modes.contains(Modes::POLLING) {
+    let settings = event_settings(connector.info(), &instance.config_pairs()).ok()?;
+    if settings.vendor_type != VendorType::Polling {
         return None;
     }
-    let minutes = instance
-        .settings
+    let minutes = settings
         .refresh_interval_minutes
         .unwrap_or(DEFAULT_INTERVAL_MINUTES);
     Duration::try_from_secs_f64(minutes * 60.0)
