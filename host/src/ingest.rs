@@ -248,6 +248,34 @@ impl serde::de::Visitor<'_> for KeyIs<'_> {
     }
 }
 
+/// The most ids one `Element-Instances` header may list: each is a notification per event
+/// batch, so a long list would turn one request into that many stored copies.
+pub const MAX_ADDRESSED_INSTANCES: usize = 16;
+
+/// The instances an `Element-Instances` header names, each once, in the order given: at
+/// most [`MAX_ADDRESSED_INSTANCES`] ids (repeats counted), or a 400 naming the header.
+fn addressed_ids(header: &str) -> Result<Vec<InstanceId>, IngestError> {
+    let listed: Vec<&str> = header.split(',').collect();
+    if listed.len() > MAX_ADDRESSED_INSTANCES {
+        return Err(IngestError::BadRequest(format!(
+            "Element-Instances lists {} ids; at most {MAX_ADDRESSED_INSTANCES} are accepted",
+            listed.len()
+        )));
+    }
+    let mut ids: Vec<InstanceId> = Vec::with_capacity(listed.len());
+    for s in listed {
+        let id = InstanceId::parse(s.trim()).ok_or_else(|| {
+            IngestError::BadRequest(format!(
+                "Element-Instances must be instance ids separated by commas, not `{header}`"
+            ))
+        })?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
 fn decode_instance_id(suffix: &str) -> Option<InstanceId> {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
     [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]
@@ -287,16 +315,7 @@ impl Ingest {
                 .collect()
         };
         if let Some(h) = w.header("element-instances") {
-            let ids = h
-                .split(',')
-                .map(|s| InstanceId::parse(s.trim()))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| {
-                    IngestError::BadRequest(format!(
-                        "Element-Instances must be instance ids separated by commas, not `{h}`"
-                    ))
-                })?;
-            return by_ids(ids).map(Targets::addressed);
+            return by_ids(addressed_ids(h)?).map(Targets::addressed);
         }
         if let Some(suffix) = w.suffix.as_deref().filter(|s| !s.is_empty()) {
             let id = decode_instance_id(suffix).ok_or_else(|| {

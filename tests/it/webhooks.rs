@@ -177,6 +177,56 @@ async fn forty_five_events_make_three_notifications_each_with_the_whole_raw_body
 }
 
 #[tokio::test]
+async fn element_instances_lists_each_instance_once_and_at_most_sixteen_ids() {
+    let host = TestHost::start(&["echo"]);
+    let callback = Receiver::start().await;
+    let created = create_instance(&host, &echo_instance(&callback.url("/"))).await;
+    let id = created["id"].as_i64().unwrap().to_string();
+    let body = br#"{"id": "amplified"}"#;
+
+    // The amplification probe: one webhook naming the same instance 500 times (17 is
+    // already too many) is refused whole, naming the header, and stores nothing.
+    for times in [500, 17] {
+        let listed = vec![id.as_str(); times].join(",");
+        let refused = webhook(&host, "echo", &[("element-instances", &listed)], body).await;
+        assert_eq!(
+            refused.status,
+            400,
+            "{times}: {}",
+            String::from_utf8_lossy(&refused.body)
+        );
+        let message = refused.json()["message"].as_str().unwrap().to_string();
+        assert!(
+            message.contains("Element-Instances") && message.contains("16"),
+            "{message}"
+        );
+    }
+    let events = host
+        .call("GET", &format!("/instances/{id}/events"), None)
+        .await;
+    assert_eq!(events.json(), json!([]));
+
+    // Sixteen ids, all the same: one notification, once.
+    let listed = vec![id.as_str(); 16].join(", ");
+    let once = webhook(&host, "echo", &[("element-instances", &listed)], body).await;
+    assert_eq!(once.status, 200, "{}", String::from_utf8_lossy(&once.body));
+    let events = host
+        .call("GET", &format!("/instances/{id}/events"), None)
+        .await;
+    assert_eq!(
+        events.json().as_array().unwrap().len(),
+        1,
+        "{}",
+        events.json()
+    );
+    eventually(WITHIN, "the one delivery", || async {
+        (!callback.delivered().is_empty()).then_some(())
+    })
+    .await;
+    assert_eq!(callback.delivered().len(), 1);
+}
+
+#[tokio::test]
 async fn instances_are_found_by_header_by_path_suffix_and_by_the_payload() {
     let host = TestHost::start(&["ecwid"]);
     let callback = Receiver::start().await;
