@@ -115,6 +115,11 @@ impl TestHost {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The loopback address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// `http://127.0.0.1:PORT/elements/api-v2` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}/elements/api-v2{path}", self.addr)

@@ -78,6 +78,8 @@ pub struct HostConfig {
     pub vendor_timeout: Duration,
     /// The largest vendor answer read, in bytes.
     pub vendor_max_body: usize,
+    /// Header time-out and connection cap of the API's server.
+    pub connections: api::ConnectionLimits,
 }
 
 impl HostConfig {
@@ -93,6 +95,7 @@ impl HostConfig {
             retention: retention::RetentionConfig::default(),
             vendor_timeout: Duration::from_secs(30),
             vendor_max_body: 32 << 20,
+            connections: api::ConnectionLimits::default(),
         }
     }
 }
@@ -219,6 +222,7 @@ pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningH
         dispatcher,
         metrics,
         body_limit: config.body_limit,
+        connections: config.connections,
     });
     let server = tokio::spawn(api::serve(listener, app, rx));
     tracing::info!(%addr, connectors = %config.connectors_dir.display(), "connector-host listening");

@@ -45,6 +45,13 @@ enum Command {
         /// How often notifications past retention are looked for, in milliseconds.
         #[arg(long, default_value_t = 60_000)]
         prune_interval_ms: u64,
+        /// The longest a client may take to send a request's line and headers, in
+        /// milliseconds; a slower connection is closed.
+        #[arg(long, default_value_t = 10_000)]
+        header_timeout_ms: u64,
+        /// The most API connections open at once; more clients wait to be accepted.
+        #[arg(long, default_value_t = 10_000)]
+        max_connections: usize,
     },
     /// Organizations.
     Orgs {
@@ -142,6 +149,8 @@ async fn main() -> anyhow::Result<()> {
             body_limit,
             retention_ms,
             prune_interval_ms,
+            header_timeout_ms,
+            max_connections,
         } => {
             let mut config = host::HostConfig::new(connectors, data);
             if let Some(list) = retry_delays_ms {
@@ -150,6 +159,13 @@ async fn main() -> anyhow::Result<()> {
             }
             config.delivery.attempt_timeout = std::time::Duration::from_millis(delivery_timeout_ms);
             config.body_limit = body_limit;
+            if header_timeout_ms == 0 || max_connections == 0 {
+                bail!("--header-timeout-ms and --max-connections must be positive");
+            }
+            config.connections = host::api::ConnectionLimits {
+                header_timeout: std::time::Duration::from_millis(header_timeout_ms),
+                max_connections,
+            };
             match retention_ms {
                 Some(0) => config.retention.keep = None,
                 Some(ms) => config.retention.keep = Some(std::time::Duration::from_millis(ms)),

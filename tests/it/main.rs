@@ -2,6 +2,7 @@
 
 mod callback_url_secrets;
 mod cli;
+mod connections;
 mod connectors;
 mod delivery;
 mod elements;

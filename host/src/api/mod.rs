@@ -31,6 +31,29 @@ use error::ApiError;
 /// The API's prefix, as in Open Connectors.
 pub const PREFIX: &str = "/elements/api-v2";
 
+/// What one client may hold of the server: slow or idle senders are closed, and the
+/// number of open connections is capped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// The longest a client may take to send a request's head (its line and headers).
+    pub header_timeout: std::time::Duration,
+    /// The most connections open at once; further clients wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_timeout: std::time::Duration::from_secs(10),
+            max_connections: 10_000,
+        }
+    }
+}
+
+/// How long accepting pauses after an error (out of file descriptors, say), so a
+/// persistent error does not spin the accept loop.
+const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// What request handlers share.
 pub struct App {
     /// The loaded connectors.
@@ -49,6 +72,8 @@ pub struct App {
     pub body_limit: usize,
     /// The polling scheduler.
     pub poller: crate::polling::Poller,
+    /// Header time-out and connection cap.
+    pub connections: ConnectionLimits,
 }
 
 /// A request with its body read.
@@ -87,12 +112,23 @@ impl Req {
 
 /// Serves the API on `listener` until `shutdown` turns true.
 pub async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    let limits = app.connections;
+    let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     loop {
+        // A free connection slot first: at the cap, new clients wait in the backlog.
+        let permit = tokio::select! {
+            permit = open.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = shutdown.changed() => break,
+        };
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }
             },
@@ -105,12 +141,15 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: watch::Re
                 let app = app.clone();
                 async move { Ok::<_, Infallible>(handle(&app, req).await) }
             });
-            if let Err(e) = http1::Builder::new()
+            let served = http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
                 .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
+                .await;
+            if let Err(e) = served {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            drop(permit);
         });
     }
 }
