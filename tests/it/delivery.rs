@@ -333,3 +333,70 @@ async fn finished_notifications_are_deleted_past_retention_and_pending_ones_are_
     })
     .await;
 }
+
+/// A callback that answers 200 at once and then streams a body that does not end within
+/// any test's patience (a 4 KiB chunk a millisecond, for about 30 s), on `127.0.0.1`.
+async fn endless_answer_callback() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+                if s.write_all(head).await.is_err() {
+                    return;
+                }
+                let mut chunk = b"1000\r\n".to_vec();
+                chunk.extend_from_slice(&[b'x'; 4096]);
+                chunk.extend_from_slice(b"\r\n");
+                // A chunk a millisecond: bounded by count (at most ~30 s, 120 MiB).
+                for _ in 0..30_000 {
+                    if s.write_all(&chunk).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn a_callback_answer_that_never_ends_is_read_no_further_than_64_kib() {
+    // The attempt time-out is far longer than the test's deadline: a host that read the
+    // whole answer would still be reading, and the notification would not be delivered.
+    let host = TestHost::start_with(&["echo"], &["--delivery-timeout-ms", "20000"]);
+    let url = endless_answer_callback().await;
+    let created = create_instance(&host, &tests::seeds::echo_instance(&url)).await;
+    let id = created["id"].as_i64().unwrap();
+    let sent = webhook(
+        &host,
+        "echo",
+        &[("element-instances", &id.to_string())],
+        br#"{"id": "endless"}"#,
+    )
+    .await;
+    assert_eq!(sent.status, 200, "{}", String::from_utf8_lossy(&sent.body));
+    eventually(
+        Duration::from_secs(5),
+        "the notification delivered",
+        || async {
+            let events = host
+                .call("GET", &format!("/instances/{id}/events"), None)
+                .await
+                .json();
+            (events[0]["status"] == json!("NOTIFIED")).then_some(())
+        },
+    )
+    .await;
+}

@@ -27,6 +27,9 @@ impl Outcome {
     }
 }
 
+/// The most of a callback's answer read; the rest is dropped with its connection.
+pub const MAX_ANSWER: usize = 64 << 10;
+
 /// A keep-alive HTTP client for callbacks.
 #[derive(Clone)]
 pub struct CallbackClient {
@@ -91,8 +94,11 @@ impl CallbackClient {
         let attempt = async {
             let resp = self.client.request(req).await?;
             let status = resp.status().as_u16();
-            // Read (and discard) the answer so the connection can be reused.
-            let _ = resp.into_body().collect().await;
+            // Read (and discard) the answer so the connection can be reused, but no more
+            // than `MAX_ANSWER`: an endless answer must not hold the attempt.
+            let _ = http_body_util::Limited::new(resp.into_body(), MAX_ANSWER)
+                .collect()
+                .await;
             Ok::<_, hyper_util::client::legacy::Error>(status)
         };
         match tokio::time::timeout(self.timeout, attempt).await {
