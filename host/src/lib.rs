@@ -46,9 +46,21 @@ pub fn store_path(data_dir: &std::path::Path) -> PathBuf {
     data_dir.join("store.sqlite")
 }
 
+/// Creates `dir` (with its parents) when missing and makes it private to this user
+/// (0700 on Unix): the store, the compile cache and the authorization file live there.
+pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
 /// Opens (creating if needed) the store of a data directory.
 pub fn open_store(data_dir: &std::path::Path) -> Result<Arc<dyn Store>, StartError> {
-    std::fs::create_dir_all(data_dir).map_err(|source| StartError::DataDir {
+    private_dir(data_dir).map_err(|source| StartError::DataDir {
         path: data_dir.to_path_buf(),
         source,
     })?;
@@ -162,7 +174,7 @@ pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningH
         path: config.data_dir.clone(),
         source,
     };
-    std::fs::create_dir_all(&config.data_dir).map_err(data_err)?;
+    private_dir(&config.data_dir).map_err(data_err)?;
     let cache_dir = config.data_dir.join("cache").join("components");
     let runtime = Runtime::new(config.limits.clone(), Some(&cache_dir))
         .map_err(|e| StartError::Engine(format!("{e:#}")))?;

@@ -23,6 +23,11 @@ impl CompileCache {
     /// Opens (creating it if needed) the cache directory at `path`.
     pub fn open(engine: &Engine, path: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(path)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+        }
         let dir = Dir::open_ambient_dir(path, ambient_authority())?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
@@ -34,6 +39,16 @@ impl CompileCache {
             dir,
             engine_hash: format!("{:016x}", hasher.finish()),
         })
+    }
+
+    /// Writes `bytes` to a new file `name` readable by this user alone (0600 on Unix).
+    fn write_private(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::Write as _;
+        let mut options = cap_std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        cap_std::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        self.dir.open_with(name, &options)?.write_all(bytes)
     }
 
     fn name(&self, sha256: &str) -> String {
@@ -64,7 +79,7 @@ impl CompileCache {
         }
         let artifact = engine.precompile_component(bytes)?;
         let tmp = format!("{name}.tmp{}", std::process::id());
-        if self.dir.write(&tmp, &artifact).is_ok()
+        if self.write_private(&tmp, &artifact).is_ok()
             && self.dir.rename(&tmp, &self.dir, &name).is_err()
         {
             let _ = self.dir.remove_file(&tmp);

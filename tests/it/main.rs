@@ -1,5 +1,6 @@
 //! End-to-end tests, one binary (see matklad's "delete cargo integration tests").
 
+mod at_rest;
 mod callback_url_secrets;
 mod cli;
 mod connections;

@@ -155,6 +155,7 @@ impl SqliteStore {
             path: path.display().to_string(),
             message,
         };
+        private_files(path).map_err(|e| open_err(e.to_string()))?;
         let writer = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
         configure(&writer, false).map_err(open_err)?;
         migrate(&writer).map_err(open_err)?;
@@ -368,4 +369,31 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         self.credentials_save(instance_id, credentials).await
     }
+}
+
+/// Makes the database file (created empty when missing) and any WAL or shared-memory file
+/// beside it readable by this user alone (0600 on Unix). SQLite gives the WAL and
+/// shared-memory files it creates the database file's mode.
+fn private_files(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            match std::fs::set_permissions(&name, std::fs::Permissions::from_mode(0o600)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
