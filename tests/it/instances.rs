@@ -11,6 +11,37 @@ use tests::{TestHost, create_instance, eventually, get, send, webhook};
 const WITHIN: Duration = Duration::from_secs(10);
 
 #[tokio::test]
+async fn callback_headers_the_host_sets_cannot_be_configured() {
+    let host = TestHost::start(&["ecwid"]);
+    for name in [
+        "Host",
+        "content-length",
+        "Transfer-Encoding",
+        "Connection",
+        "webhook-signature",
+    ] {
+        let mut seed = ecwid_instance("http://127.0.0.1:9/hook");
+        seed["configuration"]["event.notification.callback.headers"] = json!({name: "x"});
+        let answer = host.call("POST", "/instances", Some(&seed)).await;
+        assert_eq!(
+            answer.status,
+            400,
+            "{name}: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        let field = format!("configuration.event.notification.callback.headers.{name}");
+        assert_eq!(answer.json()["field"], json!(field), "{}", answer.json());
+    }
+    // Any other header is fine.
+    let mut seed = ecwid_instance("http://127.0.0.1:9/hook");
+    seed["configuration"]["event.notification.callback.headers"] = json!({"x-tenant": "a"});
+    assert_eq!(
+        host.call("POST", "/instances", Some(&seed)).await.status,
+        200
+    );
+}
+
+#[tokio::test]
 async fn the_seeds_ecwid_instance_is_accepted_with_secrets_masked() {
     let host = TestHost::start(&["ecwid"]);
     let callback = Receiver::start().await;

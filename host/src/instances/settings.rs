@@ -103,26 +103,63 @@ impl CallbackSettings {
     /// Reads the callback keys of a configuration that was checked when it was stored;
     /// anything unreadable is left out.
     pub fn read(config: &[(String, String)]) -> Self {
-        callback_settings(config).unwrap_or_default()
+        callback_settings(config, false).unwrap_or_default()
     }
 }
 
-fn callback_settings(config: &[(String, String)]) -> Result<CallbackSettings, FieldError> {
+/// The headers a callback's configuration may not set: those that frame the request
+/// (`Host`, `Content-Length`, the hop-by-hop ones) and the signature headers the host
+/// computes. Compared case-insensitively.
+pub fn is_reserved_header(name: &str) -> bool {
+    const RESERVED: [&str; 16] = [
+        "host",
+        "content-length",
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "elements-webhook-signature",
+        "elements-webhook-id",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+    ];
+    RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name.trim()))
+}
+
+/// The callback settings of `config`. `checking` a configuration refuses a header the host
+/// sets; reading a stored one (checked by an older host, perhaps) skips such a header, so
+/// it never costs the instance its signature key or Basic auth.
+fn callback_settings(
+    config: &[(String, String)],
+    checking: bool,
+) -> Result<CallbackSettings, FieldError> {
     let headers = match get(config, CALLBACK_HEADERS) {
         None => Vec::new(),
         Some(v) => json_object(CALLBACK_HEADERS, v)?
             .into_iter()
+            .filter(|(name, _)| checking || !is_reserved_header(name))
             .map(|(name, value)| {
                 let value = value_string(&value).unwrap_or_default();
                 let ok = hyper::header::HeaderName::from_bytes(name.as_bytes()).is_ok()
                     && hyper::header::HeaderValue::from_str(&value).is_ok();
-                if ok {
-                    Ok((name, value))
-                } else {
+                if !ok {
                     Err(FieldError::config(
                         &format!("{CALLBACK_HEADERS}.{name}"),
                         "is not a valid HTTP header",
                     ))
+                } else if is_reserved_header(&name) {
+                    Err(FieldError::config(
+                        &format!("{CALLBACK_HEADERS}.{name}"),
+                        "is set by the host and cannot be configured",
+                    ))
+                } else {
+                    Ok((name, value))
                 }
             })
             .collect::<Result<_, _>>()?,
@@ -300,7 +337,7 @@ pub fn event_settings(
         enabled,
         vendor_type,
         callback_url,
-        callback: callback_settings(config)?,
+        callback: callback_settings(config, true)?,
         refresh_interval_minutes,
     })
 }
@@ -465,6 +502,24 @@ mod tests {
             }],
             poll_resources: vec![],
             instance_finder: None,
+        }
+    }
+
+    #[test]
+    fn a_stored_reserved_callback_header_is_skipped_not_the_whole_callback() {
+        let stored = cfg(&[
+            (CALLBACK_HEADERS, r#"{"Host": "evil.example", "x-a": "1"}"#),
+            (SIGNATURE_KEY, "k"),
+        ]);
+        let read = CallbackSettings::read(&stored);
+        assert_eq!(read.signature_key.as_deref(), Some("k"));
+        assert_eq!(read.headers, cfg(&[("x-a", "1")]));
+        assert!(callback_settings(&stored, true).is_err());
+        for name in ["HOST", " te ", "Webhook-Signature", "proxy-connection"] {
+            assert!(is_reserved_header(name), "{name}");
+        }
+        for name in ["x-host", "authorization", "content-type"] {
+            assert!(!is_reserved_header(name), "{name}");
         }
     }
 
