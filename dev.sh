@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's two commands; everything else they need is set up on the way.
 #   ./dev.sh serve   build the bundled connectors and run the host on 127.0.0.1:8080
-#                    (connectors in ./target/connectors, embedded store under ./data)
+#                    (connectors in ./target/connectors, embedded store under ./data;
+#                    the outbound guard allows 127.0.0.0/8, for callbacks on this machine)
 #   ./dev.sh test    fmt and clippy checks, then the whole test suite (what CI runs)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -31,8 +32,11 @@ case "${1:-}" in
   serve)
     shift
     build_connectors
+    echo "dev.sh serve: the outbound guard allows 127.0.0.0/8 (--allow-network), so callbacks" \
+      "and vendors on this machine are reached; a production host leaves it out" >&2
     exec cargo run --release -p host --bin connector-host -- serve \
-      --listen 127.0.0.1:8080 --connectors target/connectors --data data "$@"
+      --listen 127.0.0.1:8080 --connectors target/connectors --data data \
+      --allow-network 127.0.0.0/8 "$@"
     ;;
   test)
     shift

@@ -39,6 +39,14 @@ pub fn host_binary() -> PathBuf {
     bin
 }
 
+/// The `serve` arguments every test host gets but [`TestHost::start_guarded`]'s.
+pub const LOOPBACK_ALLOWED: [&str; 4] = [
+    "--allow-network",
+    "127.0.0.0/8",
+    "--allow-network",
+    "::1/128",
+];
+
 /// A `connector-host serve` process on a free loopback port, with its own directories.
 /// Killed on drop.
 pub struct TestHost {
@@ -59,14 +67,19 @@ impl TestHost {
 
     /// Like [`TestHost::start`], with extra `serve` arguments.
     pub fn start_with(guests: &[&str], args: &[&str]) -> TestHost {
+        TestHost::in_temp_dirs(guests, |c, d| TestHost::start_in_with(c, d, args))
+    }
+
+    /// Runs `start` on a new temporary connectors directory holding copies of `guests`
+    /// and a data directory beside it, which live as long as the host.
+    fn in_temp_dirs(guests: &[&str], start: impl FnOnce(&Path, &Path) -> TestHost) -> TestHost {
         let dirs = tempfile::tempdir().expect("temp dir");
         let connectors = dirs.path().join("connectors");
         std::fs::create_dir_all(&connectors).unwrap();
         for g in guests {
             std::fs::copy(guest(g), connectors.join(format!("{g}.wasm"))).unwrap();
         }
-        let data = dirs.path().join("data");
-        let mut host = TestHost::start_in_with(&connectors, &data, args);
+        let mut host = start(&connectors, &dirs.path().join("data"));
         host._dirs = Some(dirs);
         host
     }
@@ -76,8 +89,21 @@ impl TestHost {
         TestHost::start_in_with(connectors, data, &[])
     }
 
-    /// Starts a host on existing directories with extra `serve` arguments.
+    /// Starts a host on existing directories with extra `serve` arguments. The outbound
+    /// guard allows loopback ([`LOOPBACK_ALLOWED`]): callback receivers and vendor
+    /// stand-ins listen there. [`TestHost::start_guarded`] starts one without.
     pub fn start_in_with(connectors: &Path, data: &Path, args: &[&str]) -> TestHost {
+        let mut all = LOOPBACK_ALLOWED.to_vec();
+        all.extend_from_slice(args);
+        TestHost::spawn(connectors, data, &all)
+    }
+
+    /// Like [`TestHost::start_with`], with the outbound guard's defaults: loopback refused.
+    pub fn start_guarded(guests: &[&str], args: &[&str]) -> TestHost {
+        TestHost::in_temp_dirs(guests, |c, d| TestHost::spawn(c, d, args))
+    }
+
+    fn spawn(connectors: &Path, data: &Path, args: &[&str]) -> TestHost {
         let mut child = Command::new(host_binary())
             .args(["serve", "--listen", "127.0.0.1:0", "--connectors"])
             .arg(connectors)
@@ -190,6 +216,11 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// The body as text (lossy), for messages.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
     /// The body as JSON (panics with the body when it is not).
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)

@@ -1,5 +1,6 @@
 //! The outbound HTTP client the host uses for callbacks and vendor APIs: keep-alive,
-//! HTTP/1.1, `http://` and `https://` (rustls with the Mozilla root certificates compiled in).
+//! HTTP/1.1, `http://` and `https://` (rustls with the Mozilla root certificates compiled in),
+//! connecting only through the outbound guard ([`crate::egress`]).
 
 use std::time::Duration;
 
@@ -7,18 +8,17 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-/// The client type.
-pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+use crate::egress::{Egress, GuardedConnector};
 
-/// A client whose connections time out after `connect_timeout`.
-pub fn client(connect_timeout: Duration) -> HttpClient {
-    let mut http = HttpConnector::new();
-    http.set_connect_timeout(Some(connect_timeout));
-    http.set_nodelay(true);
-    http.enforce_http(false);
+/// The client type.
+pub type HttpClient = Client<HttpsConnector<GuardedConnector>, Full<Bytes>>;
+
+/// A client whose connections time out after `connect_timeout` and go only where `egress`
+/// allows.
+pub fn client(connect_timeout: Duration, egress: Egress) -> HttpClient {
+    let http = GuardedConnector::new(egress, connect_timeout);
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
         .expect("the ring provider supports the default protocol versions")

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod check;
 pub mod delivery;
+pub mod egress;
 pub mod emit;
 pub mod http;
 pub mod ingest;
@@ -92,6 +93,8 @@ pub struct HostConfig {
     pub vendor_max_body: usize,
     /// Header time-out and connection cap of the API's server.
     pub connections: api::ConnectionLimits,
+    /// Where the host may connect (callbacks, vendors, OAuth); also in `delivery`.
+    pub egress: egress::Egress,
 }
 
 impl HostConfig {
@@ -108,6 +111,7 @@ impl HostConfig {
             vendor_timeout: Duration::from_secs(30),
             vendor_max_body: 32 << 20,
             connections: api::ConnectionLimits::default(),
+            egress: egress::Egress::default(),
         }
     }
 }
@@ -199,7 +203,11 @@ pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningH
         metrics.clone(),
         config.delivery.clone(),
     );
-    let vendor = polling::vendor::VendorClient::new(config.vendor_timeout, config.vendor_max_body);
+    let vendor = polling::vendor::VendorClient::new(
+        config.vendor_timeout,
+        config.vendor_max_body,
+        config.egress.clone(),
+    );
     let poller = polling::Poller::new(
         registry.clone(),
         store.clone(),
@@ -235,6 +243,7 @@ pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningH
         metrics,
         body_limit: config.body_limit,
         connections: config.connections,
+        egress: config.egress.clone(),
     });
     let server = tokio::spawn(api::serve(listener, app, rx));
     tracing::info!(%addr, connectors = %config.connectors_dir.display(), "connector-host listening");

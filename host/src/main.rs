@@ -52,6 +52,11 @@ enum Command {
         /// The most API connections open at once; more clients wait to be accepted.
         #[arg(long, default_value_t = 10_000)]
         max_connections: usize,
+        /// A network the host may connect to although the outbound guard refuses it by
+        /// default (loopback, private, link-local, CGNAT, unique-local, multicast), as CIDR
+        /// (`127.0.0.0/8`, `10.1.0.0/16`, `::1/128`) or one address; repeatable.
+        #[arg(long, value_name = "CIDR", value_parser = parse_network)]
+        allow_network: Vec<host::egress::IpNet>,
     },
     /// Organizations.
     Orgs {
@@ -136,6 +141,14 @@ fn pairs(items: &[String], sep: char, what: &str) -> anyhow::Result<Vec<(String,
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `--allow-network`: a CIDR, or one address (a /32 or /128).
+fn parse_network(s: &str) -> Result<host::egress::IpNet, String> {
+    s.parse::<host::egress::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(host::egress::IpNet::from))
+        .map(|n| n.trunc())
+        .map_err(|_| format!("`{s}` is neither a CIDR network (10.0.0.0/8) nor an address"))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _log_writer = init_tracing();
@@ -151,6 +164,7 @@ async fn main() -> anyhow::Result<()> {
             prune_interval_ms,
             header_timeout_ms,
             max_connections,
+            allow_network,
         } => {
             let mut config = host::HostConfig::new(connectors, data);
             if let Some(list) = retry_delays_ms {
@@ -166,6 +180,12 @@ async fn main() -> anyhow::Result<()> {
                 header_timeout: std::time::Duration::from_millis(header_timeout_ms),
                 max_connections,
             };
+            if !allow_network.is_empty() {
+                let list: Vec<String> = allow_network.iter().map(|n| n.to_string()).collect();
+                tracing::info!(networks = %list.join(", "), "the outbound guard allows these networks");
+            }
+            config.egress = host::egress::Egress::allowing(allow_network);
+            config.delivery.egress = config.egress.clone();
             match retention_ms {
                 Some(0) => config.retention.keep = None,
                 Some(ms) => config.retention.keep = Some(std::time::Duration::from_millis(ms)),

@@ -6,6 +6,7 @@ mod cli;
 mod connections;
 mod connectors;
 mod delivery;
+mod egress;
 mod elements;
 mod hostile;
 mod hot_reload;

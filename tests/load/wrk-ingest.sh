@@ -34,7 +34,8 @@ PY
 silent=$!
 
 RUST_LOG=${RUST_LOG:-info} "${HOST_BIN:-target/release/connector-host}" serve --listen 127.0.0.1:$port \
-  --connectors "$work/connectors" --data "$work/data" >"$work/host.log" 2>&1 &
+  --connectors "$work/connectors" --data "$work/data" --allow-network 127.0.0.0/8 \
+  >"$work/host.log" 2>&1 &
 host=$!
 trap 'kill $host $silent 2>/dev/null; rm -rf "$work"' EXIT
 

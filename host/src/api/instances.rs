@@ -11,7 +11,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::{Answer, App, Req};
 use crate::instances::settings::{
-    self, MASK, event_settings, flatten, is_secret, is_shown_as_url, mask_url,
+    self, FieldError, MASK, event_settings, flatten, is_secret, is_shown_as_url, mask_url,
 };
 use crate::instances::{LiveInstance, configuration_json, instance_json, without_host_keys};
 use runtime::types::{ConnectorError, ConnectorInfo};
@@ -28,10 +28,12 @@ fn connector(app: &App, key: &str) -> Result<Arc<LoadedConnector>, ApiError> {
 
 /// Runs the host's checks of the event keys and the connector's own check.
 async fn validate(
+    app: &App,
     connector: &LoadedConnector,
     config: &[(String, String)],
 ) -> Result<(), ApiError> {
     let events = event_settings(connector.info(), config)?;
+    refuse_literal_addresses(&app.egress, config)?;
     if events.enabled && events.vendor_type == settings::VendorType::Polling {
         crate::polling::resources::resolve(connector.info(), config)?;
     }
@@ -46,6 +48,29 @@ async fn validate(
             "the connector could not check the configuration: {e}"
         ))),
     }
+}
+
+/// A URL value (a URL key's, or any http(s) value) whose host is a literal address the
+/// outbound guard refuses is a 400 naming its key; names are checked when connecting.
+fn refuse_literal_addresses(
+    egress: &crate::egress::Egress,
+    config: &[(String, String)],
+) -> Result<(), FieldError> {
+    for (key, value) in config {
+        if !is_shown_as_url(key, value) {
+            continue;
+        }
+        if let Some(refused) = egress.refuses_literal(value) {
+            return Err(FieldError::config(
+                key,
+                format!(
+                    "names {} ({}), which the host does not connect to; an operator can allow it with --allow-network",
+                    refused.ip, refused.range
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn string_field(body: &Map<String, Value>, field: &str) -> Result<Option<String>, ApiError> {
@@ -111,7 +136,7 @@ pub async fn create(app: &App, caller: &Caller, req: &Req) -> Answer {
     };
     let connector = connector(app, &key)?;
     let config = config_field(&body)?;
-    validate(&connector, &config).await?;
+    validate(app, &connector, &config).await?;
     let provider_data = match body.get("providerData") {
         None | Some(Value::Null) => json!({}),
         Some(v @ Value::Object(_)) => v.clone(),
@@ -258,7 +283,7 @@ async fn apply(app: &App, current: &LiveInstance, mut update: InstanceUpdate) ->
             None => merged.push((k.clone(), v.clone())),
         }
     }
-    validate(&connector, &merged).await?;
+    validate(app, &connector, &merged).await?;
     update.updated_ms = crate::now_ms();
     let changed = app
         .store

@@ -74,6 +74,8 @@ pub struct App {
     pub poller: crate::polling::Poller,
     /// Header time-out and connection cap.
     pub connections: ConnectionLimits,
+    /// Where the host may connect: URLs with a refused literal address are refused.
+    pub egress: crate::egress::Egress,
 }
 
 /// A request with its body read.

@@ -50,10 +50,10 @@ pub struct Post<'a> {
 }
 
 impl CallbackClient {
-    /// A client whose attempts time out after `timeout`.
-    pub fn new(timeout: Duration) -> Self {
+    /// A client whose attempts time out after `timeout`, connecting where `egress` allows.
+    pub fn new(timeout: Duration, egress: crate::egress::Egress) -> Self {
         CallbackClient {
-            client: crate::http::client(timeout.min(Duration::from_secs(3))),
+            client: crate::http::client(timeout.min(Duration::from_secs(3)), egress),
             timeout,
         }
     }

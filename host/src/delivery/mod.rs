@@ -82,6 +82,8 @@ pub struct DeliveryConfig {
     pub schedule: RetrySchedule,
     /// The time-out of one attempt.
     pub attempt_timeout: Duration,
+    /// Where callbacks may connect.
+    pub egress: crate::egress::Egress,
 }
 
 impl Default for DeliveryConfig {
@@ -89,6 +91,7 @@ impl Default for DeliveryConfig {
         DeliveryConfig {
             schedule: RetrySchedule::default(),
             attempt_timeout: Duration::from_secs(10),
+            egress: crate::egress::Egress::default(),
         }
     }
 }
@@ -125,7 +128,7 @@ impl Dispatcher {
                 store,
                 instances,
                 metrics,
-                client: CallbackClient::new(config.attempt_timeout),
+                client: CallbackClient::new(config.attempt_timeout, config.egress.clone()),
                 config,
                 queues: Mutex::new(HashMap::new()),
                 records,

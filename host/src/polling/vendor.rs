@@ -36,10 +36,10 @@ pub struct VendorClient {
 }
 
 impl VendorClient {
-    /// A client with a per-call time-out and answer cap.
-    pub fn new(timeout: Duration, max_body: usize) -> Self {
+    /// A client with a per-call time-out and answer cap, connecting where `egress` allows.
+    pub fn new(timeout: Duration, max_body: usize, egress: crate::egress::Egress) -> Self {
         VendorClient {
-            client: crate::http::client(timeout),
+            client: crate::http::client(timeout, egress),
             timeout,
             max_body,
         }
