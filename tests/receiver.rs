@@ -1,5 +1,6 @@
 //! A real HTTP callback receiver on loopback: records every request and answers with the
-//! status a test sets (200 by default; 503 plays a callback that is down).
+//! status a test sets (200 by default; 503 plays a callback that is down), or with the
+//! status a rule picks per request ([`Receiver::start_answering`]).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -9,7 +10,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::net::TcpListener;
 
-use crate::standin::{StandIn, VendorAnswer, futures_answer};
+use crate::standin::{StandIn, VendorAnswer, VendorRequest, futures_answer};
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -41,8 +42,12 @@ impl Received {
     }
 }
 
+/// Picks the status of one request.
+type Rule = Box<dyn Fn(&VendorRequest) -> u16 + Send + Sync>;
+
 struct Shared {
     status: AtomicU16,
+    rule: Option<Rule>,
     received: Mutex<Vec<Received>>,
 }
 
@@ -56,23 +61,36 @@ impl Receiver {
     /// Starts a receiver on a free loopback port.
     pub async fn start() -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        Receiver::serve(listener)
+        Receiver::serve(listener, None)
+    }
+
+    /// Starts a receiver on a free loopback port that answers each request with the status
+    /// `rule` picks (e.g. 503 for one tenant's notifications, 200 for the others').
+    pub async fn start_answering(
+        rule: impl Fn(&VendorRequest) -> u16 + Send + Sync + 'static,
+    ) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Receiver::serve(listener, Some(Box::new(rule)))
     }
 
     /// Starts a receiver on `addr` (e.g. a port a test reserved earlier).
     pub async fn start_on(addr: SocketAddr) -> Receiver {
         let listener = TcpListener::bind(addr).await.unwrap();
-        Receiver::serve(listener)
+        Receiver::serve(listener, None)
     }
 
-    fn serve(listener: TcpListener) -> Receiver {
+    fn serve(listener: TcpListener, rule: Option<Rule>) -> Receiver {
         let shared = Arc::new(Shared {
             status: AtomicU16::new(200),
+            rule,
             received: Mutex::new(Vec::new()),
         });
         let s = shared.clone();
         let server = StandIn::serve(listener, move |req| {
-            let status = s.status.load(Ordering::SeqCst);
+            let status = match &s.rule {
+                Some(rule) => rule(req),
+                None => s.status.load(Ordering::SeqCst),
+            };
             s.received.lock().unwrap().push(Received {
                 path: req.path.clone(),
                 headers: req.headers.clone(),

@@ -11,6 +11,7 @@ mod elements;
 mod hostile;
 mod hot_reload;
 mod instances;
+mod isolation;
 mod polling;
 mod responsive;
 mod structure;

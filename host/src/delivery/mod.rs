@@ -1,11 +1,18 @@
-//! Durable delivery: the outbox's notifications go to their callback URLs, in acceptance
-//! order per URL, with retries on the [`RetrySchedule`] and a dead letter after the last.
+//! Durable delivery: the outbox's notifications go to their instance's callback URL, in
+//! acceptance order per instance, with retries on the [`RetrySchedule`] and a dead letter
+//! after the last.
 //!
-//! The outbox in the store is the truth; the dispatcher keeps a queue per callback URL in
-//! memory and one task per non-empty queue. At start every pending notification is loaded
-//! again, so a crash loses nothing (a notification whose success was not yet recorded is
-//! sent again: at-least-once). Attempt records are written in batches behind the sends, so
-//! a slow disk does not slow delivery.
+//! The outbox in the store is the truth; the dispatcher keeps a queue per instance in memory
+//! and one task per non-empty queue (so at most one task per instance with pending
+//! notifications, each asleep while its front waits). A notification in backoff holds back
+//! only its own instance's later ones: another instance's, even to the same URL, go on.
+//! Each attempt reads the instance's settings as they are then (callback URL, signature key,
+//! headers, Basic auth), so after a change the pending notifications go to the new URL with
+//! the new credentials, never to the old URL; one queue per instance keeps their order
+//! across the change. At start every pending notification is loaded again, so a crash
+//! loses nothing (a notification whose success was not yet recorded is sent again:
+//! at-least-once). Attempt records are written in batches behind the sends, so a slow disk
+//! does not slow delivery.
 
 pub mod client;
 pub mod schedule;
@@ -35,10 +42,9 @@ pub struct Job {
     pub seq: i64,
     /// `message.eventId`.
     pub id: NotificationId,
-    /// The instance.
+    /// The instance, whose queue it waits in and whose current callback settings each
+    /// attempt uses.
     pub instance_id: InstanceId,
-    /// The callback URL.
-    pub endpoint: String,
     /// The delivery round.
     pub delivery: u32,
     /// Attempts made in this round.
@@ -55,7 +61,6 @@ impl From<Notification> for Job {
             seq: n.seq,
             id: n.id,
             instance_id: n.instance_id,
-            endpoint: n.endpoint,
             delivery: n.delivery,
             attempts: n.attempts,
             due_ms: n.next_attempt_ms,
@@ -68,7 +73,7 @@ impl From<Notification> for Job {
 /// the store when their turn comes, so a long outage does not hold every body in RAM.
 const BODIES_IN_MEMORY: usize = 1024;
 
-/// One callback URL's jobs, and the signal that wakes its worker when the front changes.
+/// One instance's jobs, and the signal that wakes its worker when the front changes.
 #[derive(Default)]
 struct Queue {
     jobs: VecDeque<Job>,
@@ -102,8 +107,8 @@ struct Inner {
     metrics: Arc<Metrics>,
     client: CallbackClient,
     config: DeliveryConfig,
-    /// Callback URL → its queue in `seq` order. A present entry means a worker runs for it.
-    queues: Mutex<HashMap<String, Queue>>,
+    /// Instance → its queue in `seq` order. A present entry means a worker runs for it.
+    queues: Mutex<HashMap<InstanceId, Queue>>,
     records: mpsc::UnboundedSender<AttemptRecord>,
 }
 
@@ -162,7 +167,6 @@ impl Dispatcher {
                 seq: 0,
                 id: n.id.clone(),
                 instance_id: n.instance_id,
-                endpoint: n.endpoint.clone(),
                 delivery: 1,
                 attempts: 0,
                 due_ms: n.created_ms,
@@ -203,16 +207,10 @@ impl Dispatcher {
         let mut queues = self.inner.queues.lock().expect("queues lock poisoned");
         let mut added = 0i64;
         for mut job in jobs {
-            // A new queue gets its worker; the endpoint is cloned only then.
-            let new_worker =
-                (!queues.contains_key(job.endpoint.as_str())).then(|| job.endpoint.clone());
-            let queue = if let Some(endpoint) = &new_worker {
-                queues.entry(endpoint.clone()).or_default()
-            } else {
-                queues
-                    .get_mut(job.endpoint.as_str())
-                    .expect("the queue was just found")
-            };
+            // A new queue gets its worker.
+            let new_worker = !queues.contains_key(&job.instance_id);
+            let instance_id = job.instance_id;
+            let queue = queues.entry(instance_id).or_default();
             if queue.jobs.len() >= BODIES_IN_MEMORY {
                 job.body = None;
             }
@@ -234,9 +232,9 @@ impl Dispatcher {
                     added += 1;
                 }
             }
-            if let Some(endpoint) = new_worker {
+            if new_worker {
                 let this = self.clone();
-                tokio::spawn(async move { this.work(endpoint).await });
+                tokio::spawn(async move { this.work(instance_id).await });
             } else if replace {
                 queue.wake.notify_one();
             }
@@ -246,12 +244,12 @@ impl Dispatcher {
 
     /// The front job of a queue and its wake signal, or `None` (and the queue removed)
     /// when it is empty.
-    fn front(&self, endpoint: &str) -> Option<(Job, Arc<tokio::sync::Notify>)> {
+    fn front(&self, instance_id: InstanceId) -> Option<(Job, Arc<tokio::sync::Notify>)> {
         let mut queues = self.inner.queues.lock().expect("queues lock poisoned");
-        match queues.get(endpoint) {
+        match queues.get(&instance_id) {
             Some(q) if !q.jobs.is_empty() => Some((q.jobs[0].clone(), q.wake.clone())),
             _ => {
-                queues.remove(endpoint);
+                queues.remove(&instance_id);
                 None
             }
         }
@@ -261,7 +259,7 @@ impl Dispatcher {
     /// another attempt. A job redelivered meanwhile (a newer round) is left alone.
     fn settle(&self, job: &Job, retry: Option<(u32, i64)>) {
         let mut queues = self.inner.queues.lock().expect("queues lock poisoned");
-        let Some(queue) = queues.get_mut(&job.endpoint) else {
+        let Some(queue) = queues.get_mut(&job.instance_id) else {
             return;
         };
         let Some(pos) = queue
@@ -283,9 +281,9 @@ impl Dispatcher {
         }
     }
 
-    /// Delivers one callback URL's queue in order until it is empty.
-    async fn work(self, endpoint: String) {
-        while let Some((job, wake)) = self.front(&endpoint) {
+    /// Delivers one instance's queue in order until it is empty.
+    async fn work(self, instance_id: InstanceId) {
+        while let Some((job, wake)) = self.front(instance_id) {
             let wait = job.due_ms - now_ms();
             if wait > 0 {
                 // A redeliver call may change the front meanwhile: it wakes us.
@@ -319,29 +317,41 @@ impl Dispatcher {
                 }
             },
         };
+        // The instance's settings now, not when the notification was accepted: after a
+        // change, a pending notification goes to the new URL with the new credentials.
+        let url = instance.settings.callback_url.as_str();
         let CallbackSettings {
             signature_key,
             headers: callback_headers,
             basic_auth,
         } = &instance.settings.callback;
         let at_ms = now_ms();
-        let mut headers = callback_headers.clone();
-        if let Some(key) = signature_key {
-            for (k, v) in
-                crate::notify::signature_headers(key, job.id.as_str(), at_ms / 1000, &body)
-            {
-                headers.push((k.to_string(), v));
+        let outcome = if url.is_empty() {
+            // A checked configuration never loses its URL; should one, nothing is sent.
+            client::Outcome {
+                status: None,
+                latency: Duration::ZERO,
+                error: Some("the instance has no callback URL".to_string()),
             }
-        }
-        let outcome = inner
-            .client
-            .post(Post {
-                url: &job.endpoint,
-                headers,
-                basic_auth: basic_auth.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
-                body,
-            })
-            .await;
+        } else {
+            let mut headers = callback_headers.clone();
+            if let Some(key) = signature_key {
+                for (k, v) in
+                    crate::notify::signature_headers(key, job.id.as_str(), at_ms / 1000, &body)
+                {
+                    headers.push((k.to_string(), v));
+                }
+            }
+            inner
+                .client
+                .post(Post {
+                    url,
+                    headers,
+                    basic_auth: basic_auth.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
+                    body,
+                })
+                .await
+        };
         let attempt = job.attempts + 1;
         let delivered = outcome.delivered();
         let delay = if delivered {
