@@ -92,6 +92,8 @@ pub struct HostConfig {
     pub vendor_max_body: usize,
     /// Header time-out and connection cap of the API's server.
     pub connections: api::ConnectionLimits,
+    /// A poll's budget and the pace of manual polls.
+    pub polling: polling::PollConfig,
 }
 
 impl HostConfig {
@@ -108,6 +110,7 @@ impl HostConfig {
             vendor_timeout: Duration::from_secs(30),
             vendor_max_body: 32 << 20,
             connections: api::ConnectionLimits::default(),
+            polling: polling::PollConfig::default(),
         }
     }
 }
@@ -207,6 +210,7 @@ pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningH
         dispatcher.clone(),
         metrics.clone(),
         vendor,
+        config.polling,
     );
     let resumed = dispatcher.resume().await?;
     if resumed > 0 {
