@@ -95,6 +95,8 @@ pub struct HostConfig {
     pub connections: api::ConnectionLimits,
     /// Where the host may connect (callbacks, vendors, OAuth); also in `delivery`.
     pub egress: egress::Egress,
+    /// A poll's budget and the pace of manual polls.
+    pub polling: polling::PollConfig,
 }
 
 impl HostConfig {
@@ -112,6 +114,7 @@ impl HostConfig {
             vendor_max_body: 32 << 20,
             connections: api::ConnectionLimits::default(),
             egress: egress::Egress::default(),
+            polling: polling::PollConfig::default(),
         }
     }
 }
@@ -215,6 +218,7 @@ pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningH
         dispatcher.clone(),
         metrics.clone(),
         vendor,
+        config.polling,
     );
     let resumed = dispatcher.resume().await?;
     if resumed > 0 {

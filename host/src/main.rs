@@ -57,6 +57,22 @@ enum Command {
         /// (`127.0.0.0/8`, `10.1.0.0/16`, `::1/128`) or one address; repeatable.
         #[arg(long, value_name = "CIDR", value_parser = parse_network)]
         allow_network: Vec<host::egress::IpNet>,
+        /// The most records one poll of a resource may read; past it the poll fails,
+        /// notifying nothing and keeping its cursor.
+        #[arg(long, default_value_t = 100_000)]
+        poll_max_records: usize,
+        /// The most answer bytes one poll of a resource may read from the vendor; past it
+        /// the poll fails, notifying nothing and keeping its cursor.
+        #[arg(long, default_value_t = 64 << 20)]
+        poll_max_bytes: usize,
+        /// The longest one poll of a resource may take, in milliseconds; past it the poll
+        /// fails, notifying nothing and keeping its cursor.
+        #[arg(long, default_value_t = 300_000)]
+        poll_max_ms: u64,
+        /// The least time between two manual polls (`POST …/events/poll`) of one instance,
+        /// in milliseconds; sooner ones get a 429 with `Retry-After`. 0: no limit.
+        #[arg(long, default_value_t = 10_000)]
+        poll_now_interval_ms: u64,
     },
     /// Organizations.
     Orgs {
@@ -165,6 +181,10 @@ async fn main() -> anyhow::Result<()> {
             header_timeout_ms,
             max_connections,
             allow_network,
+            poll_max_records,
+            poll_max_bytes,
+            poll_max_ms,
+            poll_now_interval_ms,
         } => {
             let mut config = host::HostConfig::new(connectors, data);
             if let Some(list) = retry_delays_ms {
@@ -186,6 +206,17 @@ async fn main() -> anyhow::Result<()> {
             }
             config.egress = host::egress::Egress::allowing(allow_network);
             config.delivery.egress = config.egress.clone();
+            if poll_max_records == 0 || poll_max_bytes == 0 || poll_max_ms == 0 {
+                bail!("--poll-max-records, --poll-max-bytes and --poll-max-ms must be positive");
+            }
+            config.polling = host::polling::PollConfig {
+                budget: host::polling::PollBudget {
+                    max_records: poll_max_records,
+                    max_bytes: poll_max_bytes,
+                    max_time: std::time::Duration::from_millis(poll_max_ms),
+                },
+                now_interval: std::time::Duration::from_millis(poll_now_interval_ms),
+            };
             match retention_ms {
                 Some(0) => config.retention.keep = None,
                 Some(ms) => config.retention.keep = Some(std::time::Duration::from_millis(ms)),

@@ -12,6 +12,9 @@ use tests::standin::{StandIn, VendorAnswer, futures_answer};
 use tests::{TestHost, create_instance, eventually};
 
 const WITHIN: Duration = Duration::from_secs(15);
+/// These tests poll on demand many times in a row: no pause between manual polls
+/// (`tests/it/poll_budget.rs` tests the pause).
+const UNPACED: &[&str] = &["--poll-now-interval-ms", "0"];
 const KEAP_BASE: &str = "/crm/rest/v1";
 
 fn iso_ms(ms: i64) -> String {
@@ -241,7 +244,7 @@ fn events_of(r: &Received) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn the_seeds_infusionsoft_instance_notifies_created_then_updated_then_nothing() {
-    let host = TestHost::start(&["infusionsoftrest"]);
+    let host = TestHost::start_with(&["infusionsoftrest"], UNPACED);
     let callback = Receiver::start().await;
     let (keap, standin) = keap().await;
     let created = create_instance(
@@ -327,7 +330,7 @@ async fn the_seeds_infusionsoft_instance_notifies_created_then_updated_then_noth
 
 #[tokio::test]
 async fn a_vendor_outage_loses_nothing_and_notifies_nothing_twice() {
-    let host = TestHost::start(&["infusionsoftrest"]);
+    let host = TestHost::start_with(&["infusionsoftrest"], UNPACED);
     let callback = Receiver::start().await;
     let (keap, standin) = keap().await;
     let created = create_instance(
@@ -423,7 +426,7 @@ async fn a_vendor_outage_loses_nothing_and_notifies_nothing_twice() {
 
 #[tokio::test]
 async fn a_gmt_date_template_reaches_the_vendor_rendered_with_the_previous_poll_time() {
-    let host = TestHost::start(&["infusionsoftrest"]);
+    let host = TestHost::start_with(&["infusionsoftrest"], UNPACED);
     let callback = Receiver::start().await;
     let (_keap, standin) = keap().await;
     let mut instance = infusionsoft_instance(&callback.url("/"), &standin.url(KEAP_BASE));
@@ -533,7 +536,7 @@ impl Pardot {
 
 #[tokio::test]
 async fn the_seeds_pardot_instance_polls_prospects_and_opportunities_with_one_login() {
-    let host = TestHost::start(&["pardot"]);
+    let host = TestHost::start_with(&["pardot"], UNPACED);
     let callback = Receiver::start().await;
     let pardot = Arc::new(Pardot::default());
     let p = pardot.clone();
@@ -648,7 +651,7 @@ async fn the_seeds_pardot_instance_polls_prospects_and_opportunities_with_one_lo
 
 #[tokio::test]
 async fn a_host_killed_mid_poll_loses_no_record() {
-    let host = TestHost::start(&["infusionsoftrest"]);
+    let host = TestHost::start_with(&["infusionsoftrest"], UNPACED);
     let callback = Receiver::start().await;
     let (keap, standin) = keap().await;
     let mut instance = infusionsoft_instance(&callback.url("/"), &standin.url(KEAP_BASE));
@@ -687,7 +690,7 @@ async fn a_host_killed_mid_poll_loses_no_record() {
     *keap.hold_offset.lock().unwrap() = None;
     keap.release.notify_waiters();
 
-    let mut host = TestHost::start_in(&connectors, &data);
+    let mut host = TestHost::start_in_with(&connectors, &data, UNPACED);
     host.adopt(dirs);
     let report = poll(&host, id).await;
     assert_eq!(report["resources"][0]["outcome"], "ok", "{report}");
@@ -712,7 +715,7 @@ async fn a_host_killed_mid_poll_loses_no_record() {
 
 #[tokio::test]
 async fn scheduled_polls_run_on_their_own_and_stop_when_disabled() {
-    let host = TestHost::start(&["infusionsoftrest"]);
+    let host = TestHost::start_with(&["infusionsoftrest"], UNPACED);
     let callback = Receiver::start().await;
     let (keap, standin) = keap().await;
     let mut instance = infusionsoft_instance(&callback.url("/"), &standin.url(KEAP_BASE));
@@ -753,7 +756,7 @@ async fn scheduled_polls_run_on_their_own_and_stop_when_disabled() {
 
 #[tokio::test]
 async fn polling_starts_when_the_connector_is_dropped_in_after_start_and_stops_when_removed() {
-    let host = TestHost::start(&["infusionsoftrest"]);
+    let host = TestHost::start_with(&["infusionsoftrest"], UNPACED);
     let callback = Receiver::start().await;
     let (keap, standin) = keap().await;
     let mut instance = infusionsoft_instance(&callback.url("/"), &standin.url(KEAP_BASE));
@@ -765,7 +768,7 @@ async fn polling_starts_when_the_connector_is_dropped_in_after_start_and_stops_w
     let file = connectors.join("infusionsoftrest.wasm");
     let wasm = std::fs::read(&file).unwrap();
     std::fs::remove_file(&file).unwrap();
-    let mut host = TestHost::start_in(&connectors, &data);
+    let mut host = TestHost::start_in_with(&connectors, &data, UNPACED);
     host.adopt(dirs);
     let metrics = || {
         let url = host.root_url("/metrics");
@@ -803,7 +806,7 @@ async fn polling_starts_when_the_connector_is_dropped_in_after_start_and_stops_w
 
 #[tokio::test]
 async fn a_record_with_an_unreadable_date_does_not_hold_back_the_others() {
-    let host = TestHost::start(&["infusionsoftrest"]);
+    let host = TestHost::start_with(&["infusionsoftrest"], UNPACED);
     let callback = Receiver::start().await;
     let (keap, standin) = keap().await;
     let created = create_instance(
@@ -861,7 +864,7 @@ fn generated_appointments(
 async fn a_poll_cut_short_by_the_page_limit_fails_and_keeps_its_window() {
     // The host follows at most 10,000 pages a poll (`polling::cycle::MAX_PAGES`).
     const MAX_PAGES: usize = 10_000;
-    let host = TestHost::start(&["infusionsoftrest"]);
+    let host = TestHost::start_with(&["infusionsoftrest"], UNPACED);
     let callback = Receiver::start().await;
     let total = Arc::new(std::sync::atomic::AtomicUsize::new(MAX_PAGES + 1));
     let base = Arc::new(Mutex::new(String::new()));

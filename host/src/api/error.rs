@@ -29,6 +29,15 @@ pub enum ApiError {
     /// The body is larger than the configured limit.
     #[error("the body is larger than the limit of {0} bytes")]
     TooLarge(usize),
+    /// Too many requests of this kind, too soon; retry after the given number of seconds
+    /// (sent as `Retry-After`).
+    #[error("{message}")]
+    TooManyRequests {
+        /// What the limit is, naming its flag.
+        message: String,
+        /// Whole seconds until a retry is let through, at least 1.
+        retry_after_secs: u64,
+    },
     /// A connector failed while handling the request.
     #[error("{0}")]
     BadGateway(String),
@@ -78,12 +87,23 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
-    /// The JSON body: `{"status", "error", "message", "field"?}`.
+    /// The `Retry-After` this error is answered with, in seconds, if any.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ApiError::TooManyRequests {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
+        }
+    }
+
+    /// The JSON body: `{"status", "error", "message", "field"?, "retryAfter"?}`.
     pub fn body(&self) -> serde_json::Value {
         let status = self.status();
         let mut body = json!({
@@ -93,6 +113,9 @@ impl ApiError {
         });
         if let ApiError::BadRequest { field: Some(f), .. } = self {
             body["field"] = json!(f);
+        }
+        if let Some(secs) = self.retry_after_secs() {
+            body["retryAfter"] = json!(secs);
         }
         body
     }

@@ -147,8 +147,15 @@ pub async fn redeliver(app: &App, instance: &Instance, id: &str) -> Answer {
 }
 
 /// `POST /instances/{id}/events/poll`: polls every resource of the instance now and says
-/// what each poll found.
+/// what each poll found. At most one per instance every `--poll-now-interval-ms`: sooner,
+/// a 429 with `Retry-After`.
 pub async fn poll(app: &App, instance: &Instance) -> Answer {
+    app.poller
+        .admit_now(instance.id)
+        .map_err(|e| ApiError::TooManyRequests {
+            message: e.to_string(),
+            retry_after_secs: e.retry_after_secs(),
+        })?;
     let reports = app.poller.poll_now(instance.id).await;
     if reports.is_empty() {
         return Err(ApiError::bad(format!(

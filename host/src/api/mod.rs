@@ -184,7 +184,15 @@ async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
     };
     match result {
         Ok((status, body)) => json_response(status, &body),
-        Err(e) => json_response(e.status(), &e.body()),
+        Err(e) => {
+            let mut response = json_response(e.status(), &e.body());
+            if let Some(secs) = e.retry_after_secs() {
+                response
+                    .headers_mut()
+                    .insert(hyper::header::RETRY_AFTER, secs.into());
+            }
+            response
+        }
     }
 }
 

@@ -11,7 +11,8 @@ use store::{PollState, StoredCredentials};
 
 use super::auth::{Credentialer, to_contract};
 use super::resources::{DateField, Resource};
-use super::{PollError, Poller};
+use super::vendor::VendorError;
+use super::{Overspent, PollBudget, PollError, Poller};
 use crate::emit;
 use crate::instances::LiveInstance;
 use crate::notify::{self, Event};
@@ -117,8 +118,11 @@ impl Poller {
             credentials: c.as_ref().map(|c| to_contract(c, crate::now_ms())),
         };
 
-        // Every page, or an error (nothing stored, the window kept) past `MAX_PAGES`.
-        let mut pages = Pages::new(&resource.name, MAX_PAGES);
+        // Every page, or an error (nothing stored, the window kept) past `MAX_PAGES` or
+        // past the budget.
+        let budget = self.inner.config.budget;
+        let mut pages = Pages::new(&resource.name, MAX_PAGES, budget.max_records);
+        let mut spent = Spending::new(&resource.name, budget);
         while let Some(cursor) = pages.next_cursor()? {
             let mut renewed = false;
             let page = loop {
@@ -126,7 +130,7 @@ impl Poller {
                 let request = connector
                     .build_poll_request(&ctx, &target, window, cursor.as_deref())
                     .await?;
-                let response = self.inner.vendor.run(&request).await?;
+                let response = spent.run(&self.inner.vendor, &request).await?;
                 if response.status == 429 {
                     return Err(PollError::RateLimited {
                         retry_after_ms: retry_after(&response.headers),
@@ -249,10 +253,66 @@ impl Poller {
     }
 }
 
-/// The records of one window, read page by page, at most `limit` pages.
+/// What a poll has spent of its [`PollBudget`] on vendor calls.
+struct Spending<'a> {
+    resource: &'a str,
+    budget: PollBudget,
+    started: std::time::Instant,
+    /// Answer bytes read so far.
+    bytes: usize,
+}
+
+impl<'a> Spending<'a> {
+    fn new(resource: &'a str, budget: PollBudget) -> Self {
+        Spending {
+            resource,
+            budget,
+            started: std::time::Instant::now(),
+            bytes: 0,
+        }
+    }
+
+    fn over(&self, spent: Overspent) -> PollError {
+        PollError::OverBudget {
+            resource: self.resource.to_string(),
+            spent,
+        }
+    }
+
+    /// Runs one page request with what is left of the budget: refused when the time is up,
+    /// cut at the time left, and read only up to the bytes left.
+    async fn run(
+        &mut self,
+        vendor: &super::vendor::VendorClient,
+        request: &runtime::types::HttpRequest,
+    ) -> Result<runtime::types::HttpResponse, PollError> {
+        let time_left = self.budget.max_time.saturating_sub(self.started.elapsed());
+        if time_left.is_zero() {
+            return Err(self.over(Overspent::Time(self.budget.max_time)));
+        }
+        let bytes_left = self.budget.max_bytes.saturating_sub(self.bytes);
+        let response = match vendor.run_within(request, time_left, bytes_left).await {
+            Ok(r) => r,
+            // Cut by the budget, not by the client's own limits.
+            Err(VendorError::Timeout(_)) if time_left < vendor.timeout() => {
+                return Err(self.over(Overspent::Time(self.budget.max_time)));
+            }
+            Err(VendorError::TooLarge(_)) if bytes_left < vendor.max_body() => {
+                return Err(self.over(Overspent::Bytes(self.budget.max_bytes)));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.bytes += response.body.len();
+        Ok(response)
+    }
+}
+
+/// The records of one window, read page by page, at most `limit` pages and `max_records`
+/// records.
 struct Pages<'a> {
     resource: &'a str,
     limit: usize,
+    max_records: usize,
     /// Pages read so far.
     read: usize,
     /// The vendor's cursor of the page after the last one read.
@@ -261,10 +321,11 @@ struct Pages<'a> {
 }
 
 impl<'a> Pages<'a> {
-    fn new(resource: &'a str, limit: usize) -> Self {
+    fn new(resource: &'a str, limit: usize, max_records: usize) -> Self {
         Pages {
             resource,
             limit: limit.max(1),
+            max_records,
             read: 0,
             cursor: None,
             records: Vec::new(),
@@ -289,8 +350,15 @@ impl<'a> Pages<'a> {
         }
     }
 
-    /// Adds a page the vendor answered.
+    /// Adds a page the vendor answered; an error, before any of its records is kept, when
+    /// they would make more than `max_records`.
     fn add(&mut self, page: PollPage) -> Result<(), PollError> {
+        if page.records.len() > self.max_records.saturating_sub(self.records.len()) {
+            return Err(PollError::OverBudget {
+                resource: self.resource.to_string(),
+                spent: Overspent::Records(self.max_records),
+            });
+        }
         for r in &page.records {
             let v: Value = serde_json::from_str(r).map_err(|e| {
                 PollError::Vendor(format!(
@@ -332,7 +400,7 @@ mod tests {
     /// Reads a window the way `poll_resource` does, from a vendor with `count` pages of one
     /// record each (page `n`'s cursor is `n`). The cursors asked, and the outcome.
     fn read(limit: usize, count: usize) -> (Vec<Option<String>>, Result<Vec<Value>, PollError>) {
-        let mut pages = Pages::new("appointments", limit);
+        let mut pages = Pages::new("appointments", limit, usize::MAX);
         let mut asked = Vec::new();
         let outcome = loop {
             match pages.next_cursor() {
@@ -373,6 +441,29 @@ mod tests {
         let ids: Vec<Value> = outcome.unwrap().iter().map(|r| r["id"].clone()).collect();
         assert_eq!(ids, [json!(0), json!(1), json!(2)]);
         assert_eq!(read(3, 1).1.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_page_past_the_record_budget_fails_the_poll_before_any_of_it_is_kept() {
+        let mut pages = Pages::new("appointments", MAX_PAGES, 5);
+        let page = |n: usize| PollPage {
+            records: (0..n).map(|i| json!({ "id": i }).to_string()).collect(),
+            next_cursor: Some("next".into()),
+        };
+        pages.add(page(3)).unwrap();
+        pages.add(page(2)).unwrap();
+        assert_eq!(pages.records.len(), 5, "exactly the budget is kept");
+        let outcome = pages.add(page(1));
+        assert_eq!(pages.records.len(), 5);
+        let Err(e @ PollError::OverBudget { .. }) = outcome else {
+            panic!("{outcome:?}");
+        };
+        let text = e.to_string();
+        assert!(
+            text.contains("`appointments`")
+                && text.contains("more than 5 records (--poll-max-records)"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod vendor;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use store::{InstanceId, PollState, Store, StoreError};
@@ -32,6 +32,101 @@ use vendor::{VendorClient, VendorError};
 pub const DEFAULT_INTERVAL_MINUTES: f64 = 15.0;
 /// The longest wait after repeated failures.
 const MAX_BACKOFF_MS: i64 = 60 * 60 * 1000;
+
+/// What one poll of one resource may spend before it is stopped.
+///
+/// A vendor that always answers another page (or pages too large, or too slowly) would
+/// otherwise keep a poll reading, and every record read in memory, until the page limit
+/// ([`cycle::MAX_PAGES`] pages of up to 32 MiB). Past any of these the poll fails like any
+/// other failed poll ([`PollError::OverBudget`]): nothing is notified, the cursor stays, the
+/// error shows in `GET /instances/{id}` and in a manual poll's answer, and the next poll
+/// asks for the same window again after the usual backoff. A window that legitimately
+/// needs more keeps failing until the limit that names itself in the error is raised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollBudget {
+    /// The most records the connector may return over the pages of one poll
+    /// (`--poll-max-records`). Bounds the records held in memory and the notifications one
+    /// poll stores, whatever their size.
+    pub max_records: usize,
+    /// The most answer bytes read from the vendor over the pages of one poll
+    /// (`--poll-max-bytes`): a page is read only up to what is left.
+    pub max_bytes: usize,
+    /// The longest one poll may take (`--poll-max-ms`): checked before each page, and a
+    /// page's request gets at most the time left.
+    pub max_time: Duration,
+}
+
+impl Default for PollBudget {
+    /// 100,000 records, 64 MiB, 5 minutes: about ten times a busy window of a large
+    /// account (Keap pages of 1,000 records of under 1 KiB), while the records one poll
+    /// holds stay in the low hundreds of MiB even when they are tiny, and a poll ends well
+    /// within the default 15-minute interval.
+    fn default() -> Self {
+        PollBudget {
+            max_records: 100_000,
+            max_bytes: 64 << 20,
+            max_time: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+/// Which part of the [`PollBudget`] a poll went over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Overspent {
+    /// Too many records.
+    #[error("more than {0} records (--poll-max-records)")]
+    Records(usize),
+    /// Too many bytes read from the vendor.
+    #[error("more than {0} bytes read from the vendor (--poll-max-bytes)")]
+    Bytes(usize),
+    /// Too long.
+    #[error("longer than {} ms (--poll-max-ms)", .0.as_millis())]
+    Time(Duration),
+}
+
+/// How polling is limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollConfig {
+    /// What one poll of one resource may spend.
+    pub budget: PollBudget,
+    /// The least time between two manual polls of one instance (`--poll-now-interval-ms`);
+    /// zero lets every one through.
+    pub now_interval: Duration,
+}
+
+impl Default for PollConfig {
+    /// The default budget; one manual poll per instance every 10 s.
+    fn default() -> Self {
+        PollConfig {
+            budget: PollBudget::default(),
+            now_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A manual poll refused because the instance was polled on demand too recently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "instance {instance} may be polled on demand once every {} ms (--poll-now-interval-ms); \
+     retry in {} s",
+    .interval.as_millis(),
+    self.retry_after_secs()
+)]
+pub struct TooSoon {
+    /// The instance.
+    pub instance: InstanceId,
+    /// The configured interval.
+    pub interval: Duration,
+    /// How long until a manual poll is let through.
+    pub wait: Duration,
+}
+
+impl TooSoon {
+    /// The wait in whole seconds, rounded up, at least 1 (for `Retry-After`).
+    pub fn retry_after_secs(&self) -> u64 {
+        self.wait.as_millis().div_ceil(1000).max(1) as u64
+    }
+}
 
 /// Why a poll failed. Nothing is notified and the cursor stays where it was.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +158,17 @@ pub enum PollError {
     /// The instance cannot be polled (not loaded, not a polling instance).
     #[error("{0}")]
     NotPollable(String),
+    /// The poll went over its [`PollBudget`].
+    #[error(
+        "resource `{resource}` went over the poll budget, {spent}: nothing was notified and \
+         the next poll asks for the same window again"
+    )]
+    OverBudget {
+        /// The resource.
+        resource: String,
+        /// What ran out.
+        spent: Overspent,
+    },
 }
 
 /// What one poll of one resource came to.
@@ -81,6 +187,9 @@ struct Inner {
     dispatcher: Dispatcher,
     metrics: Arc<Metrics>,
     vendor: VendorClient,
+    config: PollConfig,
+    /// When each instance last had a manual poll let through (see [`Poller::admit_now`]).
+    polled_now: Mutex<RecentPolls>,
     /// A running schedule per instance. Dropping the sender stops the task between polls
     /// (never during one: a poll cut short could lose a rotated refresh token).
     tasks: Mutex<HashMap<InstanceId, tokio::sync::watch::Sender<()>>>,
@@ -90,6 +199,14 @@ struct Inner {
     /// its connector (both are replaced, never changed, so a pointer names a version; the
     /// `Weak`s keep those addresses from being reused while an entry holds them).
     resources: Mutex<HashMap<InstanceId, Resolved>>,
+}
+
+/// The manual polls let through within the last interval, by instance.
+struct RecentPolls {
+    at: HashMap<InstanceId, Instant>,
+    /// The size at which entries older than the interval are dropped: twice what was left
+    /// by the last pruning, so pruning costs O(1) a poll on average.
+    prune_at: usize,
 }
 
 /// An instance's resources as resolved against one version of it and of its connector.
@@ -151,6 +268,7 @@ impl Poller {
         dispatcher: Dispatcher,
         metrics: Arc<Metrics>,
         vendor: VendorClient,
+        config: PollConfig,
     ) -> Self {
         Poller {
             inner: Arc::new(Inner {
@@ -160,6 +278,11 @@ impl Poller {
                 dispatcher,
                 metrics,
                 vendor,
+                config,
+                polled_now: Mutex::new(RecentPolls {
+                    at: HashMap::new(),
+                    prune_at: 1024,
+                }),
                 tasks: Mutex::new(HashMap::new()),
                 running: Mutex::new(HashMap::new()),
                 resources: Mutex::new(HashMap::new()),
@@ -266,6 +389,39 @@ impl Poller {
             // not each carry one.
             Box::pin(self.cycle(instance_id, false)).await;
         }
+    }
+
+    /// Lets a manual poll of `instance_id` through, or refuses it when one was let through
+    /// less than [`PollConfig::now_interval`] ago. Let through, it counts from now.
+    pub fn admit_now(&self, instance_id: InstanceId) -> Result<(), TooSoon> {
+        let interval = self.inner.config.now_interval;
+        if interval.is_zero() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut recent = self
+            .inner
+            .polled_now
+            .lock()
+            .expect("manual polls lock poisoned");
+        if let Some(last) = recent.at.get(&instance_id) {
+            let since = now.saturating_duration_since(*last);
+            if since < interval {
+                return Err(TooSoon {
+                    instance: instance_id,
+                    interval,
+                    wait: interval - since,
+                });
+            }
+        }
+        recent.at.insert(instance_id, now);
+        if recent.at.len() >= recent.prune_at {
+            recent
+                .at
+                .retain(|_, t| now.saturating_duration_since(*t) < interval);
+            recent.prune_at = (recent.at.len() * 2).max(1024);
+        }
+        Ok(())
     }
 
     /// Polls an instance now (`POST /instances/{id}/events/poll`), ignoring backoff.
@@ -442,6 +598,26 @@ pub fn status_json(states: &[PollState]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_manual_poll_says_when_to_retry_in_whole_seconds_rounded_up() {
+        let too_soon = |wait_ms| TooSoon {
+            instance: InstanceId(7),
+            interval: Duration::from_secs(10),
+            wait: Duration::from_millis(wait_ms),
+        };
+        assert_eq!(too_soon(9_001).retry_after_secs(), 10);
+        assert_eq!(too_soon(9_000).retry_after_secs(), 9);
+        assert_eq!(too_soon(1).retry_after_secs(), 1);
+        assert_eq!(too_soon(0).retry_after_secs(), 1);
+        let text = too_soon(2_500).to_string();
+        assert!(
+            text.contains("instance 7")
+                && text.contains("10000 ms (--poll-now-interval-ms)")
+                && text.contains("retry in 3 s"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn slots_follow_the_phase() {

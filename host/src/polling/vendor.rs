@@ -45,8 +45,30 @@ impl VendorClient {
         }
     }
 
+    /// The time-out of one call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The largest answer read, in bytes.
+    pub fn max_body(&self) -> usize {
+        self.max_body
+    }
+
     /// Runs one request.
     pub async fn run(&self, req: &HttpRequest) -> Result<HttpResponse, VendorError> {
+        self.run_within(req, self.timeout, self.max_body).await
+    }
+
+    /// Runs one request with a shorter time-out or a smaller answer cap than the client's
+    /// (a poll's budget leaves less); the larger of each is the client's own.
+    pub async fn run_within(
+        &self,
+        req: &HttpRequest,
+        timeout: Duration,
+        max_body: usize,
+    ) -> Result<HttpResponse, VendorError> {
+        let (timeout, max_body) = (timeout.min(self.timeout), max_body.min(self.max_body));
         let mut builder = Request::builder().method(req.method.as_str()).uri(&req.url);
         for (k, v) in &req.headers {
             builder = builder.header(k.as_str(), v.as_str());
@@ -72,14 +94,14 @@ impl VendorClient {
                     )
                 })
                 .collect();
-            let body = Limited::new(resp.into_body(), self.max_body)
+            let body = Limited::new(resp.into_body(), max_body)
                 .collect()
                 .await
                 .map_err(|e| {
                     if e.downcast_ref::<http_body_util::LengthLimitError>()
                         .is_some()
                     {
-                        VendorError::TooLarge(self.max_body)
+                        VendorError::TooLarge(max_body)
                     } else {
                         VendorError::Unreachable(e.to_string())
                     }
@@ -91,8 +113,8 @@ impl VendorClient {
                 body: body.to_vec(),
             })
         };
-        tokio::time::timeout(self.timeout, call)
+        tokio::time::timeout(timeout, call)
             .await
-            .unwrap_or(Err(VendorError::Timeout(self.timeout)))
+            .unwrap_or(Err(VendorError::Timeout(timeout)))
     }
 }
