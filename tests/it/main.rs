@@ -12,6 +12,7 @@ mod hostile;
 mod hot_reload;
 mod instances;
 mod isolation;
+mod origins;
 mod poll_budget;
 mod polling;
 mod responsive;

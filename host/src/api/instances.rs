@@ -13,7 +13,9 @@ use super::{Answer, App, Req};
 use crate::instances::settings::{
     self, FieldError, MASK, event_settings, flatten, is_secret, is_shown_as_url, mask_url,
 };
-use crate::instances::{LiveInstance, configuration_json, instance_json, without_host_keys};
+use crate::instances::{
+    LiveInstance, configuration_json, instance_json, origin, without_host_keys,
+};
 use runtime::types::{ConnectorError, ConnectorInfo};
 use runtime::{CallError, LoadedConnector};
 
@@ -271,6 +273,7 @@ fn unmask(
 /// Checks and stores a change; the answer is the instance after it.
 async fn apply(app: &App, current: &LiveInstance, mut update: InstanceUpdate) -> Answer {
     let connector = connector(app, &current.element_key)?;
+    let given = update.set_config.clone();
     update.set_config = unmask(
         connector.info(),
         current,
@@ -284,12 +287,44 @@ async fn apply(app: &App, current: &LiveInstance, mut update: InstanceUpdate) ->
         }
     }
     validate(app, &connector, &merged).await?;
+    let before = current.config_pairs();
+    let moves = origin::moves(&before, &merged);
+    let missing = origin::secrets_to_give_again(connector.info(), &before, &moves, &given);
+    if let Some(first) = missing.first() {
+        let moved: Vec<String> = moves
+            .callback
+            .then(|| settings::CALLBACK_URL.to_string())
+            .into_iter()
+            .chain(moves.vendor.iter().cloned())
+            .map(|k| format!("`configuration.{k}`"))
+            .collect();
+        let again: Vec<String> = missing
+            .iter()
+            .map(|k| format!("`configuration.{k}`"))
+            .collect();
+        return Err(ApiError::field(
+            format!("configuration.{first}"),
+            format!(
+                "{} moves to another origin: give {} again in the same change (the old origin received them)",
+                moved.join(" and "),
+                again.join(", ")
+            ),
+        ));
+    }
     update.updated_ms = crate::now_ms();
     let changed = app
         .store
         .update_instance(current.id, update)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no instance {}", current.id)))?;
+    if !moves.vendor.is_empty() {
+        // Tokens the vendor issued at the old origin never go to the new one.
+        app.store.save_credentials(changed.id, None).await?;
+        tracing::info!(
+            instance = changed.id.0,
+            "vendor URL moved to another origin: stored vendor credentials dropped"
+        );
+    }
     tracing::info!(instance = changed.id.0, "instance changed");
     let changed = app.instances.put(changed);
     app.poller.sync(changed.id);

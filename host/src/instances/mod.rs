@@ -2,6 +2,7 @@
 //! reads it without touching the database) and their JSON shape in the API.
 
 mod live;
+pub mod origin;
 pub mod settings;
 
 pub use live::{LiveInstance, Settings, without_host_keys};
