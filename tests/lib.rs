@@ -47,6 +47,22 @@ pub const LOOPBACK_ALLOWED: [&str; 4] = [
     "::1/128",
 ];
 
+/// A host configuration for an in-process host (the benches): loopback allowed by the
+/// outbound guard, as callback receivers and vendor stand-ins listen there, and quotas
+/// lifted for the load.
+pub fn loopback_config(connectors: PathBuf, data: PathBuf) -> host::HostConfig {
+    let mut config = host::HostConfig::new(connectors, data);
+    config.egress = host::egress::Egress::allowing(vec![
+        "127.0.0.0/8".parse().expect("a CIDR"),
+        "::1/128".parse().expect("a CIDR"),
+    ]);
+    config.delivery.egress = config.egress.clone();
+    config.quotas.instances_per_org = usize::MAX;
+    config.quotas.min_poll_interval = Duration::from_millis(100);
+    config.polling.min_interval = config.quotas.min_poll_interval;
+    config
+}
+
 /// A `connector-host serve` process on a free loopback port, with its own directories.
 /// Killed on drop.
 pub struct TestHost {
@@ -109,6 +125,8 @@ impl TestHost {
             .arg(connectors)
             .arg("--data")
             .arg(data)
+            // Tests poll every few hundred milliseconds; a later flag overrides this one.
+            .args(["--min-poll-interval-ms", "100"])
             .args(args)
             .env("RUST_LOG", "warn")
             // Two runtime workers whatever the machine, as on CI's: a test that a busy
@@ -154,6 +172,22 @@ impl TestHost {
     /// True while the process runs.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Adds an organization with the CLI next to the running host; its `Authorization`
+    /// header value.
+    pub fn add_organization(&self, name: &str) -> String {
+        let out = Command::new(host_binary())
+            .args(["orgs", "add", name, "--data"])
+            .arg(&self.data)
+            .output()
+            .expect("run connector-host orgs add");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
     /// The `Authorization` value of the first organization, from `<data>/authorization`.

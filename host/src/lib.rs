@@ -14,6 +14,7 @@ pub mod instances;
 pub mod metrics;
 pub mod notify;
 pub mod polling;
+pub mod quotas;
 pub mod registry;
 pub mod retention;
 pub mod tenancy;
@@ -97,6 +98,8 @@ pub struct HostConfig {
     pub egress: egress::Egress,
     /// A poll's budget and the pace of manual polls.
     pub polling: polling::PollConfig,
+    /// What each organization may hold.
+    pub quotas: quotas::Quotas,
 }
 
 impl HostConfig {
@@ -115,6 +118,7 @@ impl HostConfig {
             connections: api::ConnectionLimits::default(),
             egress: egress::Egress::default(),
             polling: polling::PollConfig::default(),
+            quotas: quotas::Quotas::default(),
         }
     }
 }
@@ -248,6 +252,8 @@ pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningH
         body_limit: config.body_limit,
         connections: config.connections,
         egress: config.egress.clone(),
+        quotas: config.quotas.clone(),
+        creating: tokio::sync::Mutex::new(()),
     });
     let server = tokio::spawn(api::serve(listener, app, rx));
     tracing::info!(%addr, connectors = %config.connectors_dir.display(), "connector-host listening");

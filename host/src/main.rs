@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 /// A WebAssembly plugin host for event connectors.
 #[derive(Parser)]
-#[command(name = "connector-host", version)]
+#[command(name = "connector-host", version, args_override_self = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -73,6 +73,19 @@ enum Command {
         /// in milliseconds; sooner ones get a 429 with `Retry-After`. 0: no limit.
         #[arg(long, default_value_t = 10_000)]
         poll_now_interval_ms: u64,
+        /// The most instances one organization may have; one more is a 403.
+        #[arg(long, default_value_t = 1_000)]
+        max_instances_per_org: usize,
+        /// The most bytes (keys and values) of one instance's configuration; more is a 400.
+        #[arg(long, default_value_t = 64 << 10)]
+        max_config_bytes: usize,
+        /// The most resources one instance may poll; more is a 400.
+        #[arg(long, default_value_t = 50)]
+        max_poll_resources: usize,
+        /// The shortest `event.poller.refresh_interval`, in milliseconds; shorter is a 400,
+        /// and a stored instance asking for less polls at this pace.
+        #[arg(long, default_value_t = 60_000)]
+        min_poll_interval_ms: u64,
     },
     /// Organizations.
     Orgs {
@@ -185,6 +198,10 @@ async fn main() -> anyhow::Result<()> {
             poll_max_bytes,
             poll_max_ms,
             poll_now_interval_ms,
+            max_instances_per_org,
+            max_config_bytes,
+            max_poll_resources,
+            min_poll_interval_ms,
         } => {
             let mut config = host::HostConfig::new(connectors, data);
             if let Some(list) = retry_delays_ms {
@@ -216,6 +233,13 @@ async fn main() -> anyhow::Result<()> {
                     max_time: std::time::Duration::from_millis(poll_max_ms),
                 },
                 now_interval: std::time::Duration::from_millis(poll_now_interval_ms),
+                min_interval: std::time::Duration::from_millis(min_poll_interval_ms),
+            };
+            config.quotas = host::quotas::Quotas {
+                instances_per_org: max_instances_per_org,
+                config_bytes: max_config_bytes,
+                poll_resources: max_poll_resources,
+                min_poll_interval: std::time::Duration::from_millis(min_poll_interval_ms),
             };
             match retention_ms {
                 Some(0) => config.retention.keep = None,

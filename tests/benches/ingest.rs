@@ -121,7 +121,7 @@ fn main() {
         .unwrap();
     let running = host_rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        host::start(host::HostConfig::new(connectors, data.clone()), listener)
+        host::start(tests::loopback_config(connectors, data.clone()), listener)
             .await
             .unwrap()
     });

@@ -79,7 +79,7 @@ fn main() {
         .unwrap();
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let host = host::start(host::HostConfig::new(connectors, data.clone()), listener)
+        let host = host::start(tests::loopback_config(connectors, data.clone()), listener)
             .await
             .unwrap();
         let base = format!("http://{}", host.local_addr());

@@ -28,21 +28,6 @@ async fn order(host: &TestHost, order_id: &str, store_id: u64) -> (String, Insta
     (id, accepted)
 }
 
-/// A second organization, added with the CLI next to the running host: its credentials.
-fn add_organization(host: &TestHost, name: &str) -> String {
-    let out = std::process::Command::new(tests::host_binary())
-        .args(["orgs", "add", name, "--data"])
-        .arg(&host.data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 /// The `message.eventId` of a callback request.
 fn event_id(body: &Value) -> String {
     body["message"]["eventId"].as_str().unwrap().to_string()
@@ -64,7 +49,7 @@ async fn a_notification_in_backoff_never_delays_another_organizations_to_the_sam
     let mut first = ecwid_instance(&url);
     first["configuration"]["event.notification.callback.headers"] = json!({"x-tenant": "first"});
     let first_id = create_instance(&host, &first).await["id"].as_i64().unwrap();
-    let second_org = add_organization(&host, "second");
+    let second_org = host.add_organization("second");
     let mut second = ecwid_instance(&url);
     second["configuration"]["ecwid.store.id"] = json!("2004");
     second["configuration"]["event.notification.callback.headers"] = json!({"x-tenant": "second"});

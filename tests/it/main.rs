@@ -15,6 +15,7 @@ mod isolation;
 mod origins;
 mod poll_budget;
 mod polling;
+mod quotas;
 mod responsive;
 mod structure;
 mod webhooks;

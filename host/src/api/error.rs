@@ -38,6 +38,10 @@ pub enum ApiError {
         /// Whole seconds until a retry is let through, at least 1.
         retry_after_secs: u64,
     },
+    /// An organization's quota is spent: 403 for the number of instances, 400 naming the
+    /// field for a configuration over a quota.
+    #[error(transparent)]
+    Quota(#[from] crate::quotas::QuotaError),
     /// A connector failed while handling the request.
     #[error("{0}")]
     BadGateway(String),
@@ -88,6 +92,8 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Quota(crate::quotas::QuotaError::Instances { .. }) => StatusCode::FORBIDDEN,
+            ApiError::Quota(_) => StatusCode::BAD_REQUEST,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -112,6 +118,12 @@ impl ApiError {
             "message": self.to_string(),
         });
         if let ApiError::BadRequest { field: Some(f), .. } = self {
+            body["field"] = json!(f);
+        }
+        if let Some(f) = match self {
+            ApiError::Quota(q) => q.field(),
+            _ => None,
+        } {
             body["field"] = json!(f);
         }
         if let Some(secs) = self.retry_after_secs() {

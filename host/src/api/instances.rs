@@ -36,8 +36,19 @@ async fn validate(
 ) -> Result<(), ApiError> {
     let events = event_settings(connector.info(), config)?;
     refuse_literal_addresses(&app.egress, config)?;
+    app.quotas.check_config(config)?;
+    if let Some(minutes) = events.refresh_interval_minutes {
+        app.quotas.check_interval(minutes)?;
+    }
     if events.enabled && events.vendor_type == settings::VendorType::Polling {
-        crate::polling::resources::resolve(connector.info(), config)?;
+        let resources = crate::polling::resources::resolve(connector.info(), config)?;
+        let named_by = [settings::POLLER_CONFIGURATION, settings::POLLER_URLS]
+            .into_iter()
+            .find(|k| settings::get(config, k).is_some());
+        if let Some(key) = named_by {
+            app.quotas
+                .check_resources(&format!("configuration.{key}"), resources.len())?;
+        }
     }
     match connector.validate_config(&without_host_keys(config)).await {
         Ok(()) => Ok(()),
@@ -149,7 +160,15 @@ pub async fn create(app: &App, caller: &Caller, req: &Req) -> Answer {
             ));
         }
     };
+    let quota = || {
+        app.quotas
+            .check_instances(app.instances.of_org(org_id).len())
+    };
+    quota()?;
     let credentials = exchange_code(app, &connector, &config, &provider_data).await?;
+    // Checked again under the lock, held until the new instance counts.
+    let creating = app.creating.lock().await;
+    quota()?;
     let token = crate::tenancy::new_secret();
     let now = crate::now_ms();
     let created = app
@@ -171,6 +190,7 @@ pub async fn create(app: &App, caller: &Caller, req: &Req) -> Answer {
         app.store.save_credentials(created.id, credentials).await?;
     }
     let created = app.instances.put(created);
+    drop(creating);
     app.poller.sync(created.id);
     Ok((
         StatusCode::OK,

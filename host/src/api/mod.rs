@@ -76,6 +76,11 @@ pub struct App {
     pub connections: ConnectionLimits,
     /// Where the host may connect: URLs with a refused literal address are refused.
     pub egress: crate::egress::Egress,
+    /// What each organization may hold.
+    pub quotas: crate::quotas::Quotas,
+    /// Held from counting an organization's instances to storing a new one, so two
+    /// creations at once cannot both pass the last free place.
+    pub creating: tokio::sync::Mutex<()>,
 }
 
 /// A request with its body read.

@@ -92,6 +92,9 @@ pub struct PollConfig {
     /// The least time between two manual polls of one instance (`--poll-now-interval-ms`);
     /// zero lets every one through.
     pub now_interval: Duration,
+    /// The shortest interval a schedule runs at (`--min-poll-interval-ms`): a stored
+    /// configuration asking for less, from before the quota, polls at this pace.
+    pub min_interval: Duration,
 }
 
 impl Default for PollConfig {
@@ -100,6 +103,7 @@ impl Default for PollConfig {
         PollConfig {
             budget: PollBudget::default(),
             now_interval: Duration::from_secs(10),
+            min_interval: crate::quotas::Quotas::default().min_poll_interval,
         }
     }
 }
@@ -228,7 +232,7 @@ pub struct Poller {
 /// defaults to is decided here, where the connector is at hand, by the same
 /// `event_settings` that checked the configuration when it was stored (so a stored
 /// configuration a later host reads as invalid gets no schedule).
-fn interval_of(instance: &LiveInstance, registry: &Registry) -> Option<Duration> {
+fn interval_of(instance: &LiveInstance, registry: &Registry, least: Duration) -> Option<Duration> {
     if !instance.events_on() {
         return None;
     }
@@ -242,7 +246,7 @@ fn interval_of(instance: &LiveInstance, registry: &Registry) -> Option<Duration>
         .unwrap_or(DEFAULT_INTERVAL_MINUTES);
     Duration::try_from_secs_f64(minutes * 60.0)
         .ok()
-        .map(|d| d.max(Duration::from_millis(100)))
+        .map(|d| d.max(least).max(Duration::from_millis(100)))
 }
 
 /// The first slot after `now`: slots are `phase + k * interval`.
@@ -344,7 +348,11 @@ impl Poller {
             self.resources_lock().remove(&instance_id);
             return;
         };
-        let Some(interval) = interval_of(&instance, &self.inner.registry) else {
+        let Some(interval) = interval_of(
+            &instance,
+            &self.inner.registry,
+            self.inner.config.min_interval,
+        ) else {
             return;
         };
         let this = self.clone();
@@ -541,9 +549,13 @@ impl Poller {
                 Err(e) => {
                     self.inner.metrics.poll_finished(false);
                     tracing::warn!(instance = instance_id.0, resource = %resource.name, error = %e, "poll failed");
-                    let interval = interval_of(&instance, &self.inner.registry)
-                        .map(|d| d.as_millis() as i64)
-                        .unwrap_or(60_000);
+                    let interval = interval_of(
+                        &instance,
+                        &self.inner.registry,
+                        self.inner.config.min_interval,
+                    )
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(60_000);
                     let failures = state.failures + 1;
                     let backoff = match e {
                         PollError::RateLimited {
