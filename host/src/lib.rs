@@ -92,6 +92,9 @@ pub struct HostConfig {
     pub vendor_max_body: usize,
     /// Header time-out and connection cap of the API's server.
     pub connections: api::ConnectionLimits,
+    /// How long an identical webhook (same instance, same request) is answered without
+    /// notifying again; `None` notifies every time.
+    pub dedupe_window: Option<Duration>,
 }
 
 impl HostConfig {
@@ -108,6 +111,7 @@ impl HostConfig {
             vendor_timeout: Duration::from_secs(30),
             vendor_max_body: 32 << 20,
             connections: api::ConnectionLimits::default(),
+            dedupe_window: Some(ingest::DEFAULT_DEDUPE_WINDOW),
         }
     }
 }
@@ -221,6 +225,7 @@ pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningH
         store: store.clone(),
         dispatcher: dispatcher.clone(),
         metrics: metrics.clone(),
+        dedupe_window: config.dedupe_window,
     };
     let pruner = retention::start(config.retention.clone(), store.clone(), metrics.clone());
     poller.follow(registry.subscribe());

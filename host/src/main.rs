@@ -52,6 +52,11 @@ enum Command {
         /// The most API connections open at once; more clients wait to be accepted.
         #[arg(long, default_value_t = 10_000)]
         max_connections: usize,
+        /// How long a webhook identical to one already notified (same instance, query,
+        /// content type and body) is answered 200 without notifying again, in
+        /// milliseconds (default 24 hours); 0 notifies every time.
+        #[arg(long, default_value_t = 24 * 3600 * 1000)]
+        dedupe_window_ms: u64,
     },
     /// Organizations.
     Orgs {
@@ -151,6 +156,7 @@ async fn main() -> anyhow::Result<()> {
             prune_interval_ms,
             header_timeout_ms,
             max_connections,
+            dedupe_window_ms,
         } => {
             let mut config = host::HostConfig::new(connectors, data);
             if let Some(list) = retry_delays_ms {
@@ -171,6 +177,8 @@ async fn main() -> anyhow::Result<()> {
                 Some(ms) => config.retention.keep = Some(std::time::Duration::from_millis(ms)),
                 None => {}
             }
+            config.dedupe_window =
+                (dedupe_window_ms > 0).then(|| std::time::Duration::from_millis(dedupe_window_ms));
             if prune_interval_ms == 0 {
                 bail!("--prune-interval-ms must be positive");
             }
