@@ -10,6 +10,7 @@ mod elements;
 mod hostile;
 mod hot_reload;
 mod instances;
+mod intake;
 mod polling;
 mod responsive;
 mod structure;
