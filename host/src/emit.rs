@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use serde_json::value::RawValue;
-use store::{NewNotification, NotificationId, PollState, Store, StoreError};
+use store::{NewNotification, NotificationId, PollState, Store, StoreError, WebhookIntake};
 
 use crate::delivery::Dispatcher;
 use crate::instances::LiveInstance;
@@ -45,49 +45,99 @@ pub struct Batch<'a> {
 
 /// How the notifications are stored.
 pub enum Persist {
-    /// Into the outbox alone (a webhook). Nothing is written when there is nothing to store.
-    Enqueue,
+    /// A webhook's: into the outbox, the body they all carry stored once, unless their
+    /// instance was already notified of the same webhook (idempotent intake). Nothing is
+    /// written when there is nothing to store.
+    Webhook {
+        /// sha256 of the request: what makes two webhooks the same.
+        digest: [u8; 32],
+        /// Notifications of the same webhook accepted at or after this time make it a
+        /// duplicate; `None` turns the check off.
+        dedupe_since: Option<i64>,
+    },
     /// Into the outbox together with a poll's new state, in one transaction (the cursor
     /// moves only with the notifications it covers); written even with no notifications.
     WithPollState(PollState),
 }
 
-/// Builds, stores and hands to delivery the notifications of `batches`. Returns the
-/// notification ids of each batch, in order, once they are durably stored.
+/// What became of one batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Emitted {
+    /// The ids of its notifications, stored; or, for a duplicate, those of the earlier
+    /// webhook's.
+    pub ids: Vec<NotificationId>,
+    /// True when the instance was already notified of the same webhook, and nothing new
+    /// was stored.
+    pub duplicate: bool,
+}
+
+/// Builds, stores and hands to delivery the notifications of `batches`. Returns what became
+/// of each batch, in order, once the notifications are durably stored.
 pub async fn emit(
     store: &Arc<dyn Store>,
     dispatcher: &Dispatcher,
     batches: &[Batch<'_>],
     persist: Persist,
     now_ms: i64,
-) -> Result<Vec<Vec<NotificationId>>, StoreError> {
-    let mut ids = Vec::with_capacity(batches.len());
+) -> Result<Vec<Emitted>, StoreError> {
+    let mut out = Vec::with_capacity(batches.len());
     let mut notifications: Vec<NewNotification> = Vec::new();
+    let mut shared: Option<&RawValue> = None;
     for batch in batches {
-        let built = build(batch, now_ms);
-        ids.push(built.iter().map(|n| n.id.clone()).collect());
+        let mut built = build(batch, now_ms);
+        if let Raw::Webhook(raw) = batch.raw {
+            shared = Some(raw);
+            for n in &mut built {
+                n.raw_at = notify::raw_offset(&n.body, raw.get().as_bytes());
+            }
+        }
+        out.push(Emitted {
+            ids: built.iter().map(|n| n.id.clone()).collect(),
+            duplicate: false,
+        });
         notifications.extend(built);
     }
     let store = store.clone();
     match persist {
-        Persist::Enqueue if notifications.is_empty() => {}
-        Persist::Enqueue => {
-            dispatcher
-                .store_then_submit(
-                    notifications,
-                    move |n| async move { store.enqueue(n).await },
-                )
-                .await?
+        Persist::Webhook { .. } if notifications.is_empty() => {}
+        Persist::Webhook {
+            digest,
+            dedupe_since,
+        } => {
+            let intake = WebhookIntake {
+                digest,
+                raw: shared
+                    .map(|r| r.get().as_bytes().to_vec())
+                    .unwrap_or_default(),
+                dedupe_since,
+            };
+            let duplicates = dispatcher
+                .store_then_submit(notifications, move |n| async move {
+                    let stored = store.enqueue_webhook(intake, n).await?;
+                    Ok((stored.seqs, stored.duplicates))
+                })
+                .await?;
+            for (instance, earlier) in duplicates {
+                for (emitted, batch) in out.iter_mut().zip(batches) {
+                    if batch.instance.id == instance {
+                        *emitted = Emitted {
+                            ids: earlier.clone(),
+                            duplicate: true,
+                        };
+                    }
+                }
+            }
         }
         Persist::WithPollState(state) => {
             dispatcher
                 .store_then_submit(notifications, move |n| async move {
-                    store.save_poll(state, n).await
+                    let seqs = store.save_poll(state, n).await?;
+                    Ok((seqs.into_iter().map(Some).collect(), ()))
                 })
                 .await?
         }
     }
-    Ok(ids)
+    Ok(out)
 }
 
 /// The outbox rows of one batch: at most [`WEBHOOK_BATCH`] or [`POLLING_BATCH`] events per

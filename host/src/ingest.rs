@@ -3,13 +3,14 @@
 //! hands them to delivery.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
 
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
 use store::{InstanceId, NotificationId, Store, StoreError};
 
 use crate::delivery::Dispatcher;
@@ -53,7 +54,30 @@ impl Webhook {
         self.header("content-type")
             .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
     }
+
+    /// What makes two webhooks the same one: sha256 of the query string, the content type
+    /// and the body, each length-prefixed. Connectors read events from all three (Ecwid
+    /// takes the event type from the query when the body has none), and the notifications'
+    /// `raw` is made of the body and the content type. Other headers are left out: a
+    /// vendor's retry may sign it again with a new timestamp.
+    fn digest(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        let content_type = self.header("content-type").unwrap_or("");
+        for part in [
+            self.query.as_bytes(),
+            content_type.as_bytes(),
+            &self.body[..],
+        ] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part);
+        }
+        h.finalize().into()
+    }
 }
+
+/// How long an identical webhook for an instance is answered without notifying again, by
+/// default: vendors retry (and attackers replay) within hours.
+pub const DEFAULT_DEDUPE_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 /// Why a webhook was refused.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +117,10 @@ pub struct Outcome {
     pub notifications: Vec<NotificationId>,
     /// Why nothing was stored, when events are off.
     pub dropped: Option<String>,
+    /// True when the instance was already notified of this same webhook (same query,
+    /// content type and body) within the dedupe window: nothing new was stored, and
+    /// `notifications` are the earlier ones.
+    pub duplicate: bool,
 }
 
 /// The instances a webhook is for.
@@ -125,6 +153,9 @@ pub struct Ingest {
     pub dispatcher: Dispatcher,
     /// Counters.
     pub metrics: Arc<Metrics>,
+    /// How long an identical webhook for an instance is answered without notifying again;
+    /// `None` notifies every time.
+    pub dedupe_window: Option<Duration>,
 }
 
 /// The body as the notifications' `raw`: a JSON body byte for byte, a form as an object
@@ -450,6 +481,7 @@ impl Ingest {
                     events: 0,
                     notifications: Vec::new(),
                     dropped: Some(format!("events are disabled on instance {}", instance.id)),
+                    duplicate: false,
                 });
                 continue;
             }
@@ -485,6 +517,7 @@ impl Ingest {
                 events: events.len(),
                 notifications: Vec::new(),
                 dropped: None,
+                duplicate: false,
             });
             found.push((instance, events, outcomes.len() - 1));
         }
@@ -505,23 +538,31 @@ impl Ingest {
                 .collect(),
             None => Vec::new(),
         };
-        let ids = emit::emit(
-            &self.store,
-            &self.dispatcher,
-            &batches,
-            emit::Persist::Enqueue,
-            now,
-        )
-        .await?;
+        let window_ms = self
+            .dedupe_window
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let persist = emit::Persist::Webhook {
+            digest: w.digest(),
+            dedupe_since: window_ms.map(|ms| now.saturating_sub(ms)),
+        };
+        let emitted = emit::emit(&self.store, &self.dispatcher, &batches, persist, now).await?;
         let mut count = 0;
-        for ((_, _, at), notifications) in found.iter().zip(ids) {
-            count += notifications.len();
-            outcomes[*at].notifications = notifications;
+        let mut duplicates = 0;
+        for ((_, _, at), emitted) in found.iter().zip(emitted) {
+            if emitted.duplicate {
+                duplicates += 1;
+            } else {
+                count += emitted.ids.len();
+            }
+            outcomes[*at].notifications = emitted.ids;
+            outcomes[*at].duplicate = emitted.duplicate;
         }
-        if count == 0 {
-            self.metrics.webhook_dropped();
-        } else {
+        if count > 0 {
             self.metrics.webhook_accepted(count);
+        } else if duplicates > 0 {
+            self.metrics.webhook_duplicate();
+        } else {
+            self.metrics.webhook_dropped();
         }
         Ok(outcomes)
     }

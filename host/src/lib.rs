@@ -100,6 +100,9 @@ pub struct HostConfig {
     pub polling: polling::PollConfig,
     /// What each organization may hold.
     pub quotas: quotas::Quotas,
+    /// How long an identical webhook (same instance, same request) is answered without
+    /// notifying again; `None` notifies every time.
+    pub dedupe_window: Option<Duration>,
 }
 
 impl HostConfig {
@@ -119,6 +122,7 @@ impl HostConfig {
             egress: egress::Egress::default(),
             polling: polling::PollConfig::default(),
             quotas: quotas::Quotas::default(),
+            dedupe_window: Some(ingest::DEFAULT_DEDUPE_WINDOW),
         }
     }
 }
@@ -237,6 +241,7 @@ pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningH
         store: store.clone(),
         dispatcher: dispatcher.clone(),
         metrics: metrics.clone(),
+        dedupe_window: config.dedupe_window,
     };
     let pruner = retention::start(config.retention.clone(), store.clone(), metrics.clone());
     poller.follow(registry.subscribe());

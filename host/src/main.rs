@@ -86,6 +86,11 @@ enum Command {
         /// and a stored instance asking for less polls at this pace.
         #[arg(long, default_value_t = 60_000)]
         min_poll_interval_ms: u64,
+        /// How long a webhook identical to one already notified (same instance, query,
+        /// content type and body) is answered 200 without notifying again, in
+        /// milliseconds (default 24 hours); 0 notifies every time.
+        #[arg(long, default_value_t = 24 * 3600 * 1000)]
+        dedupe_window_ms: u64,
     },
     /// Organizations.
     Orgs {
@@ -202,6 +207,7 @@ async fn main() -> anyhow::Result<()> {
             max_config_bytes,
             max_poll_resources,
             min_poll_interval_ms,
+            dedupe_window_ms,
         } => {
             let mut config = host::HostConfig::new(connectors, data);
             if let Some(list) = retry_delays_ms {
@@ -246,6 +252,8 @@ async fn main() -> anyhow::Result<()> {
                 Some(ms) => config.retention.keep = Some(std::time::Duration::from_millis(ms)),
                 None => {}
             }
+            config.dedupe_window =
+                (dedupe_window_ms > 0).then(|| std::time::Duration::from_millis(dedupe_window_ms));
             if prune_interval_ms == 0 {
                 bail!("--prune-interval-ms must be positive");
             }

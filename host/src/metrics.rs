@@ -86,6 +86,7 @@ impl Refusal {
 pub struct Metrics {
     webhooks_accepted: AtomicU64,
     webhooks_dropped: AtomicU64,
+    webhooks_duplicate: AtomicU64,
     webhooks_refused: [AtomicU64; 6],
     notifications_stored: AtomicU64,
     deliveries_ok: AtomicU64,
@@ -111,6 +112,11 @@ impl Metrics {
     /// A webhook was accepted and dropped (events disabled).
     pub fn webhook_dropped(&self) {
         self.webhooks_dropped.fetch_add(1, Relaxed);
+    }
+
+    /// A webhook was answered as a repeat of one already notified (idempotent intake).
+    pub fn webhook_duplicate(&self) {
+        self.webhooks_duplicate.fetch_add(1, Relaxed);
     }
 
     /// A webhook was refused.
@@ -190,6 +196,12 @@ impl Metrics {
             "webhooks_dropped_total",
             "Webhooks accepted and dropped because events are disabled.",
             self.webhooks_dropped.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "webhooks_duplicate_total",
+            "Webhooks answered as repeats of one already notified, notifying nothing.",
+            self.webhooks_duplicate.load(Relaxed),
         );
         let _ = writeln!(
             out,

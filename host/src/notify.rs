@@ -66,6 +66,7 @@ impl Built {
             instance_id,
             endpoint: endpoint.to_string(),
             body: self.body,
+            raw_at: None,
             event_count: self.event_count,
             created_ms: now_ms,
         }
@@ -168,6 +169,14 @@ pub fn build<R: serde::Serialize + ?Sized>(
             }
         })
         .collect()
+}
+
+/// Where `raw` sits in the body of an envelope that [`build`] made with it: `message.raw`
+/// is the last member of the last member, so the body ends with `raw` and two closing
+/// braces. `None` when it does not.
+pub fn raw_offset(body: &[u8], raw: &[u8]) -> Option<usize> {
+    let at = body.len().checked_sub(raw.len().checked_add(2)?)?;
+    (body[at..].starts_with(raw) && &body[at + raw.len()..] == b"}}").then_some(at)
 }
 
 /// A new unique id: a UUID v7, whose leading timestamp makes ids taken later sort later.
@@ -344,6 +353,11 @@ mod tests {
             assert_eq!(v["message"]["eventId"], json!(b.id));
             assert_eq!(v["message"]["instance_id"], json!(7));
             assert_eq!(v["createdDate"], json!("1970-01-01T00:00:00.000Z"));
+            let text = serde_json::to_vec(&raw).unwrap();
+            let at = raw_offset(&b.body, &text).expect("raw ends the envelope");
+            assert_eq!(&b.body[at..at + text.len()], &text[..]);
         }
+        assert_eq!(raw_offset(b"{}", b"{}"), None);
+        assert_eq!(raw_offset(b"{\"raw\":{}}}", b"{}"), Some(7));
     }
 }

@@ -1,6 +1,7 @@
 //! Retention: notifications that are done (delivered, dead-lettered, or dropped with their
 //! instance) are deleted with their attempts once older than the retention period, so the
-//! outbox does not grow without bound. Age counts from acceptance, and a notification with
+//! outbox does not grow without bound; a webhook's shared body goes with the last
+//! notification that carries it. Age counts from acceptance, and a notification with
 //! an attempt or a delivery within the retention (a late redelivery) is kept. A pending
 //! notification is never deleted.
 

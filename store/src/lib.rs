@@ -161,10 +161,40 @@ pub struct NewNotification {
     pub endpoint: String,
     /// The exact body bytes to POST (signatures are computed over these).
     pub body: Vec<u8>,
+    /// Where the webhook's shared body ([`WebhookIntake::raw`]) sits in `body`, for
+    /// [`Store::enqueue_webhook`], which stores `body` without it; [`Store::enqueue`] and
+    /// [`Store::save_poll`] store the whole `body` and ignore this.
+    pub raw_at: Option<usize>,
     /// How many event objects it carries.
     pub event_count: u32,
     /// When it was accepted.
     pub created_ms: Millis,
+}
+
+/// A webhook's raw body, stored once and shared by its notifications (each carries it whole
+/// as `message.raw`), and the key of idempotent intake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookIntake {
+    /// sha256 of the request (its query, content type and body): webhooks with the same
+    /// digest are the same webhook, and share one stored body.
+    pub digest: [u8; 32],
+    /// The bytes every notification of the webhook carries, at its
+    /// [`NewNotification::raw_at`].
+    pub raw: Vec<u8>,
+    /// An instance with a notification of a webhook of this digest accepted at or after
+    /// this time is not notified again (idempotent intake); `None` always notifies.
+    pub dedupe_since: Option<Millis>,
+}
+
+/// What [`Store::enqueue_webhook`] stored.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WebhookStored {
+    /// Each notification's `seq`, in the order given; `None` for one not stored because its
+    /// instance was already notified of this webhook.
+    pub seqs: Vec<Option<i64>>,
+    /// The instances already notified of this webhook within the window, each with the
+    /// ids of those earlier notifications (oldest first).
+    pub duplicates: Vec<(InstanceId, Vec<NotificationId>)>,
 }
 
 /// Where a notification is in its life.
@@ -368,6 +398,18 @@ pub trait Store: Send + Sync + 'static {
     /// Stores notifications durably, in order (group-committed with concurrent callers).
     /// Returns their assigned `seq`s in the same order.
     async fn enqueue(&self, notifications: Vec<NewNotification>) -> Result<Vec<i64>, StoreError>;
+    /// Stores a webhook's notifications, all carrying `intake.raw` (at their
+    /// [`NewNotification::raw_at`], which every one must have), with that body stored once
+    /// (once per digest: a later webhook with the same digest shares it), in one
+    /// transaction (group-committed, as `enqueue`). The notifications of an instance that has
+    /// one from a webhook of the same digest accepted since `intake.dedupe_since` are not
+    /// stored: the check and the insert are one step, so two identical webhooks at once
+    /// notify once. Their body, as [`Store::body`] returns it, is the whole `body` given.
+    async fn enqueue_webhook(
+        &self,
+        intake: WebhookIntake,
+        notifications: Vec<NewNotification>,
+    ) -> Result<WebhookStored, StoreError>;
     /// Every `Pending` notification, in `seq` order (for resuming after a restart).
     async fn pending(&self) -> Result<Vec<Notification>, StoreError>;
     /// The exact body of a notification.
@@ -401,7 +443,8 @@ pub trait Store: Send + Sync + 'static {
     /// (delivered, dead-lettered or dropped) and have had no attempt or delivery since
     /// `before` (a late redelivery keeps one longer), with their attempts: at most `limit`,
     /// oldest (by acceptance) first. A pending notification is never deleted, however old.
-    /// Returns how many were deleted.
+    /// A shared webhook body is deleted with the last notification that carries it, never
+    /// before. Returns how many notifications were deleted.
     async fn prune(&self, before: Millis, limit: u32) -> Result<u64, StoreError>;
     /// Counts of notifications by state (for metrics).
     async fn count_by_state(&self) -> Result<Vec<(NotificationState, u64)>, StoreError>;

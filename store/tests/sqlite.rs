@@ -8,7 +8,7 @@ use store::sqlite::SqliteStore;
 use store::{
     Attempt, AttemptRecord, InstanceId, InstanceUpdate, NewInstance, NewNotification,
     NotificationId, NotificationState, OrgId, PollState, SecretHashes, Store, StoreError,
-    StoredCredentials,
+    StoredCredentials, WebhookIntake,
 };
 
 /// A notification id.
@@ -49,6 +49,7 @@ fn note(id: &str, instance_id: InstanceId, created_ms: i64) -> NewNotification {
         instance_id,
         endpoint: "https://example.com/cb".into(),
         body: format!("{{\"id\":\"{id}\",\"bytes\":[0,255]}}").into_bytes(),
+        raw_at: None,
         event_count: 2,
         created_ms,
     }
@@ -699,6 +700,7 @@ async fn concurrent_enqueues_are_group_committed() {
                 instance_id: InstanceId((i % 7) as i64),
                 endpoint: "https://example.com/cb".into(),
                 body,
+                raw_at: None,
                 event_count: 1,
                 created_ms: i as i64,
             };
@@ -765,6 +767,7 @@ async fn sustained_enqueue_load_forms_batches() {
                     instance_id: InstanceId(w as i64),
                     endpoint: "https://example.com/cb".into(),
                     body: vec![b'y'; 600],
+                    raw_at: None,
                     event_count: 1,
                     created_ms: c as i64,
                 };
@@ -1315,6 +1318,20 @@ async fn a_version_1_file_is_migrated_and_keeps_its_data() {
             .unwrap();
         let polls = store.poll_states(inst.id).await.unwrap();
         assert_eq!(polls.len(), 1);
+        // And so do version 3's shared webhook bodies.
+        let raw = b"[1]";
+        let hooked = store
+            .enqueue_webhook(
+                intake(5, raw, Some(0)),
+                vec![webhook_note("hook-n", inst.id, 101, raw)],
+            )
+            .await
+            .unwrap();
+        assert!(hooked.seqs[0].is_some());
+        assert_eq!(
+            store.body(&nid("hook-n")).await.unwrap(),
+            Some(webhook_note("hook-n", inst.id, 101, raw).body)
+        );
         (inst, polls, saved)
     };
 
@@ -1322,7 +1339,7 @@ async fn a_version_1_file_is_migrated_and_keeps_its_data() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     drop(conn);
 
     // Opening the migrated file again changes nothing.
@@ -1340,7 +1357,7 @@ async fn a_version_1_file_is_migrated_and_keeps_its_data() {
         .into_iter()
         .map(|n| n.id.0)
         .collect();
-    assert_eq!(ids, ["old-n", "new-n"]);
+    assert_eq!(ids, ["old-n", "new-n", "hook-n"]);
     // And deleting the migrated instance cascades to the new tables.
     assert!(store.delete_instance(inst.id).await.unwrap());
     assert_eq!(store.poll_states(inst.id).await.unwrap(), vec![]);
@@ -1356,7 +1373,7 @@ async fn a_new_file_gets_the_current_schema_version() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         .unwrap()
@@ -1364,7 +1381,14 @@ async fn a_new_file_gets_the_current_schema_version() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    for t in ["credentials", "instances", "notifications", "poll_state"] {
+    for t in [
+        "credentials",
+        "instances",
+        "notifications",
+        "poll_state",
+        "webhook_bodies",
+        "notification_bodies",
+    ] {
         assert!(tables.iter().any(|n| n == t), "{t} missing from {tables:?}");
     }
 }
@@ -1448,4 +1472,206 @@ async fn prune_deletes_old_finished_notifications_with_their_attempts_and_never_
     assert_eq!(store.attempts(&nid("redelivered")).await.unwrap().len(), 1);
     assert_eq!(store.attempts(&nid("new")).await.unwrap().len(), 1);
     assert_eq!(store.pending().await.unwrap().len(), 1);
+}
+
+/// A webhook's notification for `instance_id` carrying `raw` as its `message.raw`, the
+/// last member of the last member, as the host's envelope has it.
+fn webhook_note(id: &str, instance_id: InstanceId, created_ms: i64, raw: &[u8]) -> NewNotification {
+    let mut body = format!("{{\"id\":\"{id}\",\"message\":{{\"events\":[],\"raw\":").into_bytes();
+    let at = body.len();
+    body.extend_from_slice(raw);
+    body.extend_from_slice(b"}}");
+    NewNotification {
+        body,
+        raw_at: Some(at),
+        ..note(id, instance_id, created_ms)
+    }
+}
+
+fn intake(digest: u8, raw: &[u8], dedupe_since: Option<i64>) -> WebhookIntake {
+    WebhookIntake {
+        digest: [digest; 32],
+        raw: raw.to_vec(),
+        dedupe_since,
+    }
+}
+
+/// Rows of a table, read beside the store.
+fn count(path: &std::path::Path, table: &str) -> i64 {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_webhook_body_is_stored_once_and_every_notification_reads_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let path = dir.path().join("store.db");
+    let [a, b] = instances(&store, ["a", "b"]).await;
+    let raw = format!("{{\"pad\":\"{}\"}}", "x".repeat(200_000)).into_bytes();
+    let notes: Vec<NewNotification> = (0..5)
+        .map(|i| webhook_note(&format!("a{i}"), a.id, 10, &raw))
+        .chain([webhook_note("b0", b.id, 10, &raw)])
+        .collect();
+    let wanted: Vec<Vec<u8>> = notes.iter().map(|n| n.body.clone()).collect();
+    let stored = store
+        .enqueue_webhook(intake(1, &raw, Some(0)), notes)
+        .await
+        .unwrap();
+    assert_eq!(stored.seqs.len(), 6);
+    assert!(stored.seqs.iter().all(Option::is_some));
+    assert!(stored.duplicates.is_empty());
+    for (i, id) in ["a0", "a1", "a2", "a3", "a4", "b0"].iter().enumerate() {
+        assert_eq!(
+            store.body(&nid(id)).await.unwrap().as_ref(),
+            Some(&wanted[i]),
+            "{id}"
+        );
+    }
+    assert_eq!(count(&path, "webhook_bodies"), 1);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (largest, total): (i64, i64) = conn
+        .query_row(
+            "SELECT MAX(length(body)), SUM(length(body)) FROM notifications",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(
+        largest < 100,
+        "each envelope is stored without the body: {largest}"
+    );
+    assert!(total < 600, "{total}");
+
+    // A notification that does not carry the body where it says is refused, whole.
+    let mut bad = webhook_note("bad", a.id, 11, &raw);
+    bad.raw_at = Some(3);
+    let refused = store
+        .enqueue_webhook(intake(2, &raw, None), vec![bad])
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Database(_))),
+        "{refused:?}"
+    );
+    assert_eq!(store.get_notification(&nid("bad")).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn the_same_webhook_within_the_window_notifies_each_instance_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let [a, b] = instances(&store, ["a", "b"]).await;
+    let raw = b"{\"n\":1}";
+    let first = store
+        .enqueue_webhook(
+            intake(7, raw, Some(0)),
+            vec![
+                webhook_note("a-1", a.id, 100, raw),
+                webhook_note("a-2", a.id, 100, raw),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(first.duplicates.is_empty());
+
+    // Again for `a` (and new for `b`), within the window: `a` gets the earlier ids.
+    let again = store
+        .enqueue_webhook(
+            intake(7, raw, Some(50)),
+            vec![
+                webhook_note("a-3", a.id, 200, raw),
+                webhook_note("b-1", b.id, 200, raw),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.duplicates, vec![(a.id, vec![nid("a-1"), nid("a-2")])]);
+    assert_eq!(again.seqs[0], None);
+    assert!(again.seqs[1].is_some());
+    assert_eq!(store.get_notification(&nid("a-3")).await.unwrap(), None);
+    assert!(store.get_notification(&nid("b-1")).await.unwrap().is_some());
+
+    // Another digest is another webhook.
+    let other = store
+        .enqueue_webhook(
+            intake(8, raw, Some(0)),
+            vec![webhook_note("a-4", a.id, 300, raw)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(other.seqs.len(), 1);
+    assert!(other.seqs[0].is_some() && other.duplicates.is_empty());
+
+    // Past the window, or with the check off, the same webhook notifies again.
+    for (id, since) in [("a-5", Some(101)), ("a-6", None)] {
+        let later = store
+            .enqueue_webhook(
+                intake(7, raw, since),
+                vec![webhook_note(id, a.id, 400, raw)],
+            )
+            .await
+            .unwrap();
+        assert!(
+            later.seqs[0].is_some() && later.duplicates.is_empty(),
+            "{id}"
+        );
+    }
+    // Both share the one stored body of digest 7.
+    assert_eq!(count(&dir.path().join("store.db"), "webhook_bodies"), 2);
+
+    // Two identical webhooks at once: one is stored, the other is its duplicate.
+    let both = tokio::join!(
+        store.enqueue_webhook(
+            intake(9, raw, Some(0)),
+            vec![webhook_note("c-1", a.id, 500, raw)]
+        ),
+        store.enqueue_webhook(
+            intake(9, raw, Some(0)),
+            vec![webhook_note("c-2", a.id, 500, raw)]
+        ),
+    );
+    let (x, y) = (both.0.unwrap(), both.1.unwrap());
+    let stored = [&x, &y].iter().filter(|s| s.seqs[0].is_some()).count();
+    assert_eq!(stored, 1, "{x:?} {y:?}");
+    assert_eq!(x.duplicates.len() + y.duplicates.len(), 1);
+}
+
+#[tokio::test]
+async fn a_shared_body_is_pruned_with_its_last_notification_never_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let path = dir.path().join("store.db");
+    let [a] = instances(&store, ["a"]).await;
+    let raw = b"{\"shared\":true}";
+    store
+        .enqueue_webhook(
+            intake(3, raw, Some(0)),
+            vec![
+                webhook_note("old", a.id, 10, raw),
+                webhook_note("young", a.id, 500, raw),
+            ],
+        )
+        .await
+        .unwrap();
+    for id in ["old", "young"] {
+        record(
+            &store,
+            attempt(id, 1, 1, 20, Some(200)),
+            NotificationState::Delivered,
+            0,
+        )
+        .await
+        .unwrap();
+    }
+    // `old` goes; `young` still carries the body, which stays and reads back whole.
+    assert_eq!(store.prune(100, 100).await.unwrap(), 1);
+    assert_eq!(store.get_notification(&nid("old")).await.unwrap(), None);
+    assert_eq!(count(&path, "webhook_bodies"), 1);
+    let young = store.body(&nid("young")).await.unwrap().unwrap();
+    assert_eq!(young, webhook_note("young", a.id, 500, raw).body);
+    // With its last notification, the body goes too.
+    assert_eq!(store.prune(1_000, 100).await.unwrap(), 1);
+    assert_eq!(count(&path, "webhook_bodies"), 0);
+    assert_eq!(count(&path, "notification_bodies"), 0);
 }

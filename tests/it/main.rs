@@ -11,6 +11,7 @@ mod elements;
 mod hostile;
 mod hot_reload;
 mod instances;
+mod intake;
 mod isolation;
 mod origins;
 mod poll_budget;

@@ -32,11 +32,13 @@ pub async fn post(app: &App, req: &Req, key: &str, suffix: Option<&str>) -> Answ
         Ok(outcomes) => {
             let notifications: usize = outcomes.iter().map(|o| o.notifications.len()).sum();
             let events: usize = outcomes.iter().map(|o| o.events).sum();
+            let duplicates = outcomes.iter().filter(|o| o.duplicate).count();
             tracing::info!(
                 element = key,
                 instances = outcomes.len(),
                 events,
                 notifications,
+                duplicates,
                 "webhook accepted"
             );
             let instances: Vec<_> = outcomes
@@ -50,18 +52,27 @@ pub async fn post(app: &App, req: &Req, key: &str, suffix: Option<&str>) -> Answ
                     if let Some(why) = &o.dropped {
                         v["dropped"] = json!(why);
                     }
+                    if o.duplicate {
+                        v["duplicate"] = json!(true);
+                    }
                     v
                 })
                 .collect();
-            Ok((
-                StatusCode::OK,
-                json!({
-                    "accepted": notifications > 0,
-                    "events": events,
-                    "notifications": notifications,
-                    "instances": instances,
-                }),
-            ))
+            // A repeat of a webhook already notified gets the first answer again, with
+            // `duplicate` set: the vendor's retry sees success, and nothing is stored twice.
+            let mut answer = json!({
+                "accepted": notifications > 0,
+                "events": events,
+                "notifications": notifications,
+                "instances": instances,
+            });
+            let nothing_new = outcomes
+                .iter()
+                .all(|o| o.duplicate || o.notifications.is_empty());
+            if duplicates > 0 && nothing_new {
+                answer["duplicate"] = json!(true);
+            }
+            Ok((StatusCode::OK, answer))
         }
         Err(e) => {
             let (refusal, error) = match e {

@@ -149,17 +149,21 @@ impl Dispatcher {
         Ok(n)
     }
 
-    /// Stores notifications with `write` (which returns their seqs) and queues them, as one
-    /// step: it runs in its own task, so a caller that goes away (a client that hangs up, an
-    /// aborted poll) cannot leave them stored but not queued.
-    pub async fn store_then_submit<F, Fut>(
+    /// Stores notifications with `write` (which returns their seqs, `None` for one it did
+    /// not store, and what else it has to say) and queues those stored, as one step: it
+    /// runs in its own task, so a caller that goes away (a client that hangs up, an aborted
+    /// poll) cannot leave them stored but not queued.
+    pub async fn store_then_submit<F, Fut, T>(
         &self,
         notifications: Vec<NewNotification>,
         write: F,
-    ) -> Result<(), store::StoreError>
+    ) -> Result<T, store::StoreError>
     where
         F: FnOnce(Vec<NewNotification>) -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = Result<Vec<i64>, store::StoreError>> + Send + 'static,
+        Fut: std::future::Future<Output = Result<(Vec<Option<i64>>, T), store::StoreError>>
+            + Send
+            + 'static,
+        T: Send + 'static,
     {
         let jobs: Vec<Job> = notifications
             .iter()
@@ -175,14 +179,14 @@ impl Dispatcher {
             .collect();
         let this = self.clone();
         tokio::spawn(async move {
-            let seqs = write(notifications).await?;
+            let (seqs, said) = write(notifications).await?;
             let jobs = jobs
                 .into_iter()
                 .zip(seqs)
-                .map(|(job, seq)| Job { seq, ..job })
+                .filter_map(|(job, seq)| Some(Job { seq: seq?, ..job }))
                 .collect();
             this.submit(jobs);
-            Ok(())
+            Ok(said)
         })
         .await
         .unwrap_or_else(|e| {

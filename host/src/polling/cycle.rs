@@ -244,7 +244,7 @@ impl Poller {
             now,
         )
         .await?;
-        let count = ids.iter().map(Vec::len).sum();
+        let count = ids.iter().map(|e| e.ids.len()).sum();
         Ok(CycleOutcome {
             records: records.len(),
             events: events.len(),

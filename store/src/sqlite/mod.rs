@@ -53,13 +53,19 @@
 //! - [`Store::save_poll`] does not check that its notifications belong to the state's
 //!   instance.
 //! - Vendor credentials are stored as given (not encrypted): protect the database file.
+//! - [`Store::enqueue_webhook`] keys a shared body by its digest alone: a later webhook of
+//!   the same digest reuses the stored bytes (the host derives `raw` from what the digest
+//!   covers). A notification keeps its stored envelope without the body, and
+//!   [`Store::body`] puts the body back in at `raw_at`.
 //!
 //! # Schema versions
 //!
 //! `PRAGMA user_version` holds the schema version. Opening a file migrates it to the
-//! current version (2) in one transaction, step by step, keeping its data: version 1 has
+//! current version (3) in one transaction, step by step, keeping its data: version 1 has
 //! the organizations, instances and outbox; version 2 adds `poll_state` and
-//! `credentials`. A file with a newer version is refused.
+//! `credentials`; version 3 adds `webhook_bodies` (a webhook's body, stored once) and
+//! `notification_bodies` (which notification carries which, and where). A file with a
+//! newer version is refused.
 //!
 //! # Code layout
 //!
@@ -91,7 +97,7 @@ use tokio::sync::oneshot;
 use crate::{
     Attempt, AttemptRecord, Instance, InstanceId, InstanceUpdate, Millis, NewInstance,
     NewNotification, Notification, NotificationId, NotificationState, Org, PollState, SecretHashes,
-    Store, StoreError, StoredCredentials,
+    Store, StoreError, StoredCredentials, WebhookIntake, WebhookStored,
 };
 use schema::{configure, migrate};
 use writer::{Job, WriteOp, WriteStats, writer_loop};
@@ -293,6 +299,14 @@ impl Store for SqliteStore {
 
     async fn enqueue(&self, notifications: Vec<NewNotification>) -> Result<Vec<i64>, StoreError> {
         self.outbox_enqueue(notifications).await
+    }
+
+    async fn enqueue_webhook(
+        &self,
+        intake: WebhookIntake,
+        notifications: Vec<NewNotification>,
+    ) -> Result<WebhookStored, StoreError> {
+        self.outbox_enqueue_webhook(intake, notifications).await
     }
 
     async fn pending(&self) -> Result<Vec<Notification>, StoreError> {

@@ -7,7 +7,7 @@ use super::SqliteStore;
 use super::rows::{NOTIFICATION_COLUMNS, RawNotification, db, to_u32};
 use crate::{
     Attempt, AttemptRecord, InstanceId, Millis, NewNotification, Notification, NotificationId,
-    NotificationState, StoreError,
+    NotificationState, StoreError, WebhookIntake, WebhookStored,
 };
 
 /// The notifications a query of [`NOTIFICATION_COLUMNS`] returns, checked.
@@ -33,32 +33,152 @@ fn get_notification(conn: &Connection, id: &str) -> Result<Option<Notification>,
     Ok(query_notifications(conn, &sql, [id])?.pop())
 }
 
-/// Inserts `notifications` as `Pending`, in order; returns their seqs.
+/// A notification's stored body, and the shared webhook body that goes back in at the
+/// offset, if it carries one.
+type StoredBody = (Vec<u8>, Option<i64>, Option<Vec<u8>>);
+
+/// Inserts one notification as `Pending` with the stored body `body`; returns its seq.
+fn insert_notification(
+    conn: &Connection,
+    n: &NewNotification,
+    body: &[u8],
+) -> Result<i64, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO notifications (id, instance_id, endpoint, event_count,
+             created_ms, state, delivery, attempts, next_attempt_ms, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 1, 0, ?5, ?6)",
+    )
+    .map_err(db)?
+    .execute(params![
+        n.id,
+        n.instance_id,
+        n.endpoint,
+        n.event_count,
+        n.created_ms,
+        body
+    ])
+    .map_err(db)?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Inserts `notifications` as `Pending`, in order, each with its whole body; returns their
+/// seqs.
 pub(super) fn insert_notifications(
     conn: &Connection,
     notifications: &[NewNotification],
 ) -> Result<Vec<i64>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "INSERT INTO notifications (id, instance_id, endpoint, event_count,
-                 created_ms, state, delivery, attempts, next_attempt_ms, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 1, 0, ?5, ?6)",
-        )
+    notifications
+        .iter()
+        .map(|n| insert_notification(conn, n, &n.body))
+        .collect()
+}
+
+/// Each notification's body without the webhook's shared body, checked to hold it at its
+/// `raw_at`.
+fn strip_raw(
+    raw: &[u8],
+    notifications: &[NewNotification],
+) -> Result<Vec<(Vec<u8>, usize)>, StoreError> {
+    notifications
+        .iter()
+        .map(|n| {
+            let at = n
+                .raw_at
+                .filter(|&at| n.body.get(at..at.saturating_add(raw.len())) == Some(raw))
+                .ok_or_else(|| {
+                    StoreError::Database(format!(
+                        "notification {} does not carry the webhook body at its raw_at {:?}",
+                        n.id, n.raw_at
+                    ))
+                })?;
+            let mut stripped = Vec::with_capacity(n.body.len() - raw.len());
+            stripped.extend_from_slice(&n.body[..at]);
+            stripped.extend_from_slice(&n.body[at + raw.len()..]);
+            Ok((stripped, at))
+        })
+        .collect()
+}
+
+/// [`Store::enqueue_webhook`](crate::Store::enqueue_webhook)'s work, in the writer's
+/// transaction: the check for an earlier notification of the same webhook and the inserts
+/// are one step.
+fn insert_webhook(
+    conn: &Connection,
+    intake: &WebhookIntake,
+    notifications: &[NewNotification],
+    stripped: &[(Vec<u8>, usize)],
+) -> Result<WebhookStored, StoreError> {
+    let Some(first) = notifications.first() else {
+        return Ok(WebhookStored::default());
+    };
+    let digest: &[u8] = &intake.digest;
+    let existing: Option<i64> = conn
+        .prepare_cached("SELECT id FROM webhook_bodies WHERE sha256 = ?1")
+        .map_err(db)?
+        .query_row([digest], |r| r.get(0))
+        .optional()
         .map_err(db)?;
+    let body_id = match existing {
+        Some(id) => id,
+        None => {
+            conn.prepare_cached(
+                "INSERT INTO webhook_bodies (sha256, received_ms, body) VALUES (?1, ?2, ?3)",
+            )
+            .map_err(db)?
+            .execute(params![digest, first.created_ms, intake.raw])
+            .map_err(db)?;
+            conn.last_insert_rowid()
+        }
+    };
+    // The instances already notified of this webhook within the window.
+    let mut duplicates: Vec<(InstanceId, Vec<NotificationId>)> = Vec::new();
+    if let (Some(since), Some(_)) = (intake.dedupe_since, existing) {
+        let mut earlier = conn
+            .prepare_cached(
+                "SELECT n.id FROM notification_bodies r JOIN notifications n ON n.seq = r.seq
+                 WHERE r.body_id = ?1 AND r.instance_id = ?2 AND r.created_ms >= ?3
+                 ORDER BY r.seq",
+            )
+            .map_err(db)?;
+        for n in notifications {
+            if duplicates.iter().any(|(i, _)| *i == n.instance_id) {
+                continue;
+            }
+            let ids = earlier
+                .query_map(params![body_id, n.instance_id, since], |r| {
+                    r.get::<_, String>(0)
+                })
+                .map_err(db)?
+                .map(|id| id.map(NotificationId).map_err(db))
+                .collect::<Result<Vec<_>, _>>()?;
+            if !ids.is_empty() {
+                duplicates.push((n.instance_id, ids));
+            }
+        }
+    }
     let mut seqs = Vec::with_capacity(notifications.len());
-    for n in notifications {
-        stmt.execute(params![
-            n.id,
+    for (n, (body, at)) in notifications.iter().zip(stripped) {
+        if duplicates.iter().any(|(i, _)| *i == n.instance_id) {
+            seqs.push(None);
+            continue;
+        }
+        let seq = insert_notification(conn, n, body)?;
+        conn.prepare_cached(
+            "INSERT INTO notification_bodies (seq, body_id, raw_at, instance_id, created_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(db)?
+        .execute(params![
+            seq,
+            body_id,
+            *at as i64,
             n.instance_id,
-            n.endpoint,
-            n.event_count,
-            n.created_ms,
-            n.body
+            n.created_ms
         ])
         .map_err(db)?;
-        seqs.push(conn.last_insert_rowid());
+        seqs.push(Some(seq));
     }
-    Ok(seqs)
+    Ok(WebhookStored { seqs, duplicates })
 }
 
 impl SqliteStore {
@@ -71,6 +191,21 @@ impl SqliteStore {
             return Ok(Vec::new());
         }
         self.write(move |conn| insert_notifications(conn, &notifications))
+            .await
+    }
+
+    /// Implements [`Store::enqueue_webhook`](crate::Store::enqueue_webhook).
+    pub(super) async fn outbox_enqueue_webhook(
+        &self,
+        intake: WebhookIntake,
+        notifications: Vec<NewNotification>,
+    ) -> Result<WebhookStored, StoreError> {
+        if notifications.is_empty() {
+            return Ok(WebhookStored::default());
+        }
+        // Done here, not on the writer thread: the copies can be big.
+        let stripped = strip_raw(&intake.raw, &notifications)?;
+        self.write(move |conn| insert_webhook(conn, &intake, &notifications, &stripped))
             .await
     }
 
@@ -90,11 +225,32 @@ impl SqliteStore {
     pub(super) async fn outbox_body(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let id = id.to_owned();
         self.read(move |conn| {
-            conn.prepare_cached("SELECT body FROM notifications WHERE id = ?1")
+            let row: Option<StoredBody> = conn
+                .prepare_cached(
+                    "SELECT n.body, r.raw_at, b.body FROM notifications n
+                     LEFT JOIN notification_bodies r ON r.seq = n.seq
+                     LEFT JOIN webhook_bodies b ON b.id = r.body_id
+                     WHERE n.id = ?1",
+                )
                 .map_err(db)?
-                .query_row([id], |r| r.get(0))
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()
-                .map_err(db)
+                .map_err(db)?;
+            let Some((body, at, raw)) = row else {
+                return Ok(None);
+            };
+            let (Some(at), Some(raw)) = (at, raw) else {
+                return Ok(Some(body));
+            };
+            let at = usize::try_from(at)
+                .ok()
+                .filter(|&at| at <= body.len())
+                .ok_or_else(|| StoreError::Corrupt(format!("raw_at {at}")))?;
+            let mut whole = Vec::with_capacity(body.len() + raw.len());
+            whole.extend_from_slice(&body[..at]);
+            whole.extend_from_slice(&raw);
+            whole.extend_from_slice(&body[at..]);
+            Ok(Some(whole))
         })
         .await
     }
@@ -309,12 +465,35 @@ impl SqliteStore {
             let mut attempts = conn
                 .prepare_cached("DELETE FROM attempts WHERE notification_id = ?1")
                 .map_err(db)?;
+            let mut links = conn
+                .prepare_cached("DELETE FROM notification_bodies WHERE seq = ?1 RETURNING body_id")
+                .map_err(db)?;
             let mut notifications = conn
                 .prepare_cached("DELETE FROM notifications WHERE seq = ?1")
                 .map_err(db)?;
+            let mut bodies: Vec<i64> = Vec::new();
             for (seq, id) in &doomed {
                 attempts.execute(params![id]).map_err(db)?;
+                if let Some(body) = links
+                    .query_row(params![seq], |r| r.get::<_, i64>(0))
+                    .optional()
+                    .map_err(db)?
+                {
+                    bodies.push(body);
+                }
                 notifications.execute(params![seq]).map_err(db)?;
+            }
+            // A shared body goes with the last notification that carries it.
+            bodies.sort_unstable();
+            bodies.dedup();
+            let mut orphan = conn
+                .prepare_cached(
+                    "DELETE FROM webhook_bodies WHERE id = ?1
+                     AND NOT EXISTS (SELECT 1 FROM notification_bodies WHERE body_id = ?1)",
+                )
+                .map_err(db)?;
+            for body in bodies {
+                orphan.execute([body]).map_err(db)?;
             }
             Ok(doomed.len() as u64)
         })

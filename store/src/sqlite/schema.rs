@@ -17,12 +17,12 @@ const WRITER_CACHE_KIB: i64 = 16 * 1024;
 const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
 /// The schema version this code writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// The steps from an empty file to [`SCHEMA_VERSION`]: step `i` takes a file from version
 /// `i` to `i + 1`. Each is idempotent (`IF NOT EXISTS`). Never edit a released step: add
 /// one.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [SCHEMA_V1, SCHEMA_V2];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
 
 /// Version 1: organizations, instances, the outbox and delivery attempts.
 const SCHEMA_V1: &str = "
@@ -111,6 +111,31 @@ CREATE TABLE IF NOT EXISTS credentials (
     expires_at_ms INTEGER,
     obtained_ms   INTEGER NOT NULL
 );
+";
+
+/// Version 3: webhook bodies stored once, shared by the notifications that carry them.
+const SCHEMA_V3: &str = "
+-- One row per distinct webhook (by the sha256 of its request): the body every
+-- notification of it carries as `message.raw`.
+CREATE TABLE IF NOT EXISTS webhook_bodies (
+    id          INTEGER PRIMARY KEY,
+    sha256      BLOB    NOT NULL UNIQUE,
+    received_ms INTEGER NOT NULL,
+    body        BLOB    NOT NULL
+);
+
+-- One row per notification that carries a shared body: its `notifications.body` is the
+-- envelope without it, and the body goes back in at byte `raw_at`. `instance_id` and
+-- `created_ms` repeat the notification's, so idempotent intake reads this index alone.
+CREATE TABLE IF NOT EXISTS notification_bodies (
+    seq         INTEGER PRIMARY KEY REFERENCES notifications (seq),
+    body_id     INTEGER NOT NULL REFERENCES webhook_bodies (id),
+    raw_at      INTEGER NOT NULL,
+    instance_id INTEGER NOT NULL,
+    created_ms  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notification_bodies_by_body
+    ON notification_bodies (body_id, instance_id, created_ms);
 ";
 
 /// Sets the pragmas every connection needs.
