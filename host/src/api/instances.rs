@@ -27,7 +27,7 @@ fn connector(app: &App, key: &str) -> Result<Arc<LoadedConnector>, ApiError> {
 }
 
 /// Runs the host's checks of the event keys and the connector's own check.
-async fn validate(
+pub async fn validate(
     connector: &LoadedConnector,
     config: &[(String, String)],
 ) -> Result<(), ApiError> {
@@ -86,7 +86,9 @@ fn bool_field(body: &Map<String, Value>, field: &str) -> Result<Option<bool>, Ap
     }
 }
 
-fn config_field(body: &Map<String, Value>) -> Result<Vec<(String, String)>, ApiError> {
+/// The `configuration` object of a body as key/value strings; a 400 naming the field when
+/// it is not an object.
+pub fn config_field(body: &Map<String, Value>) -> Result<Vec<(String, String)>, ApiError> {
     match body.get("configuration") {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Object(m)) => Ok(flatten(m)),
