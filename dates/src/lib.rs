@@ -1021,18 +1021,22 @@ impl EpochUnit {
         if int_len == 0 {
             return Err(mismatch(lead + pos));
         }
+        let too_large = || DateError::Invalid {
+            pattern: self.name().to_string(),
+            text: text.to_string(),
+            reason: "number too large".to_string(),
+        };
         if int_len > 30 {
-            return Err(DateError::Invalid {
-                pattern: self.name().to_string(),
-                text: text.to_string(),
-                reason: "number too large".to_string(),
-            });
+            return Err(too_large());
         }
         let int: i128 = b[pos..pos + int_len]
             .iter()
             .fold(0, |acc, d| acc * 10 + i128::from(d - b'0'));
         pos += int_len;
-        let mut nanos = int * self.nanos_per_unit();
+        // 30 digits of seconds overflow an i128 of nanoseconds.
+        let mut nanos = int
+            .checked_mul(self.nanos_per_unit())
+            .ok_or_else(too_large)?;
         if b.get(pos) == Some(&b'.') {
             let frac_len = count_digits(&b[pos + 1..]);
             if frac_len == 0 {
@@ -1045,7 +1049,7 @@ impl EpochUnit {
                 scale /= 10;
                 frac += i128::from(d - b'0') * scale;
             }
-            nanos += frac;
+            nanos = nanos.checked_add(frac).ok_or_else(too_large)?;
             pos += 1 + frac_len;
         }
         if pos != b.len() {
@@ -1682,6 +1686,26 @@ mod tests {
                 .parse_json(&serde_json::json!(2024), &z),
             Err(DateError::UnexpectedValue { .. })
         ));
+    }
+
+    #[test]
+    fn an_epoch_too_large_for_nanoseconds_is_refused_not_wrapped() {
+        // Found by the fuzzer (`fuzz`, target `dates`): 30 digits of seconds are more
+        // nanoseconds than an i128 holds. The multiplication panicked in a debug build and
+        // wrapped in a release one: this value, 2^128 ns + 0.23 s, read as 1970-01-01
+        // 00:00:00.23.
+        let s = DateFormat::Epoch(EpochUnit::Seconds);
+        for text in [
+            "340282366920938463463374607432",
+            "249684953459190440899999999999",
+            "-340282366920938463463374607432.5",
+        ] {
+            let err = s.parse_date(text, &utc()).unwrap_err();
+            assert!(
+                matches!(&err, DateError::Invalid { reason, .. } if reason == "number too large"),
+                "{text}: {err:?}"
+            );
+        }
     }
 
     #[test]

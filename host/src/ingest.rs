@@ -160,7 +160,7 @@ pub struct Ingest {
 
 /// The body as the notifications' `raw`: a JSON body byte for byte, a form as an object
 /// of its fields, anything else as a JSON string.
-fn raw_body(w: &Webhook) -> Box<RawValue> {
+pub fn raw_body(w: &Webhook) -> Box<RawValue> {
     if !w.is_form()
         && let Ok(raw) = serde_json::from_slice::<&RawValue>(&w.body)
     {
@@ -176,7 +176,7 @@ fn raw_body(w: &Webhook) -> Box<RawValue> {
 
 /// A form body as a JSON object of strings (names and values percent-decoded, `+` a
 /// space; a field named twice keeps its last value).
-fn form_value(body: &[u8]) -> Value {
+pub fn form_value(body: &[u8]) -> Value {
     let map: Map<String, Value> = form_urlencoded::parse(body)
         .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
         .collect();
@@ -184,7 +184,7 @@ fn form_value(body: &[u8]) -> Value {
 }
 
 /// The value at a dotted path, as a string (numbers and booleans written out).
-fn string_at(v: &Value, path: &str) -> Option<String> {
+pub fn string_at(v: &Value, path: &str) -> Option<String> {
     let mut cur = v;
     for part in path.split('.') {
         cur = cur.get(part)?;
@@ -206,7 +206,7 @@ fn scalar_text(v: &Value) -> Option<String> {
 /// once for the path's next member, the others skipped without allocating.
 ///
 /// `Err` when the text is not JSON; `Ok(None)` when the path leads nowhere or to an object.
-fn json_string_at(text: &[u8], path: &str) -> Result<Option<String>, serde_json::Error> {
+pub fn json_string_at(text: &[u8], path: &str) -> Result<Option<String>, serde_json::Error> {
     let mut cur: &RawValue = serde_json::from_slice(text)?;
     for part in path.split('.') {
         if !cur.get().starts_with('{') {
@@ -285,7 +285,7 @@ pub const MAX_ADDRESSED_INSTANCES: usize = 16;
 
 /// The instances an `Element-Instances` header names, each once, in the order given: at
 /// most [`MAX_ADDRESSED_INSTANCES`] ids (repeats counted), or a 400 naming the header.
-fn addressed_ids(header: &str) -> Result<Vec<InstanceId>, IngestError> {
+pub fn addressed_ids(header: &str) -> Result<Vec<InstanceId>, IngestError> {
     let listed: Vec<&str> = header.split(',').collect();
     if listed.len() > MAX_ADDRESSED_INSTANCES {
         return Err(IngestError::BadRequest(format!(
@@ -307,7 +307,9 @@ fn addressed_ids(header: &str) -> Result<Vec<InstanceId>, IngestError> {
     Ok(ids)
 }
 
-fn decode_instance_id(suffix: &str) -> Option<InstanceId> {
+/// The instance id of a path suffix: base64 (standard or URL-safe, padded or not) of its
+/// decimal text; `None` when it is not one.
+pub fn decode_instance_id(suffix: &str) -> Option<InstanceId> {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
     [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]
         .iter()

@@ -28,17 +28,35 @@ fn connector(app: &App, key: &str) -> Result<Arc<LoadedConnector>, ApiError> {
     })
 }
 
-/// Runs the host's checks of the event keys and the connector's own check.
-async fn validate(
-    app: &App,
+/// The host's limits a configuration is checked against.
+pub struct Limits<'a> {
+    /// The outbound guard: URLs with a refused literal address are refused.
+    pub egress: &'a crate::egress::Egress,
+    /// The organization's quotas.
+    pub quotas: &'a crate::quotas::Quotas,
+}
+
+impl<'a> Limits<'a> {
+    /// The limits the API runs with.
+    pub fn of(app: &'a App) -> Self {
+        Limits {
+            egress: &app.egress,
+            quotas: &app.quotas,
+        }
+    }
+}
+
+/// Runs the host's checks of the event keys, its limits and the connector's own check.
+pub async fn validate(
+    limits: &Limits<'_>,
     connector: &LoadedConnector,
     config: &[(String, String)],
 ) -> Result<(), ApiError> {
     let events = event_settings(connector.info(), config)?;
-    refuse_literal_addresses(&app.egress, config)?;
-    app.quotas.check_config(config)?;
+    refuse_literal_addresses(limits.egress, config)?;
+    limits.quotas.check_config(config)?;
     if let Some(minutes) = events.refresh_interval_minutes {
-        app.quotas.check_interval(minutes)?;
+        limits.quotas.check_interval(minutes)?;
     }
     if events.enabled && events.vendor_type == settings::VendorType::Polling {
         let resources = crate::polling::resources::resolve(connector.info(), config)?;
@@ -46,7 +64,8 @@ async fn validate(
             .into_iter()
             .find(|k| settings::get(config, k).is_some());
         if let Some(key) = named_by {
-            app.quotas
+            limits
+                .quotas
                 .check_resources(&format!("configuration.{key}"), resources.len())?;
         }
     }
@@ -124,7 +143,9 @@ fn bool_field(body: &Map<String, Value>, field: &str) -> Result<Option<bool>, Ap
     }
 }
 
-fn config_field(body: &Map<String, Value>) -> Result<Vec<(String, String)>, ApiError> {
+/// The `configuration` object of a body as key/value strings; a 400 naming the field when
+/// it is not an object.
+pub fn config_field(body: &Map<String, Value>) -> Result<Vec<(String, String)>, ApiError> {
     match body.get("configuration") {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Object(m)) => Ok(flatten(m)),
@@ -149,7 +170,7 @@ pub async fn create(app: &App, caller: &Caller, req: &Req) -> Answer {
     };
     let connector = connector(app, &key)?;
     let config = config_field(&body)?;
-    validate(app, &connector, &config).await?;
+    validate(&Limits::of(app), &connector, &config).await?;
     let provider_data = match body.get("providerData") {
         None | Some(Value::Null) => json!({}),
         Some(v @ Value::Object(_)) => v.clone(),
@@ -306,7 +327,7 @@ async fn apply(app: &App, current: &LiveInstance, mut update: InstanceUpdate) ->
             None => merged.push((k.clone(), v.clone())),
         }
     }
-    validate(app, &connector, &merged).await?;
+    validate(&Limits::of(app), &connector, &merged).await?;
     let before = current.config_pairs();
     let moves = origin::moves(&before, &merged);
     let missing = origin::secrets_to_give_again(connector.info(), &before, &moves, &given);

@@ -4,7 +4,7 @@ pub mod auth;
 mod elements;
 pub mod error;
 mod events;
-mod instances;
+pub mod instances;
 mod webhooks;
 
 use std::convert::Infallible;

@@ -47,6 +47,9 @@ pub struct Resource {
     pub poll_delay_ms: i64,
 }
 
+/// The largest `pollDelay` accepted, in seconds (either sign): a year.
+pub const MAX_POLL_DELAY_SECONDS: f64 = 31_536_000.0;
+
 fn date_field(
     key: &str,
     path: Option<&str>,
@@ -182,6 +185,14 @@ fn from_configuration(
     };
     let tolerance = number_at(r, "createdCheckTolerance", &key)?.unwrap_or(1.0);
     let delay = number_at(r, "pollDelay", &key)?.unwrap_or(0.0);
+    // The poll cycle takes the delay off the last poll time: an unbounded one overflowed
+    // there (`-1e300` became i64::MIN milliseconds).
+    if !(delay.is_finite() && delay.abs() <= MAX_POLL_DELAY_SECONDS) {
+        return Err(FieldError::config(
+            &format!("{key}.pollDelay"),
+            format!("must be a number of seconds, at most {MAX_POLL_DELAY_SECONDS} either way"),
+        ));
+    }
     let page_size = number_at(r, "pageSize", &key)?;
     Ok(Resource {
         name: name.to_string(),
@@ -343,6 +354,45 @@ mod tests {
         assert_eq!(r[0].url, "/hubs/marketing/contacts?x=1");
         assert_eq!(r[0].updated.as_ref().unwrap().path, "updated_at");
         assert_eq!(r[1].name, "leads");
+    }
+
+    #[test]
+    fn a_poll_delay_is_a_finite_number_of_seconds_within_a_year() {
+        // Found by the fuzzer (`fuzz`, target `instance`): `-1e300` became i64::MIN ms, and
+        // the poll cycle's `last - poll_delay_ms` overflowed.
+        let with_delay = |d: &str| {
+            resolve(
+                &info(),
+                &config(
+                    POLLER_CONFIGURATION,
+                    &format!(
+                        r#"{{"contacts": {{"url": "/c", "idField": "id", "pollDelay": {d}}}}}"#
+                    ),
+                ),
+            )
+        };
+        for bad in [
+            "-1e300",
+            "1e300",
+            "\"-inf\"",
+            "\"NaN\"",
+            "31536001",
+            "-31536001",
+        ] {
+            let err = with_delay(bad).unwrap_err();
+            assert_eq!(
+                err.field,
+                format!("configuration.{POLLER_CONFIGURATION}.contacts.pollDelay"),
+                "{bad}"
+            );
+        }
+        for (good, ms) in [
+            ("31536000", 31_536_000_000),
+            ("-60", -60_000),
+            ("\"1.5\"", 1_500),
+        ] {
+            assert_eq!(with_delay(good).unwrap()[0].poll_delay_ms, ms, "{good}");
+        }
     }
 
     #[test]
