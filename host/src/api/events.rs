@@ -24,7 +24,16 @@ fn status(n: &Notification) -> &'static str {
     }
 }
 
-fn summary(n: &Notification) -> Value {
+/// A notification as the API shows it. `instance` is its instance as stored now: a pending
+/// notification's next attempt goes to the instance's current callback URL, so that is the
+/// URL shown for it; a finished one shows the URL it was accepted for.
+fn summary(instance: &Instance, n: &Notification) -> Value {
+    let url = match n.state {
+        NotificationState::Pending => instance
+            .config_value(crate::instances::settings::CALLBACK_URL)
+            .unwrap_or(&n.endpoint),
+        _ => &n.endpoint,
+    };
     let mut v = json!({
         "id": n.id,
         "eventDate": rfc3339_ms(n.created_ms),
@@ -32,7 +41,7 @@ fn summary(n: &Notification) -> Value {
         "state": n.state.as_str(),
         "instanceId": n.instance_id,
         // The URL deliveries use may carry secrets; the API shows it masked.
-        "callbackUrl": mask_url(&n.endpoint),
+        "callbackUrl": mask_url(url),
         "eventCount": n.event_count,
         "delivery": n.delivery,
         "attempts": n.attempts,
@@ -88,7 +97,7 @@ pub async fn list(app: &App, instance: &Instance, req: &Req) -> Answer {
         .await?;
     Ok((
         StatusCode::OK,
-        Value::Array(list.iter().map(summary).collect()),
+        Value::Array(list.iter().map(|n| summary(instance, n)).collect()),
     ))
 }
 
@@ -97,7 +106,7 @@ pub async fn list(app: &App, instance: &Instance, req: &Req) -> Answer {
 pub async fn show(app: &App, instance: &Instance, id: &str) -> Answer {
     let id = NotificationId::from(id);
     let n = notification(app, instance, &id).await?;
-    let mut v = summary(&n);
+    let mut v = summary(instance, &n);
     if let Some(body) = app.store.body(&id).await? {
         let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         v["providerData"] = body["message"]["raw"].clone();
@@ -123,7 +132,7 @@ pub async fn deliveries(app: &App, instance: &Instance, id: &str) -> Answer {
         .collect();
     Ok((
         StatusCode::OK,
-        json!({"event": summary(&n), "deliveries": rounds}),
+        json!({"event": summary(instance, &n), "deliveries": rounds}),
     ))
 }
 
@@ -143,7 +152,7 @@ pub async fn redeliver(app: &App, instance: &Instance, id: &str) -> Answer {
         "redeliver requested"
     );
     app.dispatcher.resubmit(Job::from(n.clone()));
-    Ok((StatusCode::ACCEPTED, summary(&n)))
+    Ok((StatusCode::ACCEPTED, summary(instance, &n)))
 }
 
 /// `POST /instances/{id}/events/poll`: polls every resource of the instance now and says
