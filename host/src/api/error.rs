@@ -29,6 +29,9 @@ pub enum ApiError {
     /// The body is larger than the configured limit.
     #[error("the body is larger than the limit of {0} bytes")]
     TooLarge(usize),
+    /// The body did not arrive within the body time-out.
+    #[error("the request body was not received within {} ms", .0.as_millis())]
+    BodyTimeout(std::time::Duration),
     /// A connector failed while handling the request.
     #[error("{0}")]
     BadGateway(String),
@@ -78,6 +81,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
