@@ -4,6 +4,7 @@
 //! See `ARCHITECTURE.md` at the repository root for the map of this crate.
 
 pub mod api;
+pub mod cache_key;
 pub mod check;
 pub mod delivery;
 pub mod egress;
@@ -138,6 +139,9 @@ pub enum StartError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The compile cache's key could not be read or made.
+    #[error(transparent)]
+    CacheKey(#[from] cache_key::CacheKeyError),
     /// The WebAssembly engine could not be created.
     #[error("cannot create the WebAssembly engine: {0}")]
     Engine(String),
@@ -191,7 +195,8 @@ pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningH
     };
     private_dir(&config.data_dir).map_err(data_err)?;
     let cache_dir = config.data_dir.join("cache").join("components");
-    let runtime = Runtime::new(config.limits.clone(), Some(&cache_dir))
+    let cache_key = cache_key::load_or_create(&config.data_dir)?;
+    let runtime = Runtime::new(config.limits.clone(), Some((&cache_dir, &cache_key)))
         .map_err(|e| StartError::Engine(format!("{e:#}")))?;
     let registry = Registry::new(runtime, &config.connectors_dir);
     registry.scan().await;

@@ -49,6 +49,14 @@ enum Command {
         /// milliseconds; a slower connection is closed.
         #[arg(long, default_value_t = 10_000)]
         header_timeout_ms: u64,
+        /// The longest a client may take to send a request's whole body, in milliseconds;
+        /// a slower one is answered 408 and its connection closed.
+        #[arg(long, default_value_t = 30_000)]
+        body_timeout_ms: u64,
+        /// How long a kept-alive connection may wait for its next request, in
+        /// milliseconds; then it is closed.
+        #[arg(long, default_value_t = 60_000)]
+        idle_timeout_ms: u64,
         /// The most API connections open at once; more clients wait to be accepted.
         #[arg(long, default_value_t = 10_000)]
         max_connections: usize,
@@ -197,6 +205,8 @@ async fn main() -> anyhow::Result<()> {
             retention_ms,
             prune_interval_ms,
             header_timeout_ms,
+            body_timeout_ms,
+            idle_timeout_ms,
             max_connections,
             allow_network,
             poll_max_records,
@@ -216,11 +226,21 @@ async fn main() -> anyhow::Result<()> {
             }
             config.delivery.attempt_timeout = std::time::Duration::from_millis(delivery_timeout_ms);
             config.body_limit = body_limit;
-            if header_timeout_ms == 0 || max_connections == 0 {
-                bail!("--header-timeout-ms and --max-connections must be positive");
+            for (flag, value) in [
+                ("--header-timeout-ms", header_timeout_ms),
+                ("--body-timeout-ms", body_timeout_ms),
+                ("--idle-timeout-ms", idle_timeout_ms),
+                ("--max-connections", max_connections as u64),
+            ] {
+                if value == 0 {
+                    bail!("{flag} must be positive");
+                }
             }
+            let ms = std::time::Duration::from_millis;
             config.connections = host::api::ConnectionLimits {
-                header_timeout: std::time::Duration::from_millis(header_timeout_ms),
+                header_timeout: ms(header_timeout_ms),
+                body_timeout: ms(body_timeout_ms),
+                idle_timeout: ms(idle_timeout_ms),
                 max_connections,
             };
             if !allow_network.is_empty() {

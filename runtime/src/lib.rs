@@ -24,7 +24,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy};
 /// Wasmtime's pool settings, re-exported for [`Runtime::with_pool`].
 pub use wasmtime::{Enabled, PoolingAllocationConfig};
 
-pub use cache::sha256_hex;
+pub use cache::{CacheKey, sha256_hex};
 pub use connector::LoadedConnector;
 pub use error::{CallError, LoadError};
 
@@ -99,7 +99,7 @@ struct Pool {
 impl Pool {
     fn new(
         limits: &Limits,
-        cache_dir: Option<&Path>,
+        cache: Option<(&Path, &CacheKey)>,
         pagemap_scan: Enabled,
         tune: &dyn Fn(&mut PoolingAllocationConfig),
     ) -> wasmtime::Result<Self> {
@@ -145,8 +145,8 @@ impl Pool {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         v0_1::Connector::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
 
-        let cache = match cache_dir {
-            Some(dir) => Some(CompileCache::open(&engine, dir)?),
+        let cache = match cache {
+            Some((dir, key)) => Some(CompileCache::open(&engine, dir, key.clone())?),
             None => None,
         };
         Ok(Pool {
@@ -178,20 +178,21 @@ fn initial_memory_bytes(component: &[u8]) -> u64 {
 }
 
 impl Runtime {
-    /// Creates the runtime. With `cache_dir`, compiled components are cached there.
-    pub fn new(limits: Limits, cache_dir: Option<&Path>) -> wasmtime::Result<Arc<Self>> {
-        Self::with_pool(limits, cache_dir, |_| {})
+    /// Creates the runtime. With `cache`, a directory and a secret key, compiled
+    /// components are cached in the directory, each with a MAC made with the key.
+    pub fn new(limits: Limits, cache: Option<(&Path, &CacheKey)>) -> wasmtime::Result<Arc<Self>> {
+        Self::with_pool(limits, cache, |_| {})
     }
 
     /// [`Runtime::new`] with the pools' configuration changed by `tune` after the host's
     /// own settings: for benchmarks that compare pool settings in one process.
     pub fn with_pool(
         limits: Limits,
-        cache_dir: Option<&Path>,
+        cache: Option<(&Path, &CacheKey)>,
         tune: impl Fn(&mut PoolingAllocationConfig),
     ) -> wasmtime::Result<Arc<Self>> {
-        let small = Pool::new(&limits, cache_dir, Enabled::No, &tune)?;
-        let large = Pool::new(&limits, cache_dir, Enabled::Auto, &tune)?;
+        let small = Pool::new(&limits, cache, Enabled::No, &tune)?;
+        let large = Pool::new(&limits, cache, Enabled::Auto, &tune)?;
         let weak = [small.engine.weak(), large.engine.weak()];
         std::thread::Builder::new()
             .name("epoch-ticker".into())

@@ -42,6 +42,9 @@ pub enum ApiError {
     /// field for a configuration over a quota.
     #[error(transparent)]
     Quota(#[from] crate::quotas::QuotaError),
+    /// The body did not arrive within the body time-out.
+    #[error("the request body was not received within {} ms", .0.as_millis())]
+    BodyTimeout(std::time::Duration),
     /// A connector failed while handling the request.
     #[error("{0}")]
     BadGateway(String),
@@ -94,6 +97,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Quota(crate::quotas::QuotaError::Instances { .. }) => StatusCode::FORBIDDEN,
             ApiError::Quota(_) => StatusCode::BAD_REQUEST,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

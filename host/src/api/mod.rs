@@ -1,6 +1,7 @@
 //! The HTTP API under `/elements/api-v2`, served with hyper.
 
 pub mod auth;
+mod connection;
 mod elements;
 pub mod error;
 mod events;
@@ -35,8 +36,15 @@ pub const PREFIX: &str = "/elements/api-v2";
 /// number of open connections is capped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionLimits {
-    /// The longest a client may take to send a request's head (its line and headers).
+    /// The longest a client may take to send a request's head (its line and headers), from
+    /// the connection's start or from the first byte of a kept-alive connection's next
+    /// request; a slower connection is closed.
     pub header_timeout: std::time::Duration,
+    /// The longest a client may take to send a request's whole body, from the end of its
+    /// head; a slower one is answered 408 and its connection closed.
+    pub body_timeout: std::time::Duration,
+    /// The longest a kept-alive connection may wait for its next request; then it is closed.
+    pub idle_timeout: std::time::Duration,
     /// The most connections open at once; further clients wait in the listen backlog.
     pub max_connections: usize,
 }
@@ -45,6 +53,8 @@ impl Default for ConnectionLimits {
     fn default() -> Self {
         ConnectionLimits {
             header_timeout: std::time::Duration::from_secs(10),
+            body_timeout: std::time::Duration::from_secs(30),
+            idle_timeout: std::time::Duration::from_secs(60),
             max_connections: 10_000,
         }
     }
@@ -72,7 +82,7 @@ pub struct App {
     pub body_limit: usize,
     /// The polling scheduler.
     pub poller: crate::polling::Poller,
-    /// Header time-out and connection cap.
+    /// Time-outs and the connection cap.
     pub connections: ConnectionLimits,
     /// Where the host may connect: URLs with a refused literal address are refused.
     pub egress: crate::egress::Egress,
@@ -144,17 +154,31 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: watch::Re
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         tokio::spawn(async move {
+            let phase = connection::Phase::new();
+            let phase = &phase;
             let service = service_fn(move |req| {
                 let app = app.clone();
-                async move { Ok::<_, Infallible>(handle(&app, req).await) }
+                async move {
+                    phase.busy();
+                    let answer = handle(&app, req).await;
+                    phase.idle();
+                    Ok::<_, Infallible>(answer)
+                }
             });
+            let io = connection::Watched { io: stream, phase };
             let served = http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(limits.header_timeout)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-            if let Err(e) = served {
-                tracing::debug!(error = %e, "connection ended with an error");
+                // The watchdog times heads (hyper's timer cannot tell them from idleness).
+                .header_read_timeout(None)
+                .serve_connection(TokioIo::new(io), service);
+            tokio::select! {
+                // The connection first: the watchdog reads the phase it leaves.
+                biased;
+                served = served => if let Err(e) = served {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                },
+                _ = connection::watchdog(phase, limits) => {
+                    tracing::debug!("connection closed: a slow request head or idle");
+                }
             }
             drop(permit);
         });
@@ -177,7 +201,12 @@ async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
             .expect("static response parts are valid");
     }
     let is_webhook = req.uri().path().starts_with(&format!("{PREFIX}/events/"));
-    let result = match read(req, app.body_limit).await {
+    let timeout = app.connections.body_timeout;
+    let read = match tokio::time::timeout(timeout, read(req, app.body_limit)).await {
+        Ok(read) => read,
+        Err(_) => Err(ApiError::BodyTimeout(timeout)),
+    };
+    let result = match read {
         Ok(req) => route(app, req).await,
         Err(e) => {
             if is_webhook && matches!(e, ApiError::TooLarge(_)) {
@@ -195,6 +224,13 @@ async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
                 response
                     .headers_mut()
                     .insert(hyper::header::RETRY_AFTER, secs.into());
+            }
+            if matches!(e, ApiError::BodyTimeout(_)) {
+                // The rest of the body may still come: the connection is not reused.
+                response.headers_mut().insert(
+                    hyper::header::CONNECTION,
+                    hyper::header::HeaderValue::from_static("close"),
+                );
             }
             response
         }
