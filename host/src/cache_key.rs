@@ -49,7 +49,11 @@ pub fn load_or_create(data_dir: &Path) -> Result<CacheKey, CacheKeyError> {
     getrandom::fill(&mut key).expect("the OS random source is available");
     // Written whole under a temporary name, then linked in place: a crash never leaves a
     // short key, and of two hosts starting at once the second reads the first's key.
-    let tmp = data_dir.join(format!(".{FILE}.{}.tmp", std::process::id()));
+    // The temporary name is random: a process id repeats (PID 1 in every container), and
+    // a crash's leftover must not block the next start.
+    let mut suffix = [0u8; 8];
+    getrandom::fill(&mut suffix).expect("the OS random source is available");
+    let tmp = data_dir.join(format!(".{FILE}.{}.tmp", hex::encode(suffix)));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

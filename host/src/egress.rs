@@ -84,6 +84,9 @@ fn classify_v4(ip: Ipv4Addr) -> Option<Range> {
         (224..=239, _) => Range::Multicast,
         (240..=255, _) => Range::Reserved,
         (192, 0) if c == 0 => Range::Reserved,
+        // Benchmarking (RFC 2544) and the deprecated 6to4 relay anycast.
+        (198, 18 | 19) => Range::Reserved,
+        (192, 88) if c == 99 => Range::Reserved,
         _ => return None,
     })
 }
@@ -113,10 +116,16 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = ip.segments();
     let low = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
     match s {
-        // ::ffff:a.b.c.d (mapped) and ::a.b.c.d (compatible, deprecated).
-        [0, 0, 0, 0, 0, 0xffff, _, _] | [0, 0, 0, 0, 0, 0, _, _] => Some(low),
-        // 64:ff9b::a.b.c.d, the NAT64 well-known prefix.
-        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(low),
+        // ::ffff:a.b.c.d (mapped), ::a.b.c.d (compatible, deprecated) and
+        // ::ffff:0:a.b.c.d (SIIT, translated).
+        [0, 0, 0, 0, 0, 0xffff, _, _]
+        | [0, 0, 0, 0, 0, 0, _, _]
+        | [0, 0, 0, 0, 0xffff, 0, _, _] => Some(low),
+        // 64:ff9b::a.b.c.d, the NAT64 well-known prefix, and 64:ff9b:1::/48, the local-use
+        // one (RFC 8215).
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] | [0x64, 0xff9b, 1, ..] => Some(low),
+        // 2001::/32, Teredo: the client's address is the last 32 bits inverted.
+        [0x2001, 0, ..] => Some(Ipv4Addr::from(!u32::from(low))),
         // 2002:aabb:ccdd::/48, 6to4.
         [0x2002, hi, lo, ..] => Some(Ipv4Addr::new(
             (hi >> 8) as u8,
@@ -361,6 +370,13 @@ mod tests {
             ("64:ff9b::7f00:1", Range::Loopback),
             ("2002:a9fe:a9fe::1", Range::LinkLocal),
             ("2002:c0a8:0101::", Range::Private),
+            ("::ffff:0:10.0.0.1", Range::Private),
+            ("64:ff9b:1::a9fe:a9fe", Range::LinkLocal),
+            // Teredo, client 127.0.0.1 (inverted: 80ff:fffe).
+            ("2001:0:4136:e378:8000:63bf:80ff:fffe", Range::Loopback),
+            ("198.18.0.1", Range::Reserved),
+            ("198.19.255.255", Range::Reserved),
+            ("192.88.99.1", Range::Reserved),
         ];
         for (addr, range) in cases {
             assert_eq!(classify(ip(addr)), Some(range), "{addr}");
@@ -385,6 +401,9 @@ mod tests {
             "128.0.0.0",
             "223.255.255.255",
             "192.0.1.1",
+            "198.17.255.255",
+            "198.20.0.0",
+            "2001:0:4136:e378:8000:63bf:f7f7:f7f7",
             "2606:4700:4700::1111",
             "2001:db8::1",
             "::ffff:8.8.8.8",

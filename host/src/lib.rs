@@ -263,7 +263,7 @@ pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningH
         connections: config.connections,
         egress: config.egress.clone(),
         quotas: config.quotas.clone(),
-        creating: tokio::sync::Mutex::new(()),
+        changing: tokio::sync::Mutex::new(()),
     });
     let server = tokio::spawn(api::serve(listener, app, rx));
     tracing::info!(%addr, connectors = %config.connectors_dir.display(), "connector-host listening");

@@ -326,6 +326,10 @@ pub struct StoredCredentials {
     pub expires_at_ms: Option<Millis>,
     /// When they were obtained.
     pub obtained_ms: Millis,
+    /// Where they were obtained: the host's fingerprint of the instance's vendor URLs then.
+    /// Credentials whose fingerprint is not the instance's current one are never sent.
+    /// `None` for credentials stored before the fingerprint was kept.
+    pub origin: Option<String>,
 }
 
 impl std::fmt::Debug for StoredCredentials {

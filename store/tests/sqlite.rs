@@ -93,6 +93,7 @@ fn creds(token: &str, refresh: Option<&str>, obtained_ms: i64) -> StoredCredenti
         refresh_token: refresh.map(Into::into),
         expires_at_ms: Some(obtained_ms + 3_600_000),
         obtained_ms,
+        origin: Some("base.url=https://api.example:443".into()),
     }
 }
 
@@ -1086,6 +1087,7 @@ async fn credentials_round_trip_replace_and_remove() {
         refresh_token: None,
         expires_at_ms: None,
         obtained_ms: 7,
+        origin: None,
     };
     store
         .save_credentials(other.id, Some(key_only.clone()))
@@ -1103,6 +1105,7 @@ async fn credentials_round_trip_replace_and_remove() {
         refresh_token: None,
         expires_at_ms: None,
         obtained_ms: 200,
+        origin: Some("base.url=https://other.example:443".into()),
     };
     store
         .save_credentials(inst.id, Some(second.clone()))
@@ -1339,7 +1342,7 @@ async fn a_version_1_file_is_migrated_and_keeps_its_data() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     drop(conn);
 
     // Opening the migrated file again changes nothing.
@@ -1373,7 +1376,7 @@ async fn a_new_file_gets_the_current_schema_version() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         .unwrap()

@@ -54,6 +54,39 @@ async fn moving_base_url_needs_the_vendor_secrets_again_and_drops_the_vendor_tok
     let old_token = format!("Bearer at-{}", old.addr().port());
     assert_eq!(old.requests_to("/token").len(), 1, "the code exchange");
     let path = format!("/instances/{id}");
+    let old_credentials: (
+        i64,
+        String,
+        Option<String>,
+        Option<i64>,
+        i64,
+        Option<String>,
+    ) = rusqlite::Connection::open(host.data.join("store.sqlite"))
+        .unwrap()
+        .query_row(
+            "SELECT instance_id, access_token, refresh_token, expires_at_ms, obtained_ms,
+                        origin FROM credentials",
+            [],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
+        )
+        .unwrap();
+    assert_eq!(old_credentials.1, format!("at-{}", old.addr().port()));
+    let old_credentials = (
+        old_credentials.1,
+        old_credentials.2,
+        old_credentials.3,
+        old_credentials.4,
+        old_credentials.5,
+    );
     let moved = json!({"configuration": {"base.url": new.url("/crm/rest/v1")}});
 
     // Moved alone, or with the secrets sent back masked: refused, naming them.
@@ -80,6 +113,28 @@ async fn moving_base_url_needs_the_vendor_secrets_again_and_drops_the_vendor_tok
     let _ = host
         .call("POST", &format!("{path}/events/poll"), None)
         .await;
+    // A poll that was refreshing at the old origin when the instance moved writes its
+    // tokens back after they were dropped: they still never go to the new origin.
+    let store = rusqlite::Connection::open(host.data.join("store.sqlite")).unwrap();
+    store
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    store
+        .execute(
+            "INSERT OR REPLACE INTO credentials VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            rusqlite::params![
+                id,
+                old_credentials.0,
+                old_credentials.1,
+                old_credentials.2,
+                old_credentials.3,
+                old_credentials.4
+            ],
+        )
+        .unwrap();
+    let _ = host
+        .call("POST", &format!("{path}/events/poll"), None)
+        .await;
     for r in new.requests() {
         assert_ne!(
             r.header("authorization"),
@@ -94,6 +149,45 @@ async fn moving_base_url_needs_the_vendor_secrets_again_and_drops_the_vendor_tok
             "the old origin's refresh token went to the new origin: {r:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn setting_an_unset_vendor_url_or_unsetting_one_is_a_move() {
+    let host = TestHost::start(&["infusionsoftrest"]);
+    let callback = Receiver::start().await;
+    let keap = keap().await;
+    // Without `base.url` the connector calls its default origin; events stay off, so the
+    // host never polls it (tests connect to loopback only).
+    let mut instance = infusionsoft_instance(&callback.url("/"), "unused");
+    let config = instance["configuration"].as_object_mut().unwrap();
+    config.remove("base.url");
+    config.insert("event.notification.enabled".into(), json!(false));
+    instance.as_object_mut().unwrap().remove("providerData");
+    let created = create_instance(&host, &instance).await;
+    let path = format!("/instances/{}", created["id"].as_i64().unwrap());
+
+    let set = json!({"configuration": {"base.url": keap.url("/crm/rest/v1")}});
+    let refused = host.call("PATCH", &path, Some(&set)).await;
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert_eq!(
+        field_and_message(&refused).0,
+        "configuration.oauth.api.secret"
+    );
+
+    let mut with_secret = set.clone();
+    with_secret["configuration"]["oauth.api.secret"] = json!("given-again");
+    let answer = host.call("PATCH", &path, Some(&with_secret)).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+
+    // Cleared again (back to the default origin): a move as well.
+    let clear = json!({"configuration": {"base.url": ""}});
+    let refused = host.call("PATCH", &path, Some(&clear)).await;
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert_eq!(
+        field_and_message(&refused).0,
+        "configuration.oauth.api.secret"
+    );
+    assert!(keap.requests().is_empty());
 }
 
 #[tokio::test]

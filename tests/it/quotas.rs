@@ -114,3 +114,39 @@ async fn configuration_size_resources_and_refresh_interval_have_quotas() {
     assert_eq!(refused.status, 400, "{}", refused.text());
     assert_eq!(refused.json()["field"], "configuration");
 }
+
+#[tokio::test]
+async fn changes_at_once_cannot_together_pass_the_configuration_quota() {
+    let host = TestHost::start_with(&["echo"], &["--max-config-bytes", "8192"]);
+    let callback = Receiver::start().await;
+    let created = host
+        .call(
+            "POST",
+            "/instances",
+            Some(&echo_instance(&callback.url("/"))),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    let path = format!("/instances/{}", created.json()["id"].as_i64().unwrap());
+    // Each change alone fits (3 KB); any three together do not.
+    let changes = (0..8).map(|i| {
+        let body = json!({"configuration": {format!("padding.{i}"): "x".repeat(3000)}});
+        let (host, path) = (&host, &path);
+        async move { host.call("PATCH", path, Some(&body)).await.status }
+    });
+    let statuses = futures_util::future::join_all(changes).await;
+    let accepted = statuses.iter().filter(|s| **s == 200).count();
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 400),
+        "{statuses:?}"
+    );
+    assert_eq!(accepted, 2, "{statuses:?}");
+    let shown = host.call("GET", &path, None).await.json();
+    let paddings = shown["configuration"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| k.starts_with("padding."))
+        .count();
+    assert_eq!(paddings, 2, "{shown}");
+}

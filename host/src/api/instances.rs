@@ -188,7 +188,7 @@ pub async fn create(app: &App, caller: &Caller, req: &Req) -> Answer {
     quota()?;
     let credentials = exchange_code(app, &connector, &config, &provider_data).await?;
     // Checked again under the lock, held until the new instance counts.
-    let creating = app.creating.lock().await;
+    let creating = app.changing.lock().await;
     quota()?;
     let token = crate::tenancy::new_secret();
     let now = crate::now_ms();
@@ -313,6 +313,13 @@ fn unmask(
 
 /// Checks and stores a change; the answer is the instance after it.
 async fn apply(app: &App, current: &LiveInstance, mut update: InstanceUpdate) -> Answer {
+    // Checked and stored under the lock, against the instance as it is then: two changes
+    // at once cannot each pass the quotas on a configuration the other one grows.
+    let _changing = app.changing.lock().await;
+    let current = &*app
+        .instances
+        .get(current.id)
+        .ok_or_else(|| ApiError::NotFound(format!("no instance {}", current.id)))?;
     let connector = connector(app, &current.element_key)?;
     let given = update.set_config.clone();
     update.set_config = unmask(

@@ -88,9 +88,10 @@ pub struct App {
     pub egress: crate::egress::Egress,
     /// What each organization may hold.
     pub quotas: crate::quotas::Quotas,
-    /// Held from counting an organization's instances to storing a new one, so two
-    /// creations at once cannot both pass the last free place.
-    pub creating: tokio::sync::Mutex<()>,
+    /// Held from checking a new or changed instance against the quotas to storing it, so
+    /// two requests at once cannot both pass the last free place (or each add to the same
+    /// configuration within the limit).
+    pub changing: tokio::sync::Mutex<()>,
 }
 
 /// A request with its body read.

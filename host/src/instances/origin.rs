@@ -48,27 +48,41 @@ fn is_vendor_url_key(key: &str) -> bool {
     is_url_key(key) && key != CALLBACK_URL && key != "oauth.callback.url"
 }
 
-/// The origins that change from `before` to `after`.
+/// The origins that change from `before` to `after`. A URL key set where it was unset, or
+/// unset where it was set, is a move too: a connector falls back to a default origin (and
+/// derives others, such as a token URL, from it) when a key is unset.
 pub fn moves(before: &[(String, String)], after: &[(String, String)]) -> Moves {
-    let changed = |key: &str| {
-        let (b, a) = (get(before, key), get(after, key));
-        match (b, a) {
-            (Some(b), Some(a)) => origin(b) != origin(a),
-            // A URL set for the first time has sent nothing yet; a removed one sends nothing.
-            _ => false,
-        }
-    };
-    let mut vendor: Vec<String> = after
+    let changed = |key: &str| get(before, key).map(origin) != get(after, key).map(origin);
+    let mut vendor: Vec<String> = before
         .iter()
+        .chain(after)
         .map(|(k, _)| k)
         .filter(|k| is_vendor_url_key(k) && changed(k))
         .cloned()
         .collect();
+    vendor.sort();
     vendor.dedup();
     Moves {
         callback: changed(CALLBACK_URL),
         vendor,
     }
+}
+
+/// The fingerprint of where a configuration's vendor calls go: each vendor URL key set,
+/// with its origin, in key order. Vendor credentials carry the fingerprint they were
+/// obtained under, and are sent only while the instance's is the same.
+pub fn vendor_fingerprint(config: &[(String, String)]) -> String {
+    let mut keys: Vec<&str> = config
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| is_vendor_url_key(k) && get(config, k).is_some())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.iter()
+        .map(|k| format!("{k}={}", origin(get(config, k).unwrap_or_default())))
+        .collect::<Vec<_>>()
+        .join(";")
 }
 
 /// The stored secrets that `moves` would send to a new origin and that the change does
@@ -170,6 +184,22 @@ mod tests {
         assert_eq!(
             secrets_to_give_again(&info(), &before, &m, &test_pairs(&[("api.key", "k-9")])),
             vec!["user.password"]
+        );
+
+        // Set where it was unset (the connector's default origin), or unset: a move too.
+        let unset: Vec<(String, String)> = before[1..].to_vec();
+        assert_eq!(moves(&unset, &after).vendor, vec!["base.url".to_string()]);
+        assert_eq!(moves(&before, &unset).vendor, vec!["base.url".to_string()]);
+        let mut blank = before.clone();
+        blank[0].1 = " ".into();
+        assert_eq!(moves(&before, &blank).vendor, vec!["base.url".to_string()]);
+        assert_ne!(vendor_fingerprint(&before), vendor_fingerprint(&unset));
+        assert_ne!(vendor_fingerprint(&before), vendor_fingerprint(&after));
+        let mut same_origin = before.clone();
+        same_origin[0].1 = "https://api.vendor.example:443/v9".into();
+        assert_eq!(
+            vendor_fingerprint(&before),
+            vendor_fingerprint(&same_origin)
         );
 
         // Another callback origin: what the callback received (Basic auth, headers).

@@ -3,6 +3,8 @@
 
 use store::{InstanceId, Store, StoredCredentials};
 
+use crate::instances::origin::vendor_fingerprint;
+
 use super::PollError;
 use super::vendor::VendorClient;
 use runtime::LoadedConnector;
@@ -11,12 +13,15 @@ use runtime::types::{AuthStep, Context, Credentials};
 /// Credentials within this many milliseconds of expiry are renewed first.
 const EXPIRY_MARGIN_MS: i64 = 30_000;
 
-fn to_stored(c: Credentials, now_ms: i64) -> StoredCredentials {
+/// Credentials as stored, with the fingerprint of the vendor URLs of `config`, the
+/// configuration they were obtained with.
+fn to_stored(c: Credentials, now_ms: i64, config: &[(String, String)]) -> StoredCredentials {
     StoredCredentials {
         access_token: c.access_token,
         refresh_token: c.refresh_token,
         expires_at_ms: c.expires_in_secs.map(|s| now_ms + (s as i64) * 1000),
         obtained_ms: now_ms,
+        origin: Some(vendor_fingerprint(config)),
     }
 }
 
@@ -43,7 +48,7 @@ pub async fn run_step(
     };
     let response = vendor.run(&request).await?;
     let credentials = connector.parse_auth_response(ctx, step, &response).await?;
-    Ok(Some(to_stored(credentials, crate::now_ms())))
+    Ok(Some(to_stored(credentials, crate::now_ms(), &ctx.config)))
 }
 
 /// What obtains and renews an instance's credentials.
@@ -99,7 +104,14 @@ impl Credentialer<'_> {
     /// The credentials to poll with: the stored ones while valid, else new ones from a
     /// refresh or a login; `None` when the connector needs none.
     pub async fn current(&self) -> Result<Option<StoredCredentials>, PollError> {
-        let stored = self.store.credentials(self.instance_id).await?;
+        // Credentials obtained for other vendor URLs (the instance moved since) are never
+        // sent, not even their refresh token: they are as good as none.
+        let here = vendor_fingerprint(self.config);
+        let stored = self
+            .store
+            .credentials(self.instance_id)
+            .await?
+            .filter(|c| c.origin.as_ref().is_none_or(|o| *o == here));
         let fresh_enough = |c: &StoredCredentials| {
             c.expires_at_ms
                 .is_none_or(|at| at - EXPIRY_MARGIN_MS > crate::now_ms())

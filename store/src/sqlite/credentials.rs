@@ -14,7 +14,7 @@ impl SqliteStore {
     ) -> Result<Option<StoredCredentials>, StoreError> {
         self.read(move |conn| {
             conn.prepare_cached(
-                "SELECT access_token, refresh_token, expires_at_ms, obtained_ms
+                "SELECT access_token, refresh_token, expires_at_ms, obtained_ms, origin
                  FROM credentials WHERE instance_id = ?1",
             )
             .map_err(db)?
@@ -24,6 +24,7 @@ impl SqliteStore {
                     refresh_token: r.get(1)?,
                     expires_at_ms: r.get(2)?,
                     obtained_ms: r.get(3)?,
+                    origin: r.get(4)?,
                 })
             })
             .optional()
@@ -43,13 +44,14 @@ impl SqliteStore {
                 Some(c) => conn
                     .prepare_cached(
                         "INSERT INTO credentials (instance_id, access_token, refresh_token,
-                             expires_at_ms, obtained_ms)
-                         VALUES (?1, ?2, ?3, ?4, ?5)
+                             expires_at_ms, obtained_ms, origin)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                          ON CONFLICT (instance_id) DO UPDATE SET
                              access_token = excluded.access_token,
                              refresh_token = excluded.refresh_token,
                              expires_at_ms = excluded.expires_at_ms,
-                             obtained_ms = excluded.obtained_ms",
+                             obtained_ms = excluded.obtained_ms,
+                             origin = excluded.origin",
                     )
                     .map_err(db)?
                     .execute(params![
@@ -58,6 +60,7 @@ impl SqliteStore {
                         c.refresh_token,
                         c.expires_at_ms,
                         c.obtained_ms,
+                        c.origin,
                     ])
                     .map_err(db)?,
                 None => conn

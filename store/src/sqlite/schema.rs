@@ -17,12 +17,12 @@ const WRITER_CACHE_KIB: i64 = 16 * 1024;
 const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
 /// The schema version this code writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// The steps from an empty file to [`SCHEMA_VERSION`]: step `i` takes a file from version
-/// `i` to `i + 1`. Each is idempotent (`IF NOT EXISTS`). Never edit a released step: add
-/// one.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+/// `i` to `i + 1`, in the transaction that reads and sets the version, so none runs twice.
+/// Never edit a released step: add one.
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
 
 /// Version 1: organizations, instances, the outbox and delivery attempts.
 const SCHEMA_V1: &str = "
@@ -136,6 +136,12 @@ CREATE TABLE IF NOT EXISTS notification_bodies (
 );
 CREATE INDEX IF NOT EXISTS notification_bodies_by_body
     ON notification_bodies (body_id, instance_id, created_ms);
+";
+
+/// Version 4: where vendor credentials were obtained (the host's fingerprint of the
+/// instance's vendor URLs), so they never go to another origin.
+const SCHEMA_V4: &str = "
+ALTER TABLE credentials ADD COLUMN origin TEXT;
 ";
 
 /// Sets the pragmas every connection needs.
