@@ -69,9 +69,14 @@ impl From<Notification> for Job {
     }
 }
 
-/// Bodies are kept in memory for at most this many jobs of a queue; the rest are read from
-/// the store when their turn comes, so a long outage does not hold every body in RAM.
-const BODIES_IN_MEMORY: usize = 1024;
+/// The bytes of bodies kept in memory across all queues; past it a job keeps no body and
+/// reads it from the store when its turn comes, so a long outage of many instances does
+/// not hold every body in RAM.
+const BODY_BYTES_IN_MEMORY: usize = 64 << 20;
+
+/// Attempts in flight at once, across all instances: a host with many instances in
+/// backlog opens at most this many connections for callbacks.
+const ATTEMPTS_IN_FLIGHT: usize = 256;
 
 /// One instance's jobs, and the signal that wakes its worker when the front changes.
 #[derive(Default)]
@@ -107,9 +112,26 @@ struct Inner {
     metrics: Arc<Metrics>,
     client: CallbackClient,
     config: DeliveryConfig,
-    /// Instance → its queue in `seq` order. A present entry means a worker runs for it.
-    queues: Mutex<HashMap<InstanceId, Queue>>,
+    /// Instance → its queue in `seq` order, and the bytes of the bodies they hold. A present
+    /// entry means a worker runs for it.
+    queues: Mutex<Queues>,
+    /// Permits for attempts in flight.
+    in_flight: tokio::sync::Semaphore,
     records: mpsc::UnboundedSender<AttemptRecord>,
+}
+
+/// The queues and the body bytes they hold (under one lock).
+#[derive(Default)]
+struct Queues {
+    by_instance: HashMap<InstanceId, Queue>,
+    body_bytes: usize,
+}
+
+impl Queues {
+    /// Takes the body bytes of `job` off the count.
+    fn release(&mut self, job: &Job) {
+        self.body_bytes -= job.body.as_ref().map_or(0, Bytes::len);
+    }
 }
 
 /// The delivery engine. Cheap to clone.
@@ -135,7 +157,8 @@ impl Dispatcher {
                 metrics,
                 client: CallbackClient::new(config.attempt_timeout, config.egress.clone()),
                 config,
-                queues: Mutex::new(HashMap::new()),
+                queues: Mutex::new(Queues::default()),
+                in_flight: tokio::sync::Semaphore::new(ATTEMPTS_IN_FLIGHT),
                 records,
             }),
         }
@@ -208,38 +231,49 @@ impl Dispatcher {
     }
 
     fn enqueue(&self, jobs: Vec<Job>, replace: bool) {
-        let mut queues = self.inner.queues.lock().expect("queues lock poisoned");
+        let mut guard = self.inner.queues.lock().expect("queues lock poisoned");
+        let queues = &mut *guard;
         let mut added = 0i64;
         for mut job in jobs {
-            // A new queue gets its worker.
-            let new_worker = !queues.contains_key(&job.instance_id);
-            let instance_id = job.instance_id;
-            let queue = queues.entry(instance_id).or_default();
-            if queue.jobs.len() >= BODIES_IN_MEMORY {
+            let size = job.body.as_ref().map_or(0, Bytes::len);
+            if queues.body_bytes + size > BODY_BYTES_IN_MEMORY {
                 job.body = None;
+            } else {
+                queues.body_bytes += size;
             }
+            // A new queue gets its worker.
+            let new_worker = !queues.by_instance.contains_key(&job.instance_id);
+            let instance_id = job.instance_id;
+            let queue = queues.by_instance.entry(instance_id).or_default();
             let existing = if replace {
-                queue.jobs.iter_mut().find(|j| j.id == job.id)
+                queue.jobs.iter().position(|j| j.id == job.id)
             } else {
                 None
             };
-            match existing {
-                Some(slot) => *slot = job,
+            let front_changed = match existing {
+                Some(pos) => {
+                    let old = std::mem::replace(&mut queue.jobs[pos], job);
+                    queues.body_bytes -= old.body.as_ref().map_or(0, Bytes::len);
+                    true
+                }
                 None => {
+                    added += 1;
                     // Almost always the back: acceptance order is seq order.
                     if queue.jobs.back().is_none_or(|last| last.seq < job.seq) {
                         queue.jobs.push_back(job);
+                        queue.jobs.len() == 1
                     } else {
                         let at = queue.jobs.partition_point(|j| j.seq < job.seq);
                         queue.jobs.insert(at, job);
+                        at == 0
                     }
-                    added += 1;
                 }
-            }
+            };
             if new_worker {
                 let this = self.clone();
                 tokio::spawn(async move { this.work(instance_id).await });
-            } else if replace {
+            } else if front_changed {
+                // The worker may be waiting out the old front's backoff.
                 queue.wake.notify_one();
             }
         }
@@ -250,10 +284,10 @@ impl Dispatcher {
     /// when it is empty.
     fn front(&self, instance_id: InstanceId) -> Option<(Job, Arc<tokio::sync::Notify>)> {
         let mut queues = self.inner.queues.lock().expect("queues lock poisoned");
-        match queues.get(&instance_id) {
+        match queues.by_instance.get(&instance_id) {
             Some(q) if !q.jobs.is_empty() => Some((q.jobs[0].clone(), q.wake.clone())),
             _ => {
-                queues.remove(&instance_id);
+                queues.by_instance.remove(&instance_id);
                 None
             }
         }
@@ -262,8 +296,9 @@ impl Dispatcher {
     /// After an attempt of `job`: removes it from its queue, or updates it there for
     /// another attempt. A job redelivered meanwhile (a newer round) is left alone.
     fn settle(&self, job: &Job, retry: Option<(u32, i64)>) {
-        let mut queues = self.inner.queues.lock().expect("queues lock poisoned");
-        let Some(queue) = queues.get_mut(&job.instance_id) else {
+        let mut guard = self.inner.queues.lock().expect("queues lock poisoned");
+        let queues = &mut *guard;
+        let Some(queue) = queues.by_instance.get_mut(&job.instance_id) else {
             return;
         };
         let Some(pos) = queue
@@ -279,7 +314,9 @@ impl Dispatcher {
                 queue.jobs[pos].due_ms = due_ms;
             }
             None => {
-                queue.jobs.remove(pos);
+                if let Some(done) = queue.jobs.remove(pos) {
+                    queues.release(&done);
+                }
                 self.inner.metrics.queue_changed(-1);
             }
         }
@@ -297,7 +334,10 @@ impl Dispatcher {
                 }
                 continue;
             }
-            let retry = self.attempt(&job).await;
+            let retry = {
+                let _permit = self.inner.in_flight.acquire().await;
+                self.attempt(&job).await
+            };
             self.settle(&job, retry);
         }
     }
@@ -418,5 +458,55 @@ async fn record_attempts(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<
                 tracing::warn!(error = %e, "cannot record a delivery attempt");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn bodies_held_in_memory_stay_within_the_byte_budget() {
+        let mut name = [0u8; 8];
+        getrandom::fill(&mut name).unwrap();
+        let dir = std::env::temp_dir().join(format!("delivery-{}", hex::encode(name)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Arc::new(store::sqlite::SqliteStore::open(&dir.join("s.sqlite")).unwrap());
+        let dispatcher = Dispatcher::new(
+            store,
+            Arc::new(Instances::new(Vec::new())),
+            Arc::new(Metrics::default()),
+            DeliveryConfig::default(),
+        );
+        // Two instances' backlogs of 1 MiB bodies, 100 each: the workers do not run until
+        // this test awaits, so every job is still queued when counted.
+        let body = Bytes::from(vec![b'x'; 1 << 20]);
+        for instance in [1, 2] {
+            let jobs = (0..100)
+                .map(|i| Job {
+                    seq: instance * 1000 + i,
+                    id: NotificationId::from(format!("n-{instance}-{i}").as_str()),
+                    instance_id: InstanceId(instance),
+                    delivery: 1,
+                    attempts: 0,
+                    due_ms: 0,
+                    body: Some(body.clone()),
+                })
+                .collect();
+            dispatcher.submit(jobs);
+        }
+        let queues = dispatcher.inner.queues.lock().unwrap();
+        let held: usize = queues
+            .by_instance
+            .values()
+            .flat_map(|q| q.jobs.iter())
+            .filter_map(|j| j.body.as_ref().map(Bytes::len))
+            .sum();
+        assert_eq!(held, queues.body_bytes);
+        assert_eq!(held, BODY_BYTES_IN_MEMORY, "64 of the 200 bodies are kept");
+        let queued: usize = queues.by_instance.values().map(|q| q.jobs.len()).sum();
+        assert_eq!(queued, 200);
+        drop(queues);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
