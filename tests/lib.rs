@@ -174,6 +174,24 @@ impl TestHost {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// `POST /instances` with another organization's `Authorization` value.
+    pub async fn post_instance_as(
+        &self,
+        authorization: &str,
+        instance: &serde_json::Value,
+    ) -> Answer {
+        send(
+            "POST",
+            &self.url("/instances"),
+            &[
+                ("authorization", authorization),
+                ("content-type", "application/json"),
+            ],
+            instance.to_string().as_bytes(),
+        )
+        .await
+    }
+
     /// Adds an organization with the CLI next to the running host; its `Authorization`
     /// header value.
     pub fn add_organization(&self, name: &str) -> String {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tests::receiver::Receiver;
 use tests::seeds::{ecwid_instance, ecwid_order};
-use tests::{TestHost, create_instance, eventually, send, webhook};
+use tests::{TestHost, create_instance, eventually, webhook};
 
 /// Posts an Ecwid order webhook for `store_id`; returns its notification id and when it
 /// was accepted.
@@ -53,16 +53,7 @@ async fn a_notification_in_backoff_never_delays_another_organizations_to_the_sam
     let mut second = ecwid_instance(&url);
     second["configuration"]["ecwid.store.id"] = json!("2004");
     second["configuration"]["event.notification.callback.headers"] = json!({"x-tenant": "second"});
-    let answer = send(
-        "POST",
-        &host.url("/instances"),
-        &[
-            ("authorization", &second_org),
-            ("content-type", "application/json"),
-        ],
-        second.to_string().as_bytes(),
-    )
-    .await;
+    let answer = host.post_instance_as(&second_org, &second).await;
     assert_eq!(
         answer.status,
         200,

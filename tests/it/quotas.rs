@@ -3,9 +3,9 @@
 //! field). Each names its flag.
 
 use serde_json::{Value, json};
+use tests::TestHost;
 use tests::receiver::Receiver;
 use tests::seeds::{echo_instance, infusionsoft_instance};
-use tests::{TestHost, send};
 
 fn message(body: &Value) -> &str {
     body["message"].as_str().unwrap_or_default()
@@ -30,16 +30,7 @@ async fn an_organization_gets_a_403_past_its_instance_quota_and_others_are_unaff
 
     // Another organization has its own quota.
     let other = host.add_organization("other");
-    let answer = send(
-        "POST",
-        &host.url("/instances"),
-        &[
-            ("authorization", &other),
-            ("content-type", "application/json"),
-        ],
-        instance.to_string().as_bytes(),
-    )
-    .await;
+    let answer = host.post_instance_as(&other, &instance).await;
     assert_eq!(answer.status, 200, "{}", answer.text());
 
     // Deleting one frees a place.

@@ -513,28 +513,9 @@ async fn connectors_are_not_given_the_hosts_own_notification_keys() {
 /// Adds an organization with the CLI next to the running host and creates `instance` in
 /// it; returns the instance's id.
 async fn create_instance_in_another_org(host: &TestHost, instance: &Value) -> i64 {
-    let out = std::process::Command::new(tests::host_binary())
-        .args(["orgs", "add", "other", "--data"])
-        .arg(&host.data)
-        .output()
-        .unwrap();
-    let other = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let answer = tests::send(
-        "POST",
-        &host.url("/instances"),
-        &[
-            ("authorization", &other),
-            ("content-type", "application/json"),
-        ],
-        instance.to_string().as_bytes(),
-    )
-    .await;
-    assert_eq!(
-        answer.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
+    let other = host.add_organization("other");
+    let answer = host.post_instance_as(&other, instance).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
     answer.json()["id"].as_i64().unwrap()
 }
 
