@@ -119,8 +119,34 @@ impl TestHost {
         TestHost::in_temp_dirs(guests, |c, d| TestHost::spawn(c, d, args))
     }
 
+    /// Like [`TestHost::start`], in a process that may open at most `limit` files
+    /// (`ulimit -n`), to run it out of descriptors.
+    pub fn start_with_fd_limit(guests: &[&str], limit: u32) -> TestHost {
+        let mut shell = Command::new("sh");
+        shell
+            .args(["-c", &format!("ulimit -n {limit} && exec \"$0\" \"$@\"")])
+            .arg(host_binary());
+        TestHost::in_temp_dirs(guests, |c, d| {
+            TestHost::spawn_command(shell, c, d, &LOOPBACK_ALLOWED)
+        })
+    }
+
+    /// The host process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     fn spawn(connectors: &Path, data: &Path, args: &[&str]) -> TestHost {
-        let mut child = Command::new(host_binary())
+        TestHost::spawn_command(Command::new(host_binary()), connectors, data, args)
+    }
+
+    fn spawn_command(
+        mut command: Command,
+        connectors: &Path,
+        data: &Path,
+        args: &[&str],
+    ) -> TestHost {
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0", "--connectors"])
             .arg(connectors)
             .arg("--data")

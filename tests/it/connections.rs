@@ -244,3 +244,60 @@ async fn at_the_connection_cap_a_new_client_waits_until_a_connection_closes() {
         "the waiting client is served once a slot is free"
     );
 }
+
+/// The open descriptors of process `pid`.
+fn open_files(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// The CPU time process `pid` has used, in clock ticks (user + system).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[tokio::test]
+async fn out_of_file_descriptors_the_accept_loop_waits_instead_of_spinning() {
+    const LIMIT: u32 = 96;
+    let host = TestHost::start_with_fd_limit(&[], LIMIT);
+    let pid = host.pid();
+    // Connections the host accepts until it has no descriptor left; the rest wait in the
+    // backlog, and every accept fails (EMFILE) while they do.
+    let mut held = Vec::new();
+    for _ in 0..(LIMIT as usize + 24) {
+        held.push(TcpStream::connect(host.addr()).await.unwrap());
+    }
+    tests::eventually(
+        Duration::from_secs(10),
+        "the host out of descriptors",
+        || async { (open_files(pid) >= LIMIT as usize).then_some(()) },
+    )
+    .await;
+    // A measuring window, not a synchronization: the CPU the process uses in it while
+    // every accept fails. A loop retrying at once spins a core (100 ticks a second); with
+    // the pause it retries ten times a second.
+    let before = cpu_ticks(pid);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let used = cpu_ticks(pid) - before;
+    assert!(
+        used < 30,
+        "the accept loop spun: {used} ticks of CPU in one second"
+    );
+    assert!(
+        open_files(pid) >= LIMIT as usize - 1,
+        "the host is still out of descriptors"
+    );
+
+    // Descriptors back: the host answers again.
+    drop(held);
+    tests::eventually(Duration::from_secs(10), "an answer", || async {
+        let answered = tokio::time::timeout(Duration::from_secs(1), get(&host.url("/elements")))
+            .await
+            .ok()
+            .filter(|a| a.status == 200);
+        answered.map(|_| ())
+    })
+    .await;
+}
