@@ -27,7 +27,7 @@ pub(super) const MERGE_AT: usize = 32768;
 
 /// How many entries one transaction of a merge copies: a slice of the key range, so its
 /// pages are written once for many entries, and the writer never stalls for long.
-const MERGE_CHUNK: usize = 2048;
+const MERGE_CHUNK: usize = 512;
 
 /// The key of a digest in the index: its first 8 bytes, big-endian.
 pub(super) fn intake_key(digest: &[u8; 32]) -> i64 {
