@@ -1391,6 +1391,7 @@ async fn a_new_file_gets_the_current_schema_version() {
         "poll_state",
         "webhook_intake",
         "webhook_intake_keys",
+        "webhook_intake_merged",
         "webhook_bodies",
         "notification_bodies",
     ] {

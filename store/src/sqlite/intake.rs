@@ -3,18 +3,20 @@
 //! A digest is random, so an index on it takes each insert to a random page: one page
 //! written per webhook and commit, which halved durable intake. The index here comes in
 //! two parts instead. The newest rows' keys are held in memory ([`IntakeTail`]); once
-//! there are [`MERGE_AT`] of them they are merged into `webhook_intake_keys` in one
-//! transaction, in key order, so each page of it is written once per merge rather than
-//! once per webhook. The rows themselves append (keyed by `seq`). At open the tail is
-//! rebuilt from the rows not yet merged, so the pair always covers every committed row.
+//! there are [`MERGE_AT`] of them they are merged into `webhook_intake_keys` in key order,
+//! [`MERGE_CHUNK`] per transaction (a slice of the key range each), so each page of it is
+//! written once per merge rather than once per webhook. The rows themselves append (keyed
+//! by `seq`). The last transaction of a merge records in `webhook_intake_merged` a seq up
+//! to which every row is merged; at open the tail is rebuilt from the rows after it, so
+//! the pair always covers every committed row, even after a merge cut short by a crash.
 //!
 //! The tail is a hint, not a record: an operation that is rolled back (and run again)
 //! leaves its entries behind, so every candidate is checked against its row, and the merge
 //! copies only entries whose row exists.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, params};
 
@@ -79,23 +81,18 @@ pub(super) struct IntakeTail {
 }
 
 impl IntakeTail {
-    /// The tail of the store open on `conn`: the keys of the newest `webhook_intake` rows,
-    /// back to the first one that is merged (a merge takes every entry there is, so the
-    /// rows not merged are the newest ones).
+    /// The tail of the store open on `conn`: the keys of the `webhook_intake` rows after
+    /// the seq `webhook_intake_merged` records (some of them may be merged already).
     pub(super) fn load(conn: &Connection) -> Result<IntakeTail, String> {
         let mut stmt = conn
             .prepare(
-                "SELECT w.key, w.seq, EXISTS (SELECT 1 FROM webhook_intake_keys k
-                     WHERE k.key = w.key AND k.seq = w.seq)
-                 FROM webhook_intake w ORDER BY w.seq DESC",
+                "SELECT key, seq FROM webhook_intake WHERE seq >
+                     coalesce((SELECT through_seq FROM webhook_intake_merged), 0)",
             )
             .map_err(|e| e.to_string())?;
         let mut rows = stmt.query([]).map_err(|e| e.to_string())?;
         let mut entries = Entries::default();
         while let Some(row) = rows.next().map_err(|e| e.to_string())? {
-            if row.get::<_, bool>(2).map_err(|e| e.to_string())? {
-                break;
-            }
             entries.insert(
                 row.get(0).map_err(|e| e.to_string())?,
                 row.get(1).map_err(|e| e.to_string())?,
@@ -169,7 +166,16 @@ impl IntakeTail {
 }
 
 /// Copies `entries` (in key order) into `webhook_intake_keys`, each only if its row exists.
-fn merge(conn: &Connection, entries: &[(i64, i64)]) -> Result<(), StoreError> {
+/// With `through`, the last chunk of a merge whose entries reach up to that seq: records
+/// how far every row is merged, which is to `through`, but short of any row whose entry
+/// joined the tail after the merge took its entries (a rerun after a rollback can give
+/// such a row a lower seq).
+fn merge(
+    conn: &Connection,
+    tail: &IntakeTail,
+    entries: &[(i64, i64)],
+    through: Option<i64>,
+) -> Result<(), StoreError> {
     let mut insert = conn
         .prepare_cached(
             "INSERT OR IGNORE INTO webhook_intake_keys (key, seq)
@@ -178,6 +184,26 @@ fn merge(conn: &Connection, entries: &[(i64, i64)]) -> Result<(), StoreError> {
         .map_err(db)?;
     for (key, seq) in entries {
         insert.execute(params![key, seq]).map_err(db)?;
+    }
+    if let Some(through) = through {
+        // The tail now holds this chunk's entries and those that joined after the merge
+        // took its entries.
+        let newer = tail
+            .lock()
+            .by_key
+            .iter()
+            .flat_map(|(&key, seqs)| seqs.iter().map(move |&seq| (key, seq)))
+            .filter(|entry| entries.binary_search(entry).is_err())
+            .map(|(_, seq)| seq)
+            .min();
+        let through = newer.map_or(through, |seq| through.min(seq - 1));
+        conn.prepare_cached(
+            "INSERT INTO webhook_intake_merged (id, through_seq) VALUES (0, ?1)
+             ON CONFLICT (id) DO UPDATE SET through_seq = excluded.through_seq",
+        )
+        .map_err(db)?
+        .execute([through])
+        .map_err(db)?;
     }
     Ok(())
 }
@@ -190,10 +216,17 @@ impl SqliteStore {
         let Some(entries) = self.inner.intake.due(force) else {
             return;
         };
-        for chunk in entries.chunks(MERGE_CHUNK) {
+        let through = entries.iter().map(|&(_, seq)| seq).max();
+        let chunks = entries.chunks(MERGE_CHUNK).count();
+        for (i, chunk) in entries.chunks(MERGE_CHUNK).enumerate() {
             let chunk = chunk.to_vec();
             let copy = chunk.clone();
-            match self.write(move |conn| merge(conn, &copy)).await {
+            let tail = Arc::clone(&self.inner.intake);
+            let through = through.filter(|_| i + 1 == chunks);
+            match self
+                .write(move |conn| merge(conn, &tail, &copy, through))
+                .await
+            {
                 Ok(()) => self.inner.intake.merged(&chunk),
                 Err(e) => {
                     tracing::warn!("merging idempotent intake's digest index: {e}");
@@ -302,6 +335,45 @@ mod tests {
         assert_eq!(store.inner.intake.lock().len, 1);
         assert!(post(&store, instance, "one-reopened", [1; 32]).await);
         assert!(post(&store, instance, "two-reopened", [2; 32]).await);
+    }
+
+    /// Runs [`merge`] of `entries` on the writer.
+    async fn merge_now(store: &SqliteStore, entries: Vec<(i64, i64)>, through: Option<i64>) {
+        let tail = Arc::clone(&store.inner.intake);
+        store
+            .write(move |conn| merge(conn, &tail, &entries, through))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_merge_cut_short_or_overtaken_leaves_no_row_out_of_the_index_after_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, instance) = store_with_instance(&dir).await;
+        for (id, d) in [("a", 1), ("b", 2), ("c", 3)] {
+            assert!(!post(&store, instance, id, [d; 32]).await);
+        }
+        // A merge cut short (a crash): the chunk holding the newest row committed, the
+        // others not, and the last one never recorded how far the merge went.
+        merge_now(&store, vec![(intake_key(&[3; 32]), 3)], None).await;
+        drop(store);
+        let store = SqliteStore::open(&dir.path().join("store.db")).unwrap();
+        for (id, d) in [("a-again", 1), ("b-again", 2), ("c-again", 3)] {
+            assert!(post(&store, instance, id, [d; 32]).await, "{id}");
+        }
+
+        // A merge that took its entries (up to a stale seq 9) before the row `d` (seq 4)
+        // joined: it records itself complete only below `d`.
+        store.inner.intake.add(intake_key(&[8; 32]), 9);
+        let entries = store.inner.intake.due(true).unwrap();
+        assert!(!post(&store, instance, "d", [4; 32]).await);
+        merge_now(&store, entries.clone(), Some(9)).await;
+        store.inner.intake.merged(&entries);
+        store.inner.intake.merging.store(false, Ordering::Release);
+        drop(store);
+        let store = SqliteStore::open(&dir.path().join("store.db")).unwrap();
+        assert_eq!(store.inner.intake.lock().len, 1);
+        assert!(post(&store, instance, "d-again", [4; 32]).await);
     }
 
     #[tokio::test]

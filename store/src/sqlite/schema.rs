@@ -142,6 +142,12 @@ CREATE TABLE IF NOT EXISTS webhook_intake_keys (
     PRIMARY KEY (key, seq)
 ) WITHOUT ROWID;
 
+-- Every `webhook_intake` row with a seq up to `through_seq` is in `webhook_intake_keys`.
+CREATE TABLE IF NOT EXISTS webhook_intake_merged (
+    id          INTEGER PRIMARY KEY CHECK (id = 0),
+    through_seq INTEGER NOT NULL
+);
+
 -- A webhook's body, stored once for the notifications of it that carry it when there are
 -- several (one notification keeps its whole envelope in `notifications.body`): `id` is
 -- the seq of the first of them and `last_seq` of the last (they are stored together).
