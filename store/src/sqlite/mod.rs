@@ -63,10 +63,11 @@
 //! `PRAGMA user_version` holds the schema version. Opening a file migrates it to the
 //! current version (4) in one transaction, step by step, keeping its data: version 1 has
 //! the organizations, instances and outbox; version 2 adds `poll_state` and
-//! `credentials`; version 3 adds `webhook_intake` (idempotent intake), `webhook_bodies` (a
-//! body several notifications of a webhook carry, stored once) and `notification_bodies`
-//! (which notification carries which, and where); version 4 adds `credentials.origin`. A
-//! file with a newer version is refused.
+//! `credentials`; version 3 adds `webhook_intake` (idempotent intake, with its digest
+//! index `webhook_intake_keys` and `webhook_intake_merged`, see `intake`), `webhook_bodies`
+//! (a body several notifications of a webhook carry, stored once) and
+//! `notification_bodies` (which notification carries which, and where); version 4 adds
+//! `credentials.origin`. A file with a newer version is refused.
 //!
 //! # Code layout
 //!
