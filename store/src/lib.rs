@@ -171,18 +171,19 @@ pub struct NewNotification {
     pub created_ms: Millis,
 }
 
-/// A webhook's raw body, stored once and shared by its notifications (each carries it whole
-/// as `message.raw`), and the key of idempotent intake.
+/// A webhook's raw body, stored once and shared by its notifications when it has several
+/// (each carries it whole as `message.raw`), and the key of idempotent intake.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookIntake {
     /// sha256 of the request (its query, content type and body): webhooks with the same
-    /// digest are the same webhook, and share one stored body.
+    /// digest are the same webhook.
     pub digest: [u8; 32],
     /// The bytes every notification of the webhook carries, at its
     /// [`NewNotification::raw_at`].
     pub raw: Vec<u8>,
     /// An instance with a notification of a webhook of this digest accepted at or after
-    /// this time is not notified again (idempotent intake); `None` always notifies.
+    /// this time is not notified again (idempotent intake); `None` always notifies, and
+    /// records nothing for later checks.
     pub dedupe_since: Option<Millis>,
 }
 
@@ -404,8 +405,7 @@ pub trait Store: Send + Sync + 'static {
     async fn enqueue(&self, notifications: Vec<NewNotification>) -> Result<Vec<i64>, StoreError>;
     /// Stores a webhook's notifications, all carrying `intake.raw` (at their
     /// [`NewNotification::raw_at`], which every one must have), with that body stored once
-    /// (once per digest: a later webhook with the same digest shares it), in one
-    /// transaction (group-committed, as `enqueue`). The notifications of an instance that has
+    /// when there are several, in one transaction (group-committed, as `enqueue`). The notifications of an instance that has
     /// one from a webhook of the same digest accepted since `intake.dedupe_since` are not
     /// stored: the check and the insert are one step, so two identical webhooks at once
     /// notify once. Their body, as [`Store::body`] returns it, is the whole `body` given.

@@ -61,11 +61,13 @@
 //! # Schema versions
 //!
 //! `PRAGMA user_version` holds the schema version. Opening a file migrates it to the
-//! current version (3) in one transaction, step by step, keeping its data: version 1 has
+//! current version (4) in one transaction, step by step, keeping its data: version 1 has
 //! the organizations, instances and outbox; version 2 adds `poll_state` and
-//! `credentials`; version 3 adds `webhook_bodies` (a webhook's body, stored once) and
-//! `notification_bodies` (which notification carries which, and where). A file with a
-//! newer version is refused.
+//! `credentials`; version 3 adds `webhook_intake` (idempotent intake, with its digest
+//! index `webhook_intake_keys` and `webhook_intake_merged`, see `intake`), `webhook_bodies`
+//! (a body several notifications of a webhook carry, stored once) and
+//! `notification_bodies` (which notification carries which, and where); version 4 adds
+//! `credentials.origin`. A file with a newer version is refused.
 //!
 //! # Code layout
 //!
@@ -78,6 +80,7 @@
 
 mod credentials;
 mod instances;
+mod intake;
 mod orgs;
 mod outbox;
 mod poll;
@@ -99,6 +102,7 @@ use crate::{
     NewNotification, Notification, NotificationId, NotificationState, Org, PollState, SecretHashes,
     Store, StoreError, StoredCredentials, WebhookIntake, WebhookStored,
 };
+use intake::IntakeTail;
 use schema::{configure, migrate};
 use writer::{Job, WriteOp, WriteStats, writer_loop};
 
@@ -129,6 +133,8 @@ struct Inner {
     next_reader: AtomicUsize,
     /// The writer's group-commit counters.
     stats: Arc<WriteStats>,
+    /// The newest part of idempotent intake's digest index.
+    intake: Arc<IntakeTail>,
 }
 
 impl Drop for Inner {
@@ -165,6 +171,7 @@ impl SqliteStore {
         let writer = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
         configure(&writer, false).map_err(open_err)?;
         migrate(&writer).map_err(open_err)?;
+        let intake = Arc::new(IntakeTail::load(&writer).map_err(open_err)?);
 
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
@@ -188,6 +195,7 @@ impl SqliteStore {
                 readers,
                 next_reader: AtomicUsize::new(0),
                 stats,
+                intake,
             }),
         })
     }

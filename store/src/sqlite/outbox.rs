@@ -3,7 +3,10 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use std::sync::Arc;
+
 use super::SqliteStore;
+use super::intake::{IntakeTail, intake_key};
 use super::rows::{NOTIFICATION_COLUMNS, RawNotification, db, to_u32};
 use crate::{
     Attempt, AttemptRecord, InstanceId, Millis, NewNotification, Notification, NotificationId,
@@ -73,110 +76,207 @@ pub(super) fn insert_notifications(
         .collect()
 }
 
-/// Each notification's body without the webhook's shared body, checked to hold it at its
-/// `raw_at`.
-fn strip_raw(
-    raw: &[u8],
-    notifications: &[NewNotification],
-) -> Result<Vec<(Vec<u8>, usize)>, StoreError> {
+/// Where each notification carries the webhook's body `raw`: its `raw_at`, checked.
+fn raw_offsets(raw: &[u8], notifications: &[NewNotification]) -> Result<Vec<usize>, StoreError> {
     notifications
         .iter()
         .map(|n| {
-            let at = n
-                .raw_at
+            n.raw_at
                 .filter(|&at| n.body.get(at..at.saturating_add(raw.len())) == Some(raw))
                 .ok_or_else(|| {
                     StoreError::Database(format!(
                         "notification {} does not carry the webhook body at its raw_at {:?}",
                         n.id, n.raw_at
                     ))
-                })?;
-            let mut stripped = Vec::with_capacity(n.body.len() - raw.len());
-            stripped.extend_from_slice(&n.body[..at]);
-            stripped.extend_from_slice(&n.body[at + raw.len()..]);
-            Ok((stripped, at))
+                })
         })
         .collect()
+}
+
+/// A notification's body without the `raw_len` bytes of the shared body at `at`.
+fn strip_raw(body: &[u8], at: usize, raw_len: usize) -> Vec<u8> {
+    let mut stripped = Vec::with_capacity(body.len() - raw_len);
+    stripped.extend_from_slice(&body[..at]);
+    stripped.extend_from_slice(&body[at + raw_len..]);
+    stripped
+}
+
+/// A notification's `raw_at`, and its body without the shared one if it may be stored so.
+type Prepared = (usize, Option<Vec<u8>>);
+
+/// Each notification's `raw_at`, checked, with its body without the shared one when the
+/// webhook has several notifications (which then share it).
+fn prepare_webhook(
+    raw: &[u8],
+    notifications: &[NewNotification],
+) -> Result<Vec<Prepared>, StoreError> {
+    let offsets = raw_offsets(raw, notifications)?;
+    let several = notifications.len() > 1;
+    Ok(notifications
+        .iter()
+        .zip(offsets)
+        .map(|(n, at)| (at, several.then(|| strip_raw(&n.body, at, raw.len()))))
+        .collect())
+}
+
+/// Records that notification `seq` carries the shared body `body_id` at `at`.
+fn link_body(conn: &Connection, seq: i64, body_id: i64, at: usize) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO notification_bodies (seq, body_id, raw_at) VALUES (?1, ?2, ?3)",
+    )
+    .map_err(db)?
+    .execute(params![seq, body_id, at as i64])
+    .map_err(db)?;
+    Ok(())
+}
+
+/// The instances already notified of the webhook of `digest` since `since`, in the order
+/// they first appear in `notifications`, each with the ids of those notifications (oldest
+/// first). A recorded run whose notifications were all pruned does not count.
+fn earlier_notifications(
+    conn: &Connection,
+    tail: &IntakeTail,
+    digest: &[u8; 32],
+    since: Millis,
+    notifications: &[NewNotification],
+) -> Result<Vec<(InstanceId, Vec<NotificationId>)>, StoreError> {
+    // (instance, first seq, last seq) of each recorded run, oldest first. The key finds
+    // the candidates; the whole digest confirms them.
+    let mut run = conn
+        .prepare_cached(
+            "SELECT instance_id, last_seq FROM webhook_intake
+             WHERE seq = ?1 AND digest = ?2 AND created_ms >= ?3",
+        )
+        .map_err(db)?;
+    let mut runs: Vec<(InstanceId, i64, i64)> = Vec::new();
+    for seq in tail.candidates(conn, intake_key(digest))? {
+        if let Some((instance, last)) = run
+            .query_row(params![seq, &digest[..], since], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .map_err(db)?
+        {
+            runs.push((instance, seq, last));
+        }
+    }
+    let mut duplicates: Vec<(InstanceId, Vec<NotificationId>)> = Vec::new();
+    if runs.is_empty() {
+        return Ok(duplicates);
+    }
+    let mut ids = conn
+        .prepare_cached(
+            "SELECT id FROM notifications WHERE seq BETWEEN ?1 AND ?2 AND instance_id = ?3
+             ORDER BY seq",
+        )
+        .map_err(db)?;
+    for n in notifications {
+        if duplicates.iter().any(|(i, _)| *i == n.instance_id) {
+            continue;
+        }
+        let mut earlier = Vec::new();
+        for (_, first, last) in runs.iter().filter(|(i, _, _)| *i == n.instance_id) {
+            let rows = ids
+                .query_map(params![first, last, n.instance_id], |r| {
+                    r.get::<_, String>(0)
+                })
+                .map_err(db)?;
+            for id in rows {
+                earlier.push(NotificationId(id.map_err(db)?));
+            }
+        }
+        if !earlier.is_empty() {
+            duplicates.push((n.instance_id, earlier));
+        }
+    }
+    Ok(duplicates)
 }
 
 /// [`Store::enqueue_webhook`](crate::Store::enqueue_webhook)'s work, in the writer's
 /// transaction: the check for an earlier notification of the same webhook and the inserts
 /// are one step.
+///
+/// A webhook that stores one notification stores its whole envelope, as
+/// [`insert_notifications`] does; one that stores several stores the body once
+/// (`webhook_bodies`) and each envelope without it (`notification_bodies` says where it
+/// goes back). With the dedupe window on, each run of consecutive notifications of one
+/// instance is recorded in `webhook_intake`.
 fn insert_webhook(
     conn: &Connection,
+    tail: &IntakeTail,
     intake: &WebhookIntake,
     notifications: &[NewNotification],
-    stripped: &[(Vec<u8>, usize)],
+    prepared: &[Prepared],
 ) -> Result<WebhookStored, StoreError> {
-    let Some(first) = notifications.first() else {
-        return Ok(WebhookStored::default());
+    let duplicates = match intake.dedupe_since {
+        Some(since) => earlier_notifications(conn, tail, &intake.digest, since, notifications)?,
+        None => Vec::new(),
     };
-    let digest: &[u8] = &intake.digest;
-    let existing: Option<i64> = conn
-        .prepare_cached("SELECT id FROM webhook_bodies WHERE sha256 = ?1")
-        .map_err(db)?
-        .query_row([digest], |r| r.get(0))
-        .optional()
-        .map_err(db)?;
-    let body_id = match existing {
-        Some(id) => id,
-        None => {
-            conn.prepare_cached(
-                "INSERT INTO webhook_bodies (sha256, received_ms, body) VALUES (?1, ?2, ?3)",
-            )
-            .map_err(db)?
-            .execute(params![digest, first.created_ms, intake.raw])
-            .map_err(db)?;
-            conn.last_insert_rowid()
-        }
-    };
-    // The instances already notified of this webhook within the window.
-    let mut duplicates: Vec<(InstanceId, Vec<NotificationId>)> = Vec::new();
-    if let (Some(since), Some(_)) = (intake.dedupe_since, existing) {
-        let mut earlier = conn
-            .prepare_cached(
-                "SELECT n.id FROM notification_bodies r JOIN notifications n ON n.seq = r.seq
-                 WHERE r.body_id = ?1 AND r.instance_id = ?2 AND r.created_ms >= ?3
-                 ORDER BY r.seq",
-            )
-            .map_err(db)?;
-        for n in notifications {
-            if duplicates.iter().any(|(i, _)| *i == n.instance_id) {
-                continue;
-            }
-            let ids = earlier
-                .query_map(params![body_id, n.instance_id, since], |r| {
-                    r.get::<_, String>(0)
-                })
-                .map_err(db)?
-                .map(|id| id.map(NotificationId).map_err(db))
-                .collect::<Result<Vec<_>, _>>()?;
-            if !ids.is_empty() {
-                duplicates.push((n.instance_id, ids));
-            }
-        }
-    }
+    let is_duplicate = |n: &NewNotification| duplicates.iter().any(|(i, _)| *i == n.instance_id);
+    let stored = notifications.iter().filter(|n| !is_duplicate(n)).count();
     let mut seqs = Vec::with_capacity(notifications.len());
-    for (n, (body, at)) in notifications.iter().zip(stripped) {
-        if duplicates.iter().any(|(i, _)| *i == n.instance_id) {
+    // (first seq, last seq) of the stored ones that carry the shared body.
+    let mut shared: Option<(i64, i64)> = None;
+    // The run being recorded: instance, first seq, last seq, created_ms.
+    let mut run: Option<(InstanceId, i64, i64, Millis)> = None;
+    let mut record = conn
+        .prepare_cached(
+            "INSERT INTO webhook_intake (seq, last_seq, instance_id, created_ms, key, digest)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .map_err(db)?;
+    let key = intake_key(&intake.digest);
+    let mut record_run = |run: Option<(InstanceId, i64, i64, Millis)>| match run {
+        Some((instance, first, last, created)) if intake.dedupe_since.is_some() => {
+            record
+                .execute(params![
+                    first,
+                    last,
+                    instance,
+                    created,
+                    key,
+                    &intake.digest[..]
+                ])
+                .map_err(db)?;
+            tail.add(key, first);
+            Ok(())
+        }
+        _ => Ok(()),
+    };
+    for (n, (at, stripped)) in notifications.iter().zip(prepared) {
+        if is_duplicate(n) {
             seqs.push(None);
             continue;
         }
-        let seq = insert_notification(conn, n, body)?;
-        conn.prepare_cached(
-            "INSERT INTO notification_bodies (seq, body_id, raw_at, instance_id, created_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .map_err(db)?
-        .execute(params![
-            seq,
-            body_id,
-            *at as i64,
-            n.instance_id,
-            n.created_ms
-        ])
-        .map_err(db)?;
+        let seq = match stripped {
+            Some(stripped) if stored > 1 => {
+                let seq = insert_notification(conn, n, stripped)?;
+                let first = shared.map_or(seq, |(first, _)| first);
+                link_body(conn, seq, first, *at)?;
+                shared = Some((first, seq));
+                seq
+            }
+            _ => insert_notification(conn, n, &n.body)?,
+        };
+        run = match run {
+            Some((instance, first, last, created))
+                if instance == n.instance_id && last + 1 == seq =>
+            {
+                Some((instance, first, seq, created))
+            }
+            other => {
+                record_run(other)?;
+                Some((n.instance_id, seq, seq, n.created_ms))
+            }
+        };
         seqs.push(Some(seq));
+    }
+    record_run(run)?;
+    if let Some((first, last)) = shared {
+        conn.prepare_cached("INSERT INTO webhook_bodies (id, last_seq, body) VALUES (?1, ?2, ?3)")
+            .map_err(db)?
+            .execute(params![first, last, intake.raw])
+            .map_err(db)?;
     }
     Ok(WebhookStored { seqs, duplicates })
 }
@@ -204,9 +304,17 @@ impl SqliteStore {
             return Ok(WebhookStored::default());
         }
         // Done here, not on the writer thread: the copies can be big.
-        let stripped = strip_raw(&intake.raw, &notifications)?;
-        self.write(move |conn| insert_webhook(conn, &intake, &notifications, &stripped))
-            .await
+        let prepared = prepare_webhook(&intake.raw, &notifications)?;
+        let tail = Arc::clone(&self.inner.intake);
+        let stored = self
+            .write(move |conn| insert_webhook(conn, &tail, &intake, &notifications, &prepared))
+            .await?;
+        if self.inner.intake.is_due() {
+            // In the background: this webhook is stored, and answered now.
+            let store = self.clone();
+            tokio::spawn(async move { store.merge_intake(false).await });
+        }
+        Ok(stored)
     }
 
     /// Implements [`Store::pending`](crate::Store::pending).
@@ -471,7 +579,16 @@ impl SqliteStore {
             let mut notifications = conn
                 .prepare_cached("DELETE FROM notifications WHERE seq = ?1")
                 .map_err(db)?;
+            // The intake run a notification belongs to, if recorded: the last one that
+            // starts at or before it (runs do not overlap), if it ends at or after it.
+            let mut run = conn
+                .prepare_cached(
+                    "SELECT seq, last_seq FROM webhook_intake WHERE seq <= ?1
+                     ORDER BY seq DESC LIMIT 1",
+                )
+                .map_err(db)?;
             let mut bodies: Vec<i64> = Vec::new();
+            let mut runs: Vec<i64> = Vec::new();
             for (seq, id) in &doomed {
                 attempts.execute(params![id]).map_err(db)?;
                 if let Some(body) = links
@@ -482,18 +599,49 @@ impl SqliteStore {
                     bodies.push(body);
                 }
                 notifications.execute(params![seq]).map_err(db)?;
+                if let Some((first, _)) = run
+                    .query_row(params![seq], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                    })
+                    .optional()
+                    .map_err(db)?
+                    .filter(|&(_, last)| last >= *seq)
+                {
+                    runs.push(first);
+                }
             }
-            // A shared body goes with the last notification that carries it.
+            // A shared body, and an intake record, go with the last notification of theirs.
             bodies.sort_unstable();
             bodies.dedup();
             let mut orphan = conn
                 .prepare_cached(
-                    "DELETE FROM webhook_bodies WHERE id = ?1
-                     AND NOT EXISTS (SELECT 1 FROM notification_bodies WHERE body_id = ?1)",
+                    "DELETE FROM webhook_bodies AS b WHERE b.id = ?1 AND NOT EXISTS
+                     (SELECT 1 FROM notification_bodies r WHERE r.seq BETWEEN b.id AND b.last_seq)",
                 )
                 .map_err(db)?;
             for body in bodies {
                 orphan.execute([body]).map_err(db)?;
+            }
+            runs.sort_unstable();
+            runs.dedup();
+            let mut forget = conn
+                .prepare_cached(
+                    "DELETE FROM webhook_intake AS w WHERE w.seq = ?1 AND NOT EXISTS
+                     (SELECT 1 FROM notifications n WHERE n.seq BETWEEN w.seq AND w.last_seq)
+                     RETURNING key",
+                )
+                .map_err(db)?;
+            let mut unkey = conn
+                .prepare_cached("DELETE FROM webhook_intake_keys WHERE key = ?1 AND seq = ?2")
+                .map_err(db)?;
+            for first in runs {
+                if let Some(key) = forget
+                    .query_row([first], |r| r.get::<_, i64>(0))
+                    .optional()
+                    .map_err(db)?
+                {
+                    unkey.execute(params![key, first]).map_err(db)?;
+                }
             }
             Ok(doomed.len() as u64)
         })

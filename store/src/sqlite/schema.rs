@@ -113,29 +113,57 @@ CREATE TABLE IF NOT EXISTS credentials (
 );
 ";
 
-/// Version 3: webhook bodies stored once, shared by the notifications that carry them.
+/// Version 3: idempotent webhook intake, and a webhook's body stored once when several
+/// notifications carry it.
+///
+/// Every table here but `webhook_intake_keys` is keyed by notification `seq`, so its rows
+/// append in acceptance order; `webhook_intake_keys` (random keys) is written in merges
+/// (see `intake.rs`).
 const SCHEMA_V3: &str = "
--- One row per distinct webhook (by the sha256 of its request): the body every
--- notification of it carries as `message.raw`.
+-- One row per run of consecutive notifications of one instance stored from one webhook
+-- while the dedupe window is on: `seq` is the run's first notification, `last_seq` its
+-- last. A webhook whose sha256 (`digest`; `key` is its first 8 bytes, big-endian) matches
+-- a row of the instance accepted within the window is a duplicate, if the row's
+-- notifications are still stored.
+CREATE TABLE IF NOT EXISTS webhook_intake (
+    seq         INTEGER PRIMARY KEY,
+    last_seq    INTEGER NOT NULL,
+    instance_id INTEGER NOT NULL,
+    created_ms  INTEGER NOT NULL,
+    key         INTEGER NOT NULL,
+    digest      BLOB    NOT NULL
+);
+
+-- The index of `webhook_intake` by `key`, but for its newest rows, which the writer keeps
+-- in memory and merges in here thousands at a time, in key order.
+CREATE TABLE IF NOT EXISTS webhook_intake_keys (
+    key INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (key, seq)
+) WITHOUT ROWID;
+
+-- Every `webhook_intake` row with a seq up to `through_seq` is in `webhook_intake_keys`.
+CREATE TABLE IF NOT EXISTS webhook_intake_merged (
+    id          INTEGER PRIMARY KEY CHECK (id = 0),
+    through_seq INTEGER NOT NULL
+);
+
+-- A webhook's body, stored once for the notifications of it that carry it when there are
+-- several (one notification keeps its whole envelope in `notifications.body`): `id` is
+-- the seq of the first of them and `last_seq` of the last (they are stored together).
 CREATE TABLE IF NOT EXISTS webhook_bodies (
-    id          INTEGER PRIMARY KEY,
-    sha256      BLOB    NOT NULL UNIQUE,
-    received_ms INTEGER NOT NULL,
-    body        BLOB    NOT NULL
+    id       INTEGER PRIMARY KEY,
+    last_seq INTEGER NOT NULL,
+    body     BLOB    NOT NULL
 );
 
 -- One row per notification that carries a shared body: its `notifications.body` is the
--- envelope without it, and the body goes back in at byte `raw_at`. `instance_id` and
--- `created_ms` repeat the notification's, so idempotent intake reads this index alone.
+-- envelope without it, and the body goes back in at byte `raw_at`.
 CREATE TABLE IF NOT EXISTS notification_bodies (
-    seq         INTEGER PRIMARY KEY REFERENCES notifications (seq),
-    body_id     INTEGER NOT NULL REFERENCES webhook_bodies (id),
-    raw_at      INTEGER NOT NULL,
-    instance_id INTEGER NOT NULL,
-    created_ms  INTEGER NOT NULL
+    seq     INTEGER PRIMARY KEY REFERENCES notifications (seq),
+    body_id INTEGER NOT NULL,
+    raw_at  INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS notification_bodies_by_body
-    ON notification_bodies (body_id, instance_id, created_ms);
 ";
 
 /// Version 4: where vendor credentials were obtained (the host's fingerprint of the
