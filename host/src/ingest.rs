@@ -396,57 +396,6 @@ impl Ingest {
         })
     }
 
-    /// Of instances of several organizations that the finder matched, those that check
-    /// the webhook's signature. One that does not would take any webhook for the vendor
-    /// account, another organization's included, so it gets none: an instance counts as
-    /// checking when it has a secret configured (a non-empty value for a secret key) and
-    /// refuses the same body sent unsigned (no header but Content-Type, no query string),
-    /// which is where vendors put their signatures. An instance whose check fails some
-    /// other way (a trap, a time-out) is left out, and does not fail the others.
-    async fn signature_checking(
-        &self,
-        connector: &LoadedConnector,
-        instances: Vec<Arc<LiveInstance>>,
-        request: &WebhookRequest,
-    ) -> Vec<Arc<LiveInstance>> {
-        let unsigned = WebhookRequest {
-            query: String::new(),
-            headers: request
-                .headers
-                .iter()
-                .filter(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-                .cloned()
-                .collect(),
-            ..request.clone()
-        };
-        let mut out = Vec::with_capacity(instances.len());
-        for instance in instances {
-            let config = instance.connector_config.clone();
-            let has_secret = config
-                .iter()
-                .any(|(k, v)| !v.trim().is_empty() && is_secret(connector.info(), k));
-            if !has_secret {
-                continue;
-            }
-            let ctx = Context {
-                config,
-                credentials: None,
-            };
-            match connector.verify_webhook(&ctx, &unsigned).await {
-                Ok(()) => {}
-                Err(CallError::Connector(
-                    ConnectorError::Unauthorized(_) | ConnectorError::BadRequest(_),
-                )) => out.push(instance),
-                Err(e) => tracing::warn!(
-                    instance = instance.id.0,
-                    "a webhook matched instances of several organizations and this one's \
-                     signature check failed, so it gets none: {e}"
-                ),
-            }
-        }
-        out
-    }
-
     /// Verifies, parses and stores a webhook for every instance it is for. Returns once the
     /// notifications are durably stored.
     pub async fn webhook(&self, w: Webhook) -> Result<Vec<Outcome>, IngestError> {
@@ -466,7 +415,14 @@ impl Ingest {
             body: w.body.to_vec(),
         };
         if let Some(why) = shared {
-            targets = self.signature_checking(&connector, targets, &request).await;
+            targets = signature_checking(&connector, targets, &request, |instance, e| {
+                tracing::warn!(
+                    instance = instance.id.0,
+                    "a webhook matched instances of several organizations and this one's \
+                     signature check failed, so it gets none: {e}"
+                )
+            })
+            .await;
             if targets.is_empty() {
                 return Err(IngestError::Ambiguous(why));
             }
@@ -568,6 +524,53 @@ impl Ingest {
         }
         Ok(outcomes)
     }
+}
+
+/// Of instances of several organizations that the finder matched, those that check the
+/// webhook's signature. One that does not would take any webhook for the vendor account,
+/// another organization's included, so it gets none: an instance counts as checking when
+/// it has a secret configured (a non-empty value for a secret key) and refuses the same
+/// body sent unsigned (no header but Content-Type, no query string), which is where vendors
+/// put their signatures. An instance whose check fails some other way (a trap, a time-out)
+/// is left out, and does not fail the others: `on_failure` hears of it.
+pub async fn signature_checking(
+    connector: &LoadedConnector,
+    instances: Vec<Arc<LiveInstance>>,
+    request: &WebhookRequest,
+    mut on_failure: impl FnMut(&LiveInstance, &CallError),
+) -> Vec<Arc<LiveInstance>> {
+    let unsigned = WebhookRequest {
+        query: String::new(),
+        headers: request
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .cloned()
+            .collect(),
+        ..request.clone()
+    };
+    let mut out = Vec::with_capacity(instances.len());
+    for instance in instances {
+        let config = instance.connector_config.clone();
+        let has_secret = config
+            .iter()
+            .any(|(k, v)| !v.trim().is_empty() && is_secret(connector.info(), k));
+        if !has_secret {
+            continue;
+        }
+        let ctx = Context {
+            config,
+            credentials: None,
+        };
+        match connector.verify_webhook(&ctx, &unsigned).await {
+            Ok(()) => {}
+            Err(CallError::Connector(
+                ConnectorError::Unauthorized(_) | ConnectorError::BadRequest(_),
+            )) => out.push(instance),
+            Err(e) => on_failure(&instance, &e),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

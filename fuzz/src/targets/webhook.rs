@@ -27,13 +27,12 @@ use arbitrary::Unstructured;
 use bytes::Bytes;
 use host::ingest::{
     Webhook as HostWebhook, addressed_ids, decode_instance_id, form_value, json_string_at,
-    raw_body, string_at,
+    raw_body, signature_checking, string_at,
 };
-use host::instances::settings::is_secret;
 use host::instances::{Instances, LiveInstance};
 use host::notify::{self, Event, WEBHOOK_BATCH};
 use hyper::header::{HeaderName, HeaderValue};
-use runtime::types::{ConnectorError, Context, WebhookRequest};
+use runtime::types::{Context, WebhookRequest};
 use runtime::{CallError, Limits, LoadedConnector, Runtime};
 use serde_json::Value;
 use store::{ConfigEntry, Instance, InstanceId, OrgId};
@@ -321,7 +320,15 @@ impl Webhook {
                 trace.hit(10 + targets.len() as u64);
                 if shared {
                     trace.hit(20);
-                    self.signature_checking(connector, targets, &request).await
+                    {
+                        let checked = targets.len() as u64;
+                        let kept = signature_checking(connector, targets, &request, |_, e| {
+                            self.failure(e)
+                        })
+                        .await;
+                        self.calls.fetch_add(checked, Ordering::Relaxed);
+                        kept
+                    }
                 } else {
                     targets
                 }
@@ -405,49 +412,6 @@ impl Webhook {
                 }
             }
         }
-    }
-
-    /// `Ingest::signature_checking`: of instances of several organizations, those with a
-    /// secret that refuse the body unsigned.
-    async fn signature_checking(
-        &self,
-        connector: &LoadedConnector,
-        instances: Vec<Arc<LiveInstance>>,
-        request: &WebhookRequest,
-    ) -> Vec<Arc<LiveInstance>> {
-        let unsigned = WebhookRequest {
-            query: String::new(),
-            headers: request
-                .headers
-                .iter()
-                .filter(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-                .cloned()
-                .collect(),
-            ..request.clone()
-        };
-        let mut out = Vec::new();
-        for instance in instances {
-            let config = instance.connector_config.clone();
-            if !config
-                .iter()
-                .any(|(k, v)| !v.trim().is_empty() && is_secret(connector.info(), k))
-            {
-                continue;
-            }
-            let ctx = Context {
-                config,
-                credentials: None,
-            };
-            self.calls.fetch_add(1, Ordering::Relaxed);
-            match connector.verify_webhook(&ctx, &unsigned).await {
-                Ok(()) => {}
-                Err(CallError::Connector(
-                    ConnectorError::Unauthorized(_) | ConnectorError::BadRequest(_),
-                )) => out.push(instance),
-                Err(e) => self.failure(&e),
-            }
-        }
-        out
     }
 }
 
