@@ -16,6 +16,7 @@ mod isolation;
 mod origins;
 mod poll_budget;
 mod polling;
+mod postgres;
 mod quotas;
 mod responsive;
 mod structure;
