@@ -1,0 +1,210 @@
+//! The outbox: notifications and their delivery attempts.
+
+use tokio_postgres::Row;
+
+use super::{PgStore, pg};
+use crate::{
+    AttemptRecord, InstanceId, NewNotification, Notification, NotificationId, NotificationState,
+    StoreError,
+};
+
+/// The notification columns [`notification_from_row`] reads, in its order.
+const NOTIFICATION_COLUMNS: &str = "seq, id, instance_id, endpoint, event_count, \
+     created_ms, state, delivery, attempts, next_attempt_ms, delivered_ms";
+
+/// `v` as a `u32`, or [`StoreError::Corrupt`] naming `what`.
+fn to_u32(v: i64, what: &str) -> Result<u32, StoreError> {
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} out of range: {v}")))
+}
+
+/// A notification row of [`NOTIFICATION_COLUMNS`], checked.
+fn notification_from_row(r: &Row) -> Result<Notification, StoreError> {
+    let state: String = r.try_get(6).map_err(pg)?;
+    Ok(Notification {
+        seq: r.try_get(0).map_err(pg)?,
+        id: NotificationId(r.try_get(1).map_err(pg)?),
+        instance_id: InstanceId(r.try_get(2).map_err(pg)?),
+        endpoint: r.try_get(3).map_err(pg)?,
+        event_count: to_u32(r.try_get(4).map_err(pg)?, "event_count")?,
+        created_ms: r.try_get(5).map_err(pg)?,
+        state: NotificationState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("notification state {state:?}")))?,
+        delivery: to_u32(r.try_get(7).map_err(pg)?, "delivery")?,
+        attempts: to_u32(r.try_get(8).map_err(pg)?, "attempts")?,
+        next_attempt_ms: r.try_get(9).map_err(pg)?,
+        delivered_ms: r.try_get(10).map_err(pg)?,
+    })
+}
+
+impl PgStore {
+    /// Implements [`Store::enqueue`](crate::Store::enqueue): one transaction, one prepared
+    /// insert per notification, in order.
+    pub(super) async fn outbox_enqueue(
+        &self,
+        notifications: Vec<NewNotification>,
+    ) -> Result<Vec<i64>, StoreError> {
+        if notifications.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await.map_err(pg)?;
+        let insert = tx
+            .prepare(
+                "INSERT INTO notifications (id, instance_id, endpoint, event_count,
+                     created_ms, state, delivery, attempts, next_attempt_ms, body)
+                 VALUES ($1, $2, $3, $4, $5, 'pending', 1, 0, $5, $6) RETURNING seq",
+            )
+            .await
+            .map_err(pg)?;
+        let mut seqs = Vec::with_capacity(notifications.len());
+        for n in &notifications {
+            let row = tx
+                .query_one(
+                    &insert,
+                    &[
+                        &n.id.as_str(),
+                        &n.instance_id.0,
+                        &n.endpoint,
+                        &i64::from(n.event_count),
+                        &n.created_ms,
+                        &n.body,
+                    ],
+                )
+                .await
+                .map_err(pg)?;
+            seqs.push(row.try_get(0).map_err(pg)?);
+        }
+        tx.commit().await.map_err(pg)?;
+        Ok(seqs)
+    }
+
+    /// Implements [`Store::pending`](crate::Store::pending).
+    pub(super) async fn outbox_pending(&self) -> Result<Vec<Notification>, StoreError> {
+        let client = self.pool.get().await?;
+        let sql = format!(
+            "SELECT {NOTIFICATION_COLUMNS} FROM notifications
+             WHERE state = 'pending' ORDER BY seq"
+        );
+        client
+            .query(&sql, &[])
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(notification_from_row)
+            .collect()
+    }
+
+    /// Implements [`Store::get_notification`](crate::Store::get_notification).
+    pub(super) async fn outbox_get(&self, id: &str) -> Result<Option<Notification>, StoreError> {
+        let client = self.pool.get().await?;
+        let sql = format!("SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE id = $1");
+        client
+            .query_opt(&sql, &[&id])
+            .await
+            .map_err(pg)?
+            .as_ref()
+            .map(notification_from_row)
+            .transpose()
+    }
+
+    /// Implements [`Store::body`](crate::Store::body), splicing a shared webhook body back
+    /// in at its offset (`notification_bodies`, written by `enqueue_webhook` once it is
+    /// implemented).
+    pub(super) async fn outbox_body(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let client = self.pool.get().await?;
+        let Some(row) = client
+            .query_opt(
+                "SELECT n.body, r.raw_at, b.body FROM notifications n
+                 LEFT JOIN notification_bodies r ON r.seq = n.seq
+                 LEFT JOIN webhook_bodies b ON b.id = r.body_id
+                 WHERE n.id = $1",
+                &[&id],
+            )
+            .await
+            .map_err(pg)?
+        else {
+            return Ok(None);
+        };
+        let body: Vec<u8> = row.try_get(0).map_err(pg)?;
+        let at: Option<i64> = row.try_get(1).map_err(pg)?;
+        let raw: Option<Vec<u8>> = row.try_get(2).map_err(pg)?;
+        let (Some(at), Some(raw)) = (at, raw) else {
+            return Ok(Some(body));
+        };
+        let at = usize::try_from(at)
+            .ok()
+            .filter(|&at| at <= body.len())
+            .ok_or_else(|| StoreError::Corrupt(format!("raw_at {at}")))?;
+        let mut whole = Vec::with_capacity(body.len() + raw.len());
+        whole.extend_from_slice(&body[..at]);
+        whole.extend_from_slice(&raw);
+        whole.extend_from_slice(&body[at..]);
+        Ok(Some(whole))
+    }
+
+    /// Implements [`Store::record_attempt`](crate::Store::record_attempt).
+    pub(super) async fn outbox_record_attempt(
+        &self,
+        record: AttemptRecord,
+    ) -> Result<(), StoreError> {
+        let a = &record.attempt;
+        let delivered_ms = (record.new_state == NotificationState::Delivered).then_some(a.at_ms);
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await.map_err(pg)?;
+        let changed = tx
+            .execute(
+                "UPDATE notifications SET
+                     state = CASE WHEN state = 'dropped' AND $2 <> 'delivered'
+                                  THEN 'dropped' ELSE $2 END,
+                     attempts = $3,
+                     next_attempt_ms = $4,
+                     delivered_ms = COALESCE($5, delivered_ms)
+                 WHERE id = $1 AND delivery = $6",
+                &[
+                    &a.notification_id.as_str(),
+                    &record.new_state.as_str(),
+                    &i64::from(a.attempt),
+                    &record.next_attempt_ms,
+                    &delivered_ms,
+                    &i64::from(a.delivery),
+                ],
+            )
+            .await
+            .map_err(pg)?;
+        if changed == 0 {
+            // An attempt of an earlier round, finished after a redeliver call: kept in the
+            // history, but it does not change the new round's state.
+            let exists = tx
+                .query_opt(
+                    "SELECT 1 FROM notifications WHERE id = $1",
+                    &[&a.notification_id.as_str()],
+                )
+                .await
+                .map_err(pg)?
+                .is_some();
+            if !exists {
+                return Err(StoreError::Database(format!(
+                    "no notification {:?}",
+                    a.notification_id
+                )));
+            }
+        }
+        tx.execute(
+            "INSERT INTO attempts (notification_id, delivery, attempt, at_ms, status_code,
+                 latency_us, error)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &a.notification_id.as_str(),
+                &i64::from(a.delivery),
+                &i64::from(a.attempt),
+                &a.at_ms,
+                &a.status_code.map(i64::from),
+                &a.latency_us,
+                &a.error,
+            ],
+        )
+        .await
+        .map_err(pg)?;
+        tx.commit().await.map_err(pg)
+    }
+}
