@@ -14,6 +14,7 @@ mod instances;
 mod intake;
 mod isolation;
 mod origins;
+mod pg_store;
 mod poll_budget;
 mod polling;
 mod postgres;
