@@ -91,6 +91,9 @@ fn record(
     }
 }
 
+/// An `attempts` row: notification id, delivery, attempt, status, error.
+type AttemptRow = (String, i64, i64, Option<i64>, Option<String>);
+
 async fn schema_version(client: &Client) -> i64 {
     client
         .query_one("SELECT version FROM schema_version WHERE id = 0", &[])
@@ -405,7 +408,7 @@ async fn outbox_enqueue_pending_body_and_attempts() {
         )
         .await
         .unwrap();
-    let got: Vec<(String, i64, i64, Option<i64>, Option<String>)> = rows
+    let got: Vec<AttemptRow> = rows
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
         .collect();
