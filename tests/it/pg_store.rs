@@ -4,7 +4,8 @@
 use store::postgres::{PgStore, SCHEMA_VERSION};
 use store::{
     Attempt, AttemptRecord, InstanceId, InstanceUpdate, NewInstance, NewNotification,
-    NotificationId, NotificationState, OrgId, SecretHashes, Store, StoreError,
+    NotificationId, NotificationState, OrgId, PollState, SecretHashes, Store, StoreError,
+    StoredCredentials,
 };
 use tests::pg::{TestDatabase, describe};
 use tokio_postgres::{Client, NoTls};
@@ -504,8 +505,6 @@ async fn methods_not_yet_implemented_say_so() {
         err.to_string(),
         "prune is not implemented on PostgreSQL yet"
     );
-    let err = store.poll_states(InstanceId(1)).await.unwrap_err();
-    assert!(matches!(err, StoreError::NotImplemented { .. }), "{err:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -550,4 +549,329 @@ async fn concurrent_enqueues_through_the_pool_all_commit() {
         .get(0);
     // The store's 3 and this one.
     assert!(connections <= 4, "{connections} connections");
+}
+
+/// The ids of `v`, in order.
+fn ids(v: Vec<store::Notification>) -> Vec<String> {
+    v.into_iter().map(|n| n.id.0).collect()
+}
+
+#[tokio::test]
+async fn list_attempts_redeliver_and_counts_by_state() {
+    let db = TestDatabase::create();
+    let store = open(&db).await;
+    let org = store.create_org("o", &secrets("u", "o"), 1).await.unwrap();
+    let inst = store
+        .create_instance(new_instance(org.id, "a"))
+        .await
+        .unwrap();
+    let other = store
+        .create_instance(new_instance(org.id, "b"))
+        .await
+        .unwrap();
+    assert_eq!(store.count_by_state().await.unwrap(), vec![]);
+    let seqs = store
+        .enqueue(vec![
+            note("n1", inst.id, 10),
+            note("n2", inst.id, 11),
+            note("o1", other.id, 12),
+            note("n3", inst.id, 13),
+        ])
+        .await
+        .unwrap();
+
+    // Listing: newest first, per instance, with limit and offset.
+    assert_eq!(
+        ids(store.list_notifications(inst.id, 10, 0).await.unwrap()),
+        ["n3", "n2", "n1"]
+    );
+    assert_eq!(
+        ids(store.list_notifications(inst.id, 1, 1).await.unwrap()),
+        ["n2"]
+    );
+    assert_eq!(
+        ids(store.list_notifications(inst.id, 10, 3).await.unwrap()),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        ids(store.list_notifications(other.id, 10, 0).await.unwrap()),
+        ["o1"]
+    );
+    assert_eq!(
+        store.list_notifications(inst.id, 1, 0).await.unwrap(),
+        vec![store.get_notification(&"n3".into()).await.unwrap().unwrap()]
+    );
+
+    // Attempts, oldest first, exactly as recorded; none for a notification without any
+    // or an unknown one.
+    let a1 = record("n1", 1, 1, Some(502), NotificationState::Pending);
+    let a2 = record("n1", 1, 2, Some(204), NotificationState::Delivered);
+    let a3 = record("n2", 1, 1, None, NotificationState::Dead);
+    for r in [&a1, &a2, &a3] {
+        store.record_attempt(r.clone()).await.unwrap();
+    }
+    assert_eq!(
+        store.attempts(&"n1".into()).await.unwrap(),
+        vec![a1.attempt.clone(), a2.attempt.clone()]
+    );
+    assert_eq!(
+        store.attempts(&"n2".into()).await.unwrap(),
+        vec![a3.attempt.clone()]
+    );
+    assert_eq!(store.attempts(&"n3".into()).await.unwrap(), vec![]);
+    assert_eq!(store.attempts(&"missing".into()).await.unwrap(), vec![]);
+
+    // Redeliver a dead one: a new round, pending, due now; the same seq.
+    let again = store
+        .redeliver(&"n2".into(), 50_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.state, NotificationState::Pending);
+    assert_eq!((again.delivery, again.attempts), (2, 0));
+    assert_eq!((again.next_attempt_ms, again.seq), (50_000, seqs[1]));
+    assert_eq!(
+        store.get_notification(&"n2".into()).await.unwrap(),
+        Some(again)
+    );
+    assert_eq!(store.redeliver(&"missing".into(), 1).await.unwrap(), None);
+    // A late attempt of round 1 is kept but does not end round 2.
+    store
+        .record_attempt(record("n2", 1, 2, Some(200), NotificationState::Delivered))
+        .await
+        .unwrap();
+    let n2 = store.get_notification(&"n2".into()).await.unwrap().unwrap();
+    assert_eq!((n2.state, n2.delivery), (NotificationState::Pending, 2));
+    store
+        .record_attempt(record("n2", 2, 1, Some(200), NotificationState::Delivered))
+        .await
+        .unwrap();
+    let rounds: Vec<_> = store
+        .attempts(&"n2".into())
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| (a.delivery, a.attempt))
+        .collect();
+    assert_eq!(rounds, vec![(1, 1), (1, 2), (2, 1)]);
+
+    // Counts: only the states that have notifications.
+    store.delete_instance(other.id).await.unwrap();
+    let mut counts = store.count_by_state().await.unwrap();
+    counts.sort_by_key(|(s, _)| s.as_str());
+    assert_eq!(
+        counts,
+        vec![
+            (NotificationState::Delivered, 2),
+            (NotificationState::Dropped, 1),
+            (NotificationState::Pending, 1),
+        ]
+    );
+    assert_eq!(ids(store.pending().await.unwrap()), ["n3"]);
+}
+
+fn poll_state(instance_id: InstanceId, resource: &str, until: i64, seen: usize) -> PollState {
+    PollState {
+        instance_id,
+        resource: resource.into(),
+        last_success_ms: Some(until),
+        seen: (0..seen)
+            .map(|i| (format!("{resource}-{i}"), until - i as i64))
+            .collect(),
+        last_attempt_ms: Some(until - 5),
+        last_error: None,
+        failures: 0,
+        last_events: seen as u32,
+        not_before_ms: None,
+    }
+}
+
+#[tokio::test]
+async fn save_poll_stores_the_notifications_and_the_cursor_together() {
+    let db = TestDatabase::create();
+    let store = open(&db).await;
+    let org = store.create_org("o", &secrets("u", "o"), 1).await.unwrap();
+    let inst = store
+        .create_instance(new_instance(org.id, "a"))
+        .await
+        .unwrap();
+    let other = store
+        .create_instance(new_instance(org.id, "b"))
+        .await
+        .unwrap();
+    assert_eq!(store.poll_states(inst.id).await.unwrap(), vec![]);
+
+    let first = poll_state(inst.id, "contacts", 1_000, 3);
+    let notes = vec![note("c1", inst.id, 1_001), note("c2", inst.id, 1_002)];
+    let seqs = store.save_poll(first.clone(), notes.clone()).await.unwrap();
+    assert_eq!(seqs.len(), 2);
+    assert!(seqs[0] < seqs[1]);
+    assert_eq!(store.poll_states(inst.id).await.unwrap(), vec![first]);
+    assert_eq!(store.poll_states(other.id).await.unwrap(), vec![]);
+    assert_eq!(ids(store.pending().await.unwrap()), ["c1", "c2"]);
+    let c2 = store.get_notification(&"c2".into()).await.unwrap().unwrap();
+    assert_eq!(
+        (c2.seq, c2.delivery, c2.attempts, c2.next_attempt_ms),
+        (seqs[1], 1, 0, 1_002)
+    );
+    assert_eq!(
+        store.body(&"c2".into()).await.unwrap(),
+        Some(notes[1].body.clone())
+    );
+
+    // The next poll replaces the resource's state; another resource gets its own row;
+    // states come back by resource name; a long seen list is kept as given.
+    let second = poll_state(inst.id, "contacts", 2_000, 5_000);
+    store.save_poll(second.clone(), vec![]).await.unwrap();
+    let failed = PollState {
+        instance_id: inst.id,
+        resource: "accounts".into(),
+        last_success_ms: None,
+        seen: vec![],
+        last_attempt_ms: Some(100),
+        last_error: Some("vendor answered 503".into()),
+        failures: 3,
+        last_events: 0,
+        not_before_ms: Some(30_100),
+    };
+    assert_eq!(
+        store.save_poll(failed.clone(), vec![]).await.unwrap(),
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        store.poll_states(inst.id).await.unwrap(),
+        vec![failed, second.clone()]
+    );
+
+    // A failing call (a notification id already taken) stores neither the state nor any
+    // notification.
+    let err = store
+        .save_poll(
+            poll_state(inst.id, "contacts", 3_000, 1),
+            vec![note("fresh", inst.id, 3_000), note("c1", inst.id, 3_000)],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    let err = store
+        .save_poll(
+            poll_state(inst.id, "orders", 3_000, 1),
+            vec![note("c2", inst.id, 3_000)],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    let states = store.poll_states(inst.id).await.unwrap();
+    assert_eq!(states.len(), 2);
+    assert_eq!(states[1], second);
+    assert_eq!(store.get_notification(&"fresh".into()).await.unwrap(), None);
+    assert_eq!(ids(store.pending().await.unwrap()), ["c1", "c2"]);
+
+    // A poll state of an unknown instance is refused; deleting the instance removes its
+    // states.
+    let err = store
+        .save_poll(poll_state(InstanceId(9_999), "contacts", 1, 0), vec![])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    assert!(store.delete_instance(inst.id).await.unwrap());
+    assert_eq!(store.poll_states(inst.id).await.unwrap(), vec![]);
+
+    // A corrupt seen list is reported as such, naming the instance and the resource.
+    store
+        .save_poll(poll_state(other.id, "deals", 1, 1), vec![])
+        .await
+        .unwrap();
+    raw_client(&db)
+        .await
+        .execute("UPDATE poll_state SET seen = 'not json'", &[])
+        .await
+        .unwrap();
+    let err = store.poll_states(other.id).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    assert!(err.to_string().contains("\"deals\""), "{err}");
+}
+
+fn creds(token: &str, refresh: Option<&str>, obtained_ms: i64) -> StoredCredentials {
+    StoredCredentials {
+        access_token: token.into(),
+        refresh_token: refresh.map(Into::into),
+        expires_at_ms: Some(obtained_ms + 3_600_000),
+        obtained_ms,
+        origin: Some("base.url=https://api.example:443".into()),
+    }
+}
+
+#[tokio::test]
+async fn credentials_round_trip_replace_and_remove() {
+    let db = TestDatabase::create();
+    let store = open(&db).await;
+    let org = store.create_org("o", &secrets("u", "o"), 1).await.unwrap();
+    let inst = store
+        .create_instance(new_instance(org.id, "a"))
+        .await
+        .unwrap();
+    let other = store
+        .create_instance(new_instance(org.id, "b"))
+        .await
+        .unwrap();
+    assert_eq!(store.credentials(inst.id).await.unwrap(), None);
+
+    let first = creds("access-1", Some("refresh-1"), 100);
+    store
+        .save_credentials(inst.id, Some(first.clone()))
+        .await
+        .unwrap();
+    let key_only = StoredCredentials {
+        access_token: "api-key".into(),
+        refresh_token: None,
+        expires_at_ms: None,
+        obtained_ms: 7,
+        origin: None,
+    };
+    store
+        .save_credentials(other.id, Some(key_only.clone()))
+        .await
+        .unwrap();
+    assert_eq!(store.credentials(inst.id).await.unwrap(), Some(first));
+    assert_eq!(
+        store.credentials(other.id).await.unwrap(),
+        Some(key_only.clone())
+    );
+
+    // Replace: every field comes from the new value, the origin and a dropped refresh
+    // token included.
+    let second = StoredCredentials {
+        access_token: "access-2".into(),
+        refresh_token: None,
+        expires_at_ms: None,
+        obtained_ms: 200,
+        origin: Some("base.url=https://other.example:443".into()),
+    };
+    store
+        .save_credentials(inst.id, Some(second.clone()))
+        .await
+        .unwrap();
+    assert_eq!(store.credentials(inst.id).await.unwrap(), Some(second));
+
+    // Remove, twice (the second is a no-op), and for an unknown instance.
+    store.save_credentials(inst.id, None).await.unwrap();
+    assert_eq!(store.credentials(inst.id).await.unwrap(), None);
+    store.save_credentials(inst.id, None).await.unwrap();
+    store
+        .save_credentials(InstanceId(9_999), None)
+        .await
+        .unwrap();
+    assert_eq!(store.credentials(other.id).await.unwrap(), Some(key_only));
+
+    // Credentials of an instance that does not exist are refused; deleting an instance
+    // removes its credentials.
+    let err = store
+        .save_credentials(InstanceId(9_999), Some(creds("x", None, 1)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    assert_eq!(store.credentials(InstanceId(9_999)).await.unwrap(), None);
+    assert!(store.delete_instance(other.id).await.unwrap());
+    assert_eq!(store.credentials(other.id).await.unwrap(), None);
 }

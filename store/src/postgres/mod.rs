@@ -27,6 +27,7 @@
 mod instances;
 mod orgs;
 mod outbox;
+mod poll;
 mod pool;
 mod schema;
 
@@ -184,11 +185,11 @@ impl Store for PgStore {
 
     async fn list_notifications(
         &self,
-        _instance_id: InstanceId,
-        _limit: u32,
-        _offset: u32,
+        instance_id: InstanceId,
+        limit: u32,
+        offset: u32,
     ) -> Result<Vec<Notification>, StoreError> {
-        Err(not_yet("list_notifications"))
+        self.outbox_list(instance_id, limit, offset).await
     }
 
     async fn get_notification(
@@ -198,16 +199,16 @@ impl Store for PgStore {
         self.outbox_get(id.as_str()).await
     }
 
-    async fn attempts(&self, _id: &NotificationId) -> Result<Vec<Attempt>, StoreError> {
-        Err(not_yet("attempts"))
+    async fn attempts(&self, id: &NotificationId) -> Result<Vec<Attempt>, StoreError> {
+        self.outbox_attempts(id.as_str()).await
     }
 
     async fn redeliver(
         &self,
-        _id: &NotificationId,
-        _now: Millis,
+        id: &NotificationId,
+        now: Millis,
     ) -> Result<Option<Notification>, StoreError> {
-        Err(not_yet("redeliver"))
+        self.outbox_redeliver(id.as_str(), now).await
     }
 
     async fn prune(&self, _before: Millis, _limit: u32) -> Result<u64, StoreError> {
@@ -215,34 +216,34 @@ impl Store for PgStore {
     }
 
     async fn count_by_state(&self) -> Result<Vec<(NotificationState, u64)>, StoreError> {
-        Err(not_yet("count_by_state"))
+        self.outbox_count_by_state().await
     }
 
-    async fn poll_states(&self, _instance_id: InstanceId) -> Result<Vec<PollState>, StoreError> {
-        Err(not_yet("poll_states"))
+    async fn poll_states(&self, instance_id: InstanceId) -> Result<Vec<PollState>, StoreError> {
+        self.poll_load(instance_id).await
     }
 
     async fn save_poll(
         &self,
-        _state: PollState,
-        _notifications: Vec<NewNotification>,
+        state: PollState,
+        notifications: Vec<NewNotification>,
     ) -> Result<Vec<i64>, StoreError> {
-        Err(not_yet("save_poll"))
+        self.poll_save(state, notifications).await
     }
 
     async fn credentials(
         &self,
-        _instance_id: InstanceId,
+        instance_id: InstanceId,
     ) -> Result<Option<StoredCredentials>, StoreError> {
-        Err(not_yet("credentials"))
+        self.credentials_load(instance_id).await
     }
 
     async fn save_credentials(
         &self,
-        _instance_id: InstanceId,
-        _credentials: Option<StoredCredentials>,
+        instance_id: InstanceId,
+        credentials: Option<StoredCredentials>,
     ) -> Result<(), StoreError> {
-        Err(not_yet("save_credentials"))
+        self.credentials_save(instance_id, credentials).await
     }
 }
 

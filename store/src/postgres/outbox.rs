@@ -1,11 +1,11 @@
 //! The outbox: notifications and their delivery attempts.
 
-use tokio_postgres::Row;
+use tokio_postgres::{Row, Transaction};
 
 use super::{PgStore, pg};
 use crate::{
-    AttemptRecord, InstanceId, NewNotification, Notification, NotificationId, NotificationState,
-    StoreError,
+    Attempt, AttemptRecord, InstanceId, Millis, NewNotification, Notification, NotificationId,
+    NotificationState, StoreError,
 };
 
 /// The notification columns [`notification_from_row`] reads, in its order.
@@ -13,7 +13,7 @@ const NOTIFICATION_COLUMNS: &str = "seq, id, instance_id, endpoint, event_count,
      created_ms, state, delivery, attempts, next_attempt_ms, delivered_ms";
 
 /// `v` as a `u32`, or [`StoreError::Corrupt`] naming `what`.
-fn to_u32(v: i64, what: &str) -> Result<u32, StoreError> {
+pub(super) fn to_u32(v: i64, what: &str) -> Result<u32, StoreError> {
     u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} out of range: {v}")))
 }
 
@@ -36,6 +36,44 @@ fn notification_from_row(r: &Row) -> Result<Notification, StoreError> {
     })
 }
 
+/// Inserts `notifications` as `Pending`, in order, each with its whole body, in `tx`;
+/// returns their seqs.
+pub(super) async fn insert_notifications(
+    tx: &Transaction<'_>,
+    notifications: &[NewNotification],
+) -> Result<Vec<i64>, StoreError> {
+    if notifications.is_empty() {
+        return Ok(Vec::new());
+    }
+    let insert = tx
+        .prepare(
+            "INSERT INTO notifications (id, instance_id, endpoint, event_count,
+                 created_ms, state, delivery, attempts, next_attempt_ms, body)
+             VALUES ($1, $2, $3, $4, $5, 'pending', 1, 0, $5, $6) RETURNING seq",
+        )
+        .await
+        .map_err(pg)?;
+    let mut seqs = Vec::with_capacity(notifications.len());
+    for n in notifications {
+        let row = tx
+            .query_one(
+                &insert,
+                &[
+                    &n.id.as_str(),
+                    &n.instance_id.0,
+                    &n.endpoint,
+                    &i64::from(n.event_count),
+                    &n.created_ms,
+                    &n.body,
+                ],
+            )
+            .await
+            .map_err(pg)?;
+        seqs.push(row.try_get(0).map_err(pg)?);
+    }
+    Ok(seqs)
+}
+
 impl PgStore {
     /// Implements [`Store::enqueue`](crate::Store::enqueue): one transaction, one prepared
     /// insert per notification, in order.
@@ -48,32 +86,7 @@ impl PgStore {
         }
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await.map_err(pg)?;
-        let insert = tx
-            .prepare(
-                "INSERT INTO notifications (id, instance_id, endpoint, event_count,
-                     created_ms, state, delivery, attempts, next_attempt_ms, body)
-                 VALUES ($1, $2, $3, $4, $5, 'pending', 1, 0, $5, $6) RETURNING seq",
-            )
-            .await
-            .map_err(pg)?;
-        let mut seqs = Vec::with_capacity(notifications.len());
-        for n in &notifications {
-            let row = tx
-                .query_one(
-                    &insert,
-                    &[
-                        &n.id.as_str(),
-                        &n.instance_id.0,
-                        &n.endpoint,
-                        &i64::from(n.event_count),
-                        &n.created_ms,
-                        &n.body,
-                    ],
-                )
-                .await
-                .map_err(pg)?;
-            seqs.push(row.try_get(0).map_err(pg)?);
-        }
+        let seqs = insert_notifications(&tx, &notifications).await?;
         tx.commit().await.map_err(pg)?;
         Ok(seqs)
     }
@@ -206,5 +219,110 @@ impl PgStore {
         .await
         .map_err(pg)?;
         tx.commit().await.map_err(pg)
+    }
+
+    /// Implements [`Store::list_notifications`](crate::Store::list_notifications): newest
+    /// first.
+    pub(super) async fn outbox_list(
+        &self,
+        instance_id: InstanceId,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let client = self.pool.get().await?;
+        let sql = format!(
+            "SELECT {NOTIFICATION_COLUMNS} FROM notifications
+             WHERE instance_id = $1 ORDER BY seq DESC LIMIT $2 OFFSET $3"
+        );
+        client
+            .query(
+                &sql,
+                &[&instance_id.0, &i64::from(limit), &i64::from(offset)],
+            )
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(notification_from_row)
+            .collect()
+    }
+
+    /// Implements [`Store::attempts`](crate::Store::attempts): oldest first.
+    pub(super) async fn outbox_attempts(&self, id: &str) -> Result<Vec<Attempt>, StoreError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT notification_id, delivery, attempt, at_ms, status_code, latency_us, error
+                 FROM attempts WHERE notification_id = $1 ORDER BY id",
+                &[&id],
+            )
+            .await
+            .map_err(pg)?;
+        rows.iter()
+            .map(|r| {
+                let status: Option<i64> = r.try_get(4).map_err(pg)?;
+                let status_code = status
+                    .map(|s| {
+                        u16::try_from(s)
+                            .map_err(|_| StoreError::Corrupt(format!("status code {s}")))
+                    })
+                    .transpose()?;
+                Ok(Attempt {
+                    notification_id: NotificationId(r.try_get(0).map_err(pg)?),
+                    delivery: to_u32(r.try_get(1).map_err(pg)?, "delivery")?,
+                    attempt: to_u32(r.try_get(2).map_err(pg)?, "attempt")?,
+                    at_ms: r.try_get(3).map_err(pg)?,
+                    status_code,
+                    latency_us: r.try_get(5).map_err(pg)?,
+                    error: r.try_get(6).map_err(pg)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Implements [`Store::redeliver`](crate::Store::redeliver): one statement, returning
+    /// the row after it.
+    pub(super) async fn outbox_redeliver(
+        &self,
+        id: &str,
+        now: Millis,
+    ) -> Result<Option<Notification>, StoreError> {
+        let client = self.pool.get().await?;
+        let sql = format!(
+            "UPDATE notifications SET state = 'pending', delivery = delivery + 1,
+                 attempts = 0, next_attempt_ms = $2
+             WHERE id = $1 RETURNING {NOTIFICATION_COLUMNS}"
+        );
+        client
+            .query_opt(&sql, &[&id, &now])
+            .await
+            .map_err(pg)?
+            .as_ref()
+            .map(notification_from_row)
+            .transpose()
+    }
+
+    /// Implements [`Store::count_by_state`](crate::Store::count_by_state): only the states
+    /// that have notifications.
+    pub(super) async fn outbox_count_by_state(
+        &self,
+    ) -> Result<Vec<(NotificationState, u64)>, StoreError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT state, COUNT(*) FROM notifications GROUP BY state",
+                &[],
+            )
+            .await
+            .map_err(pg)?;
+        rows.iter()
+            .map(|r| {
+                let state: String = r.try_get(0).map_err(pg)?;
+                let n: i64 = r.try_get(1).map_err(pg)?;
+                let state = NotificationState::parse(&state)
+                    .ok_or_else(|| StoreError::Corrupt(format!("notification state {state:?}")))?;
+                let n = u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("count {n}")))?;
+                Ok((state, n))
+            })
+            .collect()
     }
 }
