@@ -5,7 +5,7 @@ use store::postgres::{PgStore, SCHEMA_VERSION};
 use store::{
     Attempt, AttemptRecord, InstanceId, InstanceUpdate, NewInstance, NewNotification,
     NotificationId, NotificationState, OrgId, PollState, SecretHashes, Store, StoreError,
-    StoredCredentials,
+    StoredCredentials, WebhookIntake,
 };
 use tests::pg::{TestDatabase, describe};
 use tokio_postgres::{Client, NoTls};
@@ -490,12 +490,17 @@ async fn deleting_an_instance_drops_its_pending_notifications_only() {
 async fn methods_not_yet_implemented_say_so() {
     let db = TestDatabase::create();
     let store = open(&db).await;
-    let err = store.prune(0, 10).await.unwrap_err();
+    let intake = WebhookIntake {
+        digest: [7; 32],
+        raw: b"{}".to_vec(),
+        dedupe_since: None,
+    };
+    let err = store.enqueue_webhook(intake, Vec::new()).await.unwrap_err();
     assert!(
         matches!(
             err,
             StoreError::NotImplemented {
-                method: "prune",
+                method: "enqueue_webhook",
                 ..
             }
         ),
@@ -503,7 +508,7 @@ async fn methods_not_yet_implemented_say_so() {
     );
     assert_eq!(
         err.to_string(),
-        "prune is not implemented on PostgreSQL yet"
+        "enqueue_webhook is not implemented on PostgreSQL yet"
     );
 }
 
@@ -874,4 +879,169 @@ async fn credentials_round_trip_replace_and_remove() {
     assert_eq!(store.credentials(InstanceId(9_999)).await.unwrap(), None);
     assert!(store.delete_instance(other.id).await.unwrap());
     assert_eq!(store.credentials(other.id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn prune_deletes_old_finished_notifications_with_their_attempts_and_never_a_pending_one() {
+    let db = TestDatabase::create();
+    let store = open(&db).await;
+    let org = store.create_org("o", &secrets("u", "o"), 1).await.unwrap();
+    let inst = store
+        .create_instance(new_instance(org.id, "i"))
+        .await
+        .unwrap();
+    let gone = store
+        .create_instance(new_instance(org.id, "gone"))
+        .await
+        .unwrap();
+    // Accepted at 10..=16; `new` after the cut at 100.
+    store
+        .enqueue(vec![
+            note("pending-old", inst.id, 10),
+            note("delivered-1", inst.id, 11),
+            note("dead", inst.id, 12),
+            note("dropped", gone.id, 13),
+            note("delivered-2", inst.id, 14),
+            note("redelivered", inst.id, 15),
+            note("delivered-3", inst.id, 16),
+            note("new", inst.id, 200),
+        ])
+        .await
+        .unwrap();
+    // One attempt at `at` that leaves the notification in `state`.
+    let finish = |id: &'static str, state: NotificationState, at: i64| {
+        let store = &store;
+        async move {
+            let status = if state == NotificationState::Delivered {
+                200
+            } else {
+                500
+            };
+            let mut r = record(id, 1, 1, Some(status), state);
+            r.attempt.at_ms = at;
+            store.record_attempt(r).await.unwrap();
+        }
+    };
+    finish("delivered-1", NotificationState::Delivered, 50).await;
+    finish("dead", NotificationState::Dead, 50).await;
+    finish("delivered-2", NotificationState::Delivered, 50).await;
+    // Accepted long ago, but delivered after the cut (a late redelivery).
+    finish("redelivered", NotificationState::Delivered, 150).await;
+    finish("delivered-3", NotificationState::Delivered, 50).await;
+    finish("new", NotificationState::Delivered, 300).await;
+    assert!(store.delete_instance(gone.id).await.unwrap());
+
+    // The limit bounds one call; the oldest go first, whatever their state.
+    assert_eq!(store.prune(100, 2).await.unwrap(), 2);
+    let exists = |id: &'static str| {
+        let store = &store;
+        async move { store.get_notification(&id.into()).await.unwrap().is_some() }
+    };
+    assert!(!exists("delivered-1").await && !exists("dead").await);
+    assert!(exists("dropped").await && exists("delivered-2").await);
+    assert!(
+        store
+            .attempts(&"delivered-1".into())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert_eq!(store.prune(100, 100).await.unwrap(), 3);
+    for id in ["dropped", "delivered-2", "delivered-3"] {
+        assert!(!exists(id).await, "{id}");
+        assert!(store.attempts(&id.into()).await.unwrap().is_empty(), "{id}");
+    }
+    assert_eq!(store.prune(100, 100).await.unwrap(), 0);
+    // Still there: the pending one however old, the one active after the cut, and
+    // everything accepted after it.
+    assert_eq!(ids(store.pending().await.unwrap()), ["pending-old"]);
+    assert_eq!(
+        store.attempts(&"redelivered".into()).await.unwrap().len(),
+        1
+    );
+    assert_eq!(store.attempts(&"new".into()).await.unwrap().len(), 1);
+    let count: i64 = raw_client(&db)
+        .await
+        .query_one("SELECT COUNT(*) FROM attempts", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 2);
+}
+
+#[tokio::test]
+async fn prune_deletes_a_shared_body_and_its_intake_run_with_their_last_notification() {
+    let db = TestDatabase::create();
+    let store = open(&db).await;
+    let org = store.create_org("o", &secrets("u", "o"), 1).await.unwrap();
+    let inst = store
+        .create_instance(new_instance(org.id, "i"))
+        .await
+        .unwrap();
+    let seqs = store
+        .enqueue(vec![
+            note("w1", inst.id, 10),
+            note("w2", inst.id, 11),
+            note("w3", inst.id, 50),
+        ])
+        .await
+        .unwrap();
+    // As enqueue_webhook will store them: w1..w3 share body `seqs[0]` (its bytes spliced
+    // back in at 2) and are one intake run.
+    let client = raw_client(&db).await;
+    client
+        .execute(
+            "INSERT INTO webhook_bodies (id, last_seq, body) VALUES ($1, $2, 'RAW')",
+            &[&seqs[0], &seqs[2]],
+        )
+        .await
+        .unwrap();
+    for seq in &seqs {
+        client
+            .execute(
+                "INSERT INTO notification_bodies (seq, body_id, raw_at) VALUES ($1, $2, 2)",
+                &[seq, &seqs[0]],
+            )
+            .await
+            .unwrap();
+    }
+    client
+        .execute(
+            "INSERT INTO webhook_intake (seq, last_seq, instance_id, created_ms, digest)
+             VALUES ($1, $2, $3, 10, '\\x01')",
+            &[&seqs[0], &seqs[2], &inst.id.0],
+        )
+        .await
+        .unwrap();
+    for (id, at) in [("w1", 20), ("w2", 20), ("w3", 60)] {
+        let mut r = record(id, 1, 1, Some(200), NotificationState::Delivered);
+        r.attempt.at_ms = at;
+        store.record_attempt(r).await.unwrap();
+    }
+    let count = |table: &'static str| {
+        let client = &client;
+        async move {
+            client
+                .query_one(&format!("SELECT COUNT(*) FROM {table}"), &[])
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        }
+    };
+
+    // w1 and w2 go; w3 still carries the body, whole, and the run is kept.
+    assert_eq!(store.prune(30, 100).await.unwrap(), 2);
+    assert_eq!(count("webhook_bodies").await, 1);
+    assert_eq!(count("webhook_intake").await, 1);
+    assert_eq!(count("notification_bodies").await, 1);
+    let mut whole = note("w3", inst.id, 50).body;
+    whole.splice(2..2, b"RAW".iter().copied());
+    assert_eq!(store.body(&"w3".into()).await.unwrap(), Some(whole));
+
+    // With the last one, the body and the run go too.
+    assert_eq!(store.prune(100, 100).await.unwrap(), 1);
+    assert_eq!(count("webhook_bodies").await, 0);
+    assert_eq!(count("webhook_intake").await, 0);
+    assert_eq!(count("notification_bodies").await, 0);
 }

@@ -211,8 +211,8 @@ impl Store for PgStore {
         self.outbox_redeliver(id.as_str(), now).await
     }
 
-    async fn prune(&self, _before: Millis, _limit: u32) -> Result<u64, StoreError> {
-        Err(not_yet("prune"))
+    async fn prune(&self, before: Millis, limit: u32) -> Result<u64, StoreError> {
+        self.outbox_prune(before, limit).await
     }
 
     async fn count_by_state(&self) -> Result<Vec<(NotificationState, u64)>, StoreError> {
