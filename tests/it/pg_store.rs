@@ -772,13 +772,21 @@ async fn save_poll_stores_the_notifications_and_the_cursor_together() {
     assert_eq!(store.get_notification(&"fresh".into()).await.unwrap(), None);
     assert_eq!(ids(store.pending().await.unwrap()), ["c1", "c2"]);
 
-    // A poll state of an unknown instance is refused; deleting the instance removes its
-    // states.
+    // A poll state of an unknown instance is refused, and the notifications of that call
+    // are not stored either (the state is written after them, in the same transaction);
+    // deleting the instance removes its states.
     let err = store
-        .save_poll(poll_state(InstanceId(9_999), "contacts", 1, 0), vec![])
+        .save_poll(
+            poll_state(InstanceId(9_999), "contacts", 1, 0),
+            vec![note("orphan", InstanceId(9_999), 1)],
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    assert_eq!(
+        store.get_notification(&"orphan".into()).await.unwrap(),
+        None
+    );
     assert!(store.delete_instance(inst.id).await.unwrap());
     assert_eq!(store.poll_states(inst.id).await.unwrap(), vec![]);
 
@@ -904,6 +912,7 @@ async fn prune_deletes_old_finished_notifications_with_their_attempts_and_never_
             note("delivered-2", inst.id, 14),
             note("redelivered", inst.id, 15),
             note("delivered-3", inst.id, 16),
+            note("late-dead", inst.id, 17),
             note("new", inst.id, 200),
         ])
         .await
@@ -928,6 +937,8 @@ async fn prune_deletes_old_finished_notifications_with_their_attempts_and_never_
     // Accepted long ago, but delivered after the cut (a late redelivery).
     finish("redelivered", NotificationState::Delivered, 150).await;
     finish("delivered-3", NotificationState::Delivered, 50).await;
+    // Accepted long ago, dead-lettered by an attempt after the cut.
+    finish("late-dead", NotificationState::Dead, 150).await;
     finish("new", NotificationState::Delivered, 300).await;
     assert!(store.delete_instance(gone.id).await.unwrap());
 
@@ -960,6 +971,7 @@ async fn prune_deletes_old_finished_notifications_with_their_attempts_and_never_
         store.attempts(&"redelivered".into()).await.unwrap().len(),
         1
     );
+    assert_eq!(store.attempts(&"late-dead".into()).await.unwrap().len(), 1);
     assert_eq!(store.attempts(&"new".into()).await.unwrap().len(), 1);
     let count: i64 = raw_client(&db)
         .await
@@ -967,7 +979,7 @@ async fn prune_deletes_old_finished_notifications_with_their_attempts_and_never_
         .await
         .unwrap()
         .get(0);
-    assert_eq!(count, 2);
+    assert_eq!(count, 3);
 }
 
 #[tokio::test]
