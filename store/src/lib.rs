@@ -13,6 +13,7 @@
 mod ids;
 pub mod postgres;
 pub mod sqlite;
+mod webhook;
 
 pub use ids::{InstanceId, NotificationId, OrgId};
 

@@ -5,7 +5,7 @@ use store::postgres::{PgStore, SCHEMA_VERSION};
 use store::{
     Attempt, AttemptRecord, InstanceId, InstanceUpdate, NewInstance, NewNotification,
     NotificationId, NotificationState, OrgId, PollState, SecretHashes, Store, StoreError,
-    StoredCredentials, WebhookIntake,
+    StoredCredentials, WebhookIntake, WebhookStored,
 };
 use tests::pg::{TestDatabase, describe};
 use tokio_postgres::{Client, NoTls};
@@ -486,32 +486,6 @@ async fn deleting_an_instance_drops_its_pending_notifications_only() {
     assert_eq!(state("a2").await, NotificationState::Delivered);
 }
 
-#[tokio::test]
-async fn methods_not_yet_implemented_say_so() {
-    let db = TestDatabase::create();
-    let store = open(&db).await;
-    let intake = WebhookIntake {
-        digest: [7; 32],
-        raw: b"{}".to_vec(),
-        dedupe_since: None,
-    };
-    let err = store.enqueue_webhook(intake, Vec::new()).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::NotImplemented {
-                method: "enqueue_webhook",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    assert_eq!(
-        err.to_string(),
-        "enqueue_webhook is not implemented on PostgreSQL yet"
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_enqueues_through_the_pool_all_commit() {
     let db = TestDatabase::create();
@@ -982,6 +956,224 @@ async fn prune_deletes_old_finished_notifications_with_their_attempts_and_never_
     assert_eq!(count, 3);
 }
 
+fn webhook_note(id: &str, instance_id: InstanceId, created_ms: i64, raw: &[u8]) -> NewNotification {
+    let mut body = format!("{{\"id\":\"{id}\",\"message\":{{\"events\":[],\"raw\":").into_bytes();
+    let at = body.len();
+    body.extend_from_slice(raw);
+    body.extend_from_slice(b"}}");
+    NewNotification {
+        body,
+        raw_at: Some(at),
+        ..note(id, instance_id, created_ms)
+    }
+}
+
+fn intake(digest: u8, raw: &[u8], dedupe_since: Option<i64>) -> WebhookIntake {
+    WebhookIntake {
+        digest: [digest; 32],
+        raw: raw.to_vec(),
+        dedupe_since,
+    }
+}
+
+/// Rows of `table`, read beside the store.
+async fn count(client: &Client, table: &str) -> i64 {
+    client
+        .query_one(&format!("SELECT COUNT(*) FROM {table}"), &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn a_webhook_body_is_stored_once_and_every_notification_reads_back_whole() {
+    let db = TestDatabase::create();
+    let store = open(&db).await;
+    let org = store.create_org("o", &secrets("u", "o"), 1).await.unwrap();
+    let a = store
+        .create_instance(new_instance(org.id, "a"))
+        .await
+        .unwrap();
+    let b = store
+        .create_instance(new_instance(org.id, "b"))
+        .await
+        .unwrap();
+    let raw = format!("{{\"pad\":\"{}\"}}", "x".repeat(200_000)).into_bytes();
+    let notes: Vec<NewNotification> = (0..5)
+        .map(|i| webhook_note(&format!("a{i}"), a.id, 10, &raw))
+        .chain([webhook_note("b0", b.id, 10, &raw)])
+        .collect();
+    let wanted: Vec<Vec<u8>> = notes.iter().map(|n| n.body.clone()).collect();
+    let stored = store
+        .enqueue_webhook(intake(1, &raw, Some(0)), notes)
+        .await
+        .unwrap();
+    assert_eq!(stored.seqs.len(), 6);
+    assert!(stored.seqs.iter().all(Option::is_some));
+    assert!(stored.duplicates.is_empty());
+    for (i, id) in ["a0", "a1", "a2", "a3", "a4", "b0"].iter().enumerate() {
+        assert_eq!(
+            store.body(&(*id).into()).await.unwrap().as_ref(),
+            Some(&wanted[i]),
+            "{id}"
+        );
+    }
+    let client = raw_client(&db).await;
+    assert_eq!(count(&client, "webhook_bodies").await, 1);
+    // Two runs: a0..a4 and b0.
+    assert_eq!(count(&client, "webhook_intake").await, 2);
+    let (largest, total): (i32, i64) = {
+        let r = client
+            .query_one(
+                "SELECT MAX(length(body)), SUM(length(body))::BIGINT FROM notifications",
+                &[],
+            )
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert!(
+        largest < 100,
+        "each envelope is stored without the body: {largest}"
+    );
+    assert!(total < 600, "{total}");
+
+    // A notification that does not carry the body where it says is refused, whole.
+    let mut bad = webhook_note("bad", a.id, 11, &raw);
+    bad.raw_at = Some(3);
+    let refused = store
+        .enqueue_webhook(intake(2, &raw, None), vec![bad])
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Database(_))),
+        "{refused:?}"
+    );
+    assert_eq!(store.get_notification(&"bad".into()).await.unwrap(), None);
+    // An empty webhook stores nothing.
+    assert_eq!(
+        store
+            .enqueue_webhook(intake(2, &raw, Some(0)), vec![])
+            .await
+            .unwrap(),
+        WebhookStored::default()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_webhook_within_the_window_notifies_each_instance_once() {
+    let db = TestDatabase::create();
+    let store = open(&db).await;
+    let org = store.create_org("o", &secrets("u", "o"), 1).await.unwrap();
+    let a = store
+        .create_instance(new_instance(org.id, "a"))
+        .await
+        .unwrap();
+    let b = store
+        .create_instance(new_instance(org.id, "b"))
+        .await
+        .unwrap();
+    let raw = b"{\"n\":1}";
+    let first = store
+        .enqueue_webhook(
+            intake(7, raw, Some(0)),
+            vec![
+                webhook_note("a-1", a.id, 100, raw),
+                webhook_note("a-2", a.id, 100, raw),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(first.duplicates.is_empty());
+
+    // Again for `a` (and new for `b`), within the window: `a` gets the earlier ids.
+    let again = store
+        .enqueue_webhook(
+            intake(7, raw, Some(50)),
+            vec![
+                webhook_note("a-3", a.id, 200, raw),
+                webhook_note("b-1", b.id, 200, raw),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        again.duplicates,
+        vec![(a.id, vec!["a-1".into(), "a-2".into()])]
+    );
+    assert_eq!(again.seqs[0], None);
+    assert!(again.seqs[1].is_some());
+    assert_eq!(store.get_notification(&"a-3".into()).await.unwrap(), None);
+    assert!(
+        store
+            .get_notification(&"b-1".into())
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Another digest is another webhook.
+    let other = store
+        .enqueue_webhook(
+            intake(8, raw, Some(0)),
+            vec![webhook_note("a-4", a.id, 300, raw)],
+        )
+        .await
+        .unwrap();
+    assert!(other.seqs[0].is_some() && other.duplicates.is_empty());
+
+    // Past the window, or with the check off, the same webhook notifies again.
+    for (id, since) in [("a-5", Some(101)), ("a-6", None)] {
+        let later = store
+            .enqueue_webhook(
+                intake(7, raw, since),
+                vec![webhook_note(id, a.id, 400, raw)],
+            )
+            .await
+            .unwrap();
+        assert!(
+            later.seqs[0].is_some() && later.duplicates.is_empty(),
+            "{id}"
+        );
+    }
+    // Only the first webhook, with two notifications, stored its body apart; one that
+    // stores a single notification keeps its whole envelope.
+    assert_eq!(count(&raw_client(&db).await, "webhook_bodies").await, 1);
+    assert_eq!(
+        store.body(&"a-6".into()).await.unwrap(),
+        Some(webhook_note("a-6", a.id, 400, raw).body)
+    );
+
+    // The same webhook taken by 8 hosts at once (8 stores on the database, each its own
+    // connections): exactly one stores it, the 7 others get it as their duplicate.
+    let mut hosts = Vec::new();
+    for _ in 0..8 {
+        hosts.push(std::sync::Arc::new(open(&db).await));
+    }
+    let tasks: Vec<_> = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let host = host.clone();
+            tokio::spawn(async move {
+                host.enqueue_webhook(
+                    intake(9, raw, Some(0)),
+                    vec![webhook_note(&format!("c-{i}"), a.id, 500, raw)],
+                )
+                .await
+                .unwrap()
+            })
+        })
+        .collect();
+    let mut stored = Vec::new();
+    let mut duplicates = 0;
+    for task in tasks {
+        let got = task.await.unwrap();
+        stored.extend(got.seqs.iter().flatten().copied());
+        duplicates += got.duplicates.len();
+    }
+    assert_eq!((stored.len(), duplicates), (1, 7));
+}
+
 #[tokio::test]
 async fn prune_deletes_a_shared_body_and_its_intake_run_with_their_last_notification() {
     let db = TestDatabase::create();
@@ -991,69 +1183,56 @@ async fn prune_deletes_a_shared_body_and_its_intake_run_with_their_last_notifica
         .create_instance(new_instance(org.id, "i"))
         .await
         .unwrap();
-    let seqs = store
-        .enqueue(vec![
-            note("w1", inst.id, 10),
-            note("w2", inst.id, 11),
-            note("w3", inst.id, 50),
-        ])
+    let raw = b"{\"shared\":true}";
+    store
+        .enqueue_webhook(
+            intake(3, raw, Some(0)),
+            vec![
+                webhook_note("w1", inst.id, 10, raw),
+                webhook_note("w2", inst.id, 11, raw),
+                webhook_note("w3", inst.id, 50, raw),
+            ],
+        )
         .await
         .unwrap();
-    // As enqueue_webhook will store them: w1..w3 share body `seqs[0]` (its bytes spliced
-    // back in at 2) and are one intake run.
     let client = raw_client(&db).await;
-    client
-        .execute(
-            "INSERT INTO webhook_bodies (id, last_seq, body) VALUES ($1, $2, 'RAW')",
-            &[&seqs[0], &seqs[2]],
-        )
-        .await
-        .unwrap();
-    for seq in &seqs {
-        client
-            .execute(
-                "INSERT INTO notification_bodies (seq, body_id, raw_at) VALUES ($1, $2, 2)",
-                &[seq, &seqs[0]],
-            )
-            .await
-            .unwrap();
-    }
-    client
-        .execute(
-            "INSERT INTO webhook_intake (seq, last_seq, instance_id, created_ms, digest)
-             VALUES ($1, $2, $3, 10, '\\x01')",
-            &[&seqs[0], &seqs[2], &inst.id.0],
-        )
-        .await
-        .unwrap();
+    assert_eq!(count(&client, "notification_bodies").await, 3);
     for (id, at) in [("w1", 20), ("w2", 20), ("w3", 60)] {
         let mut r = record(id, 1, 1, Some(200), NotificationState::Delivered);
         r.attempt.at_ms = at;
         store.record_attempt(r).await.unwrap();
     }
-    let count = |table: &'static str| {
-        let client = &client;
-        async move {
-            client
-                .query_one(&format!("SELECT COUNT(*) FROM {table}"), &[])
-                .await
-                .unwrap()
-                .get::<_, i64>(0)
-        }
-    };
 
-    // w1 and w2 go; w3 still carries the body, whole, and the run is kept.
+    // w1 and w2 go; w3 still carries the body, whole, and the run is kept: the same
+    // webhook is still a duplicate.
     assert_eq!(store.prune(30, 100).await.unwrap(), 2);
-    assert_eq!(count("webhook_bodies").await, 1);
-    assert_eq!(count("webhook_intake").await, 1);
-    assert_eq!(count("notification_bodies").await, 1);
-    let mut whole = note("w3", inst.id, 50).body;
-    whole.splice(2..2, b"RAW".iter().copied());
-    assert_eq!(store.body(&"w3".into()).await.unwrap(), Some(whole));
+    assert_eq!(count(&client, "webhook_bodies").await, 1);
+    assert_eq!(count(&client, "webhook_intake").await, 1);
+    assert_eq!(count(&client, "notification_bodies").await, 1);
+    assert_eq!(
+        store.body(&"w3".into()).await.unwrap(),
+        Some(webhook_note("w3", inst.id, 50, raw).body)
+    );
+    let again = store
+        .enqueue_webhook(
+            intake(3, raw, Some(0)),
+            vec![webhook_note("w4", inst.id, 70, raw)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.duplicates, vec![(inst.id, vec!["w3".into()])]);
 
-    // With the last one, the body and the run go too.
+    // With the last one, the body and the run go too, and the webhook is new again.
     assert_eq!(store.prune(100, 100).await.unwrap(), 1);
-    assert_eq!(count("webhook_bodies").await, 0);
-    assert_eq!(count("webhook_intake").await, 0);
-    assert_eq!(count("notification_bodies").await, 0);
+    assert_eq!(count(&client, "webhook_bodies").await, 0);
+    assert_eq!(count(&client, "webhook_intake").await, 0);
+    assert_eq!(count(&client, "notification_bodies").await, 0);
+    let new = store
+        .enqueue_webhook(
+            intake(3, raw, Some(0)),
+            vec![webhook_note("w5", inst.id, 200, raw)],
+        )
+        .await
+        .unwrap();
+    assert!(new.duplicates.is_empty() && new.seqs[0].is_some());
 }

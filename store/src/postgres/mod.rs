@@ -1,8 +1,8 @@
 //! The PostgreSQL backend: several hosts can share one database.
 //!
-//! **Work in progress** (issue 21): organizations, instances and the core of the outbox
-//! (`enqueue`, `pending`, `body`, `record_attempt`) are implemented; every other method
-//! returns [`StoreError::NotImplemented`]. See `pg-store.md` at the repository root.
+//! **Work in progress** (issue 21): every [`Store`] method is implemented, but several
+//! hosts do not yet share delivery (each would deliver every pending notification), and
+//! there is no host flag to choose this backend. See `pg-store.md` at the repository root.
 //!
 //! # Connections
 //!
@@ -20,11 +20,15 @@
 //! # Choices the trait leaves open (the same as the SQLite backend's)
 //!
 //! - Ids are never reused (`BIGSERIAL`).
+//! - [`Store::enqueue_webhook`]'s dedupe check and inserts run under a transaction-scoped
+//!   advisory lock keyed by the digest's first 8 bytes, so two hosts taking the same
+//!   webhook at once notify once.
 //! - [`Store::record_attempt`] always stores the attempt, but a `Dropped` notification stays
 //!   `Dropped` unless the attempt delivered it; on an unknown notification it fails with
 //!   [`StoreError::Database`] and stores nothing.
 
 mod instances;
+mod intake;
 mod orgs;
 mod outbox;
 mod poll;
@@ -108,14 +112,6 @@ pub fn mask_url(url: &str) -> String {
     }
 }
 
-/// The error of a method not implemented yet.
-fn not_yet(method: &'static str) -> StoreError {
-    StoreError::NotImplemented {
-        backend: "PostgreSQL",
-        method,
-    }
-}
-
 #[async_trait]
 impl Store for PgStore {
     async fn create_org(
@@ -165,10 +161,10 @@ impl Store for PgStore {
 
     async fn enqueue_webhook(
         &self,
-        _intake: WebhookIntake,
-        _notifications: Vec<NewNotification>,
+        intake: WebhookIntake,
+        notifications: Vec<NewNotification>,
     ) -> Result<WebhookStored, StoreError> {
-        Err(not_yet("enqueue_webhook"))
+        self.intake_enqueue_webhook(intake, notifications).await
     }
 
     async fn pending(&self) -> Result<Vec<Notification>, StoreError> {

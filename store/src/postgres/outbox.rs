@@ -382,7 +382,8 @@ impl PgStore {
         if !bodies.is_empty() {
             tx.execute(
                 "DELETE FROM webhook_bodies b WHERE b.id = ANY($1) AND NOT EXISTS
-                 (SELECT 1 FROM notification_bodies r WHERE r.seq BETWEEN b.id AND b.last_seq)",
+                 (SELECT 1 FROM notification_bodies r
+                  WHERE r.seq BETWEEN b.id AND b.last_seq AND r.body_id = b.id)",
                 &[&bodies],
             )
             .await
