@@ -3,7 +3,10 @@
 #   ./dev.sh serve   build the bundled connectors and run the host on 127.0.0.1:8080
 #                    (connectors in ./target/connectors, embedded store under ./data;
 #                    the outbound guard allows 127.0.0.0/8, for callbacks on this machine)
-#   ./dev.sh test    fmt and clippy checks, then the whole test suite (what CI runs)
+#   ./dev.sh test    fmt and clippy checks, then the whole test suite (what CI runs);
+#                    its PostgreSQL tests start a private cluster (tests/pg.rs), installing
+#                    Debian's server package first if it is missing, unless TEST_DATABASE_URL
+#                    names a server to use instead
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -15,6 +18,36 @@ ensure_targets() {
       rustup target add "$t"
     fi
   done
+}
+
+# The server programs tests/pg.rs runs (initdb, pg_ctl, postgres), looked for where it looks:
+# PATH, then /usr/lib/postgresql/*/bin. Installed from Debian's packages when missing.
+ensure_postgres() {
+  [ -n "${TEST_DATABASE_URL:-}" ] && return
+  local dirs dir p found
+  IFS=: read -ra dirs <<<"$PATH"
+  for dir in "${dirs[@]}" /usr/lib/postgresql/*/bin; do
+    found=1
+    for p in initdb pg_ctl postgres; do
+      [ -x "$dir/$p" ] || found=
+    done
+    [ -n "$found" ] && return
+  done
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null; then
+      sudo=(sudo)
+    else
+      echo "dev.sh test: the PostgreSQL tests need a server: found no initdb, pg_ctl and" \
+        "postgres on PATH nor in /usr/lib/postgresql/*/bin, and without root or sudo" \
+        "cannot apt-get install postgresql; install it, or set TEST_DATABASE_URL" >&2
+      exit 1
+    fi
+  fi
+  echo "dev.sh test: installing PostgreSQL's server (Debian's postgresql package)" >&2
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends postgresql >/dev/null
 }
 
 build_connectors() {
@@ -41,6 +74,7 @@ case "${1:-}" in
   test)
     shift
     ensure_targets
+    ensure_postgres
     # A one-shot run gains nothing from the incremental cache, which is gigabytes on disk.
     export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
     cargo fmt --all --check

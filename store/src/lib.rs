@@ -11,7 +11,9 @@
 //! not pay one fsync per request.
 
 mod ids;
+pub mod postgres;
 pub mod sqlite;
+mod webhook;
 
 pub use ids::{InstanceId, NotificationId, OrgId};
 
@@ -40,6 +42,14 @@ pub enum StoreError {
     /// A stored value could not be read back.
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
+    /// The backend does not implement this operation yet.
+    #[error("{method} is not implemented on {backend} yet")]
+    NotImplemented {
+        /// The backend, e.g. `PostgreSQL`.
+        backend: &'static str,
+        /// The `Store` method.
+        method: &'static str,
+    },
 }
 
 /// An organization: the tenant every instance belongs to.

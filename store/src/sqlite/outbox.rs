@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::SqliteStore;
 use super::intake::{IntakeTail, intake_key};
 use super::rows::{NOTIFICATION_COLUMNS, RawNotification, db, to_u32};
+use crate::webhook::{Prepared, prepare_webhook};
 use crate::{
     Attempt, AttemptRecord, InstanceId, Millis, NewNotification, Notification, NotificationId,
     NotificationState, StoreError, WebhookIntake, WebhookStored,
@@ -74,49 +75,6 @@ pub(super) fn insert_notifications(
         .iter()
         .map(|n| insert_notification(conn, n, &n.body))
         .collect()
-}
-
-/// Where each notification carries the webhook's body `raw`: its `raw_at`, checked.
-fn raw_offsets(raw: &[u8], notifications: &[NewNotification]) -> Result<Vec<usize>, StoreError> {
-    notifications
-        .iter()
-        .map(|n| {
-            n.raw_at
-                .filter(|&at| n.body.get(at..at.saturating_add(raw.len())) == Some(raw))
-                .ok_or_else(|| {
-                    StoreError::Database(format!(
-                        "notification {} does not carry the webhook body at its raw_at {:?}",
-                        n.id, n.raw_at
-                    ))
-                })
-        })
-        .collect()
-}
-
-/// A notification's body without the `raw_len` bytes of the shared body at `at`.
-fn strip_raw(body: &[u8], at: usize, raw_len: usize) -> Vec<u8> {
-    let mut stripped = Vec::with_capacity(body.len() - raw_len);
-    stripped.extend_from_slice(&body[..at]);
-    stripped.extend_from_slice(&body[at + raw_len..]);
-    stripped
-}
-
-/// A notification's `raw_at`, and its body without the shared one if it may be stored so.
-type Prepared = (usize, Option<Vec<u8>>);
-
-/// Each notification's `raw_at`, checked, with its body without the shared one when the
-/// webhook has several notifications (which then share it).
-fn prepare_webhook(
-    raw: &[u8],
-    notifications: &[NewNotification],
-) -> Result<Vec<Prepared>, StoreError> {
-    let offsets = raw_offsets(raw, notifications)?;
-    let several = notifications.len() > 1;
-    Ok(notifications
-        .iter()
-        .zip(offsets)
-        .map(|(n, at)| (at, several.then(|| strip_raw(&n.body, at, raw.len()))))
-        .collect())
 }
 
 /// Records that notification `seq` carries the shared body `body_id` at `at`.

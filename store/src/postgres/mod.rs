@@ -1,0 +1,260 @@
+//! The PostgreSQL backend: several hosts can share one database.
+//!
+//! **Work in progress** (issue 21): every [`Store`] method is implemented, but several
+//! hosts do not yet share delivery (each would deliver every pending notification), and
+//! there is no host flag to choose this backend. See `pg-store.md` at the repository root.
+//!
+//! # Connections
+//!
+//! A [`PgStore`] keeps a small pool of `tokio-postgres` clients (`pool`). Each operation
+//! checks one out, and every write runs in its own transaction: PostgreSQL's own group
+//! commit batches the WAL flushes of concurrent commits, so there is no writer task as in
+//! the SQLite backend.
+//!
+//! # Schema versions
+//!
+//! `schema_version` (one row) holds the version. [`PgStore::connect`] migrates the database
+//! in one transaction holding a transaction-scoped advisory lock, so hosts starting together
+//! migrate it once; a database of a newer version than this code's is refused.
+//!
+//! # Choices the trait leaves open (the same as the SQLite backend's)
+//!
+//! - Ids are never reused (`BIGSERIAL`).
+//! - [`Store::enqueue_webhook`]'s dedupe check and inserts run under a transaction-scoped
+//!   advisory lock keyed by the digest's first 8 bytes, so two hosts taking the same
+//!   webhook at once notify once.
+//! - [`Store::record_attempt`] always stores the attempt, but a `Dropped` notification stays
+//!   `Dropped` unless the attempt delivered it; on an unknown notification it fails with
+//!   [`StoreError::Database`] and stores nothing.
+
+mod instances;
+mod intake;
+mod orgs;
+mod outbox;
+mod poll;
+mod pool;
+mod schema;
+
+use async_trait::async_trait;
+
+use crate::{
+    Attempt, AttemptRecord, Instance, InstanceId, InstanceUpdate, Millis, NewInstance,
+    NewNotification, Notification, NotificationId, NotificationState, Org, PollState, SecretHashes,
+    Store, StoreError, StoredCredentials, WebhookIntake, WebhookStored,
+};
+use pool::{Pool, connect_one};
+
+pub use schema::SCHEMA_VERSION;
+
+/// How many connections a store opens at most, by default.
+pub const DEFAULT_POOL_SIZE: usize = 8;
+
+/// A [`Store`] in a PostgreSQL database.
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/db`) with a
+    /// pool of [`DEFAULT_POOL_SIZE`] connections, and creates or migrates its schema.
+    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+        PgStore::connect_with(url, DEFAULT_POOL_SIZE).await
+    }
+
+    /// [`PgStore::connect`] with a pool of at most `pool_size` connections (at least 1).
+    pub async fn connect_with(url: &str, pool_size: usize) -> Result<PgStore, StoreError> {
+        let mut first = connect_one(url).await?;
+        schema::migrate(&mut first)
+            .await
+            .map_err(|e| StoreError::Open {
+                path: mask_url(url),
+                message: e.to_string(),
+            })?;
+        Ok(PgStore {
+            pool: Pool::new(url, pool_size, first),
+        })
+    }
+}
+
+/// A PostgreSQL error as a [`StoreError::Database`], with the server's message when it
+/// sent one.
+pub(super) fn pg(e: tokio_postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(db) => StoreError::Database(format!("{} ({})", db.message(), db.code().code())),
+        None => StoreError::Database(e.to_string()),
+    }
+}
+
+/// `url` with its password, if it has one, replaced by `***`: fit for errors and logs.
+pub fn mask_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_owned();
+    };
+    match rest[..at].find(':') {
+        Some(colon) => format!(
+            "{}{}:***{}",
+            &url[..scheme_end],
+            &rest[..colon],
+            &rest[at..]
+        ),
+        None => url.to_owned(),
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn create_org(
+        &self,
+        name: &str,
+        secrets: &SecretHashes,
+        now: Millis,
+    ) -> Result<Org, StoreError> {
+        self.orgs_create(name, secrets, now).await
+    }
+
+    async fn find_org(&self, secrets: &SecretHashes) -> Result<Option<Org>, StoreError> {
+        self.orgs_find(secrets).await
+    }
+
+    async fn count_orgs(&self) -> Result<u64, StoreError> {
+        self.orgs_count().await
+    }
+
+    async fn create_instance(&self, new: NewInstance) -> Result<Instance, StoreError> {
+        self.instances_create(new).await
+    }
+
+    async fn get_instance(&self, id: InstanceId) -> Result<Option<Instance>, StoreError> {
+        self.instances_get(id).await
+    }
+
+    async fn all_instances(&self) -> Result<Vec<Instance>, StoreError> {
+        self.instances_all().await
+    }
+
+    async fn update_instance(
+        &self,
+        id: InstanceId,
+        update: InstanceUpdate,
+    ) -> Result<Option<Instance>, StoreError> {
+        self.instances_update(id, update).await
+    }
+
+    async fn delete_instance(&self, id: InstanceId) -> Result<bool, StoreError> {
+        self.instances_delete(id).await
+    }
+
+    async fn enqueue(&self, notifications: Vec<NewNotification>) -> Result<Vec<i64>, StoreError> {
+        self.outbox_enqueue(notifications).await
+    }
+
+    async fn enqueue_webhook(
+        &self,
+        intake: WebhookIntake,
+        notifications: Vec<NewNotification>,
+    ) -> Result<WebhookStored, StoreError> {
+        self.intake_enqueue_webhook(intake, notifications).await
+    }
+
+    async fn pending(&self) -> Result<Vec<Notification>, StoreError> {
+        self.outbox_pending().await
+    }
+
+    async fn body(&self, id: &NotificationId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.outbox_body(id.as_str()).await
+    }
+
+    async fn record_attempt(&self, record: AttemptRecord) -> Result<(), StoreError> {
+        self.outbox_record_attempt(record).await
+    }
+
+    async fn list_notifications(
+        &self,
+        instance_id: InstanceId,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<Notification>, StoreError> {
+        self.outbox_list(instance_id, limit, offset).await
+    }
+
+    async fn get_notification(
+        &self,
+        id: &NotificationId,
+    ) -> Result<Option<Notification>, StoreError> {
+        self.outbox_get(id.as_str()).await
+    }
+
+    async fn attempts(&self, id: &NotificationId) -> Result<Vec<Attempt>, StoreError> {
+        self.outbox_attempts(id.as_str()).await
+    }
+
+    async fn redeliver(
+        &self,
+        id: &NotificationId,
+        now: Millis,
+    ) -> Result<Option<Notification>, StoreError> {
+        self.outbox_redeliver(id.as_str(), now).await
+    }
+
+    async fn prune(&self, before: Millis, limit: u32) -> Result<u64, StoreError> {
+        self.outbox_prune(before, limit).await
+    }
+
+    async fn count_by_state(&self) -> Result<Vec<(NotificationState, u64)>, StoreError> {
+        self.outbox_count_by_state().await
+    }
+
+    async fn poll_states(&self, instance_id: InstanceId) -> Result<Vec<PollState>, StoreError> {
+        self.poll_load(instance_id).await
+    }
+
+    async fn save_poll(
+        &self,
+        state: PollState,
+        notifications: Vec<NewNotification>,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.poll_save(state, notifications).await
+    }
+
+    async fn credentials(
+        &self,
+        instance_id: InstanceId,
+    ) -> Result<Option<StoredCredentials>, StoreError> {
+        self.credentials_load(instance_id).await
+    }
+
+    async fn save_credentials(
+        &self,
+        instance_id: InstanceId,
+        credentials: Option<StoredCredentials>,
+    ) -> Result<(), StoreError> {
+        self.credentials_save(instance_id, credentials).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_url;
+
+    #[test]
+    fn mask_url_hides_only_the_password() {
+        assert_eq!(
+            mask_url("postgres://u:s3cret@127.0.0.1:5432/db"),
+            "postgres://u:***@127.0.0.1:5432/db"
+        );
+        assert_eq!(mask_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(mask_url("postgres://h/db?x=a@b"), "postgres://h/db?x=a@b");
+        assert_eq!(mask_url("host=h user=u"), "host=h user=u");
+    }
+}
