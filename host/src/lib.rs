@@ -61,12 +61,21 @@ pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Opens (creating if needed) the store of a data directory.
-pub fn open_store(data_dir: &std::path::Path) -> Result<Arc<dyn Store>, StartError> {
+/// Opens (creating if needed) the store: the PostgreSQL database at `database_url` when
+/// one is given (its schema created or migrated), else the SQLite file of the data
+/// directory.
+pub async fn open_store(
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+) -> Result<Arc<dyn Store>, StartError> {
     private_dir(data_dir).map_err(|source| StartError::DataDir {
         path: data_dir.to_path_buf(),
         source,
     })?;
+    if let Some(url) = database_url {
+        let store = store::postgres::PgStore::connect(url).await?;
+        return Ok(Arc::new(store));
+    }
     let store =
         store::sqlite::SqliteStore::open(&store_path(data_dir)).map_err(StartError::Store)?;
     Ok(Arc::new(store))
@@ -77,8 +86,12 @@ pub fn open_store(data_dir: &std::path::Path) -> Result<Arc<dyn Store>, StartErr
 pub struct HostConfig {
     /// The drop-in connectors directory.
     pub connectors_dir: PathBuf,
-    /// The data directory (compiled-component cache; later the store).
+    /// The data directory: the compiled-component cache, the first organization's
+    /// `authorization` file and, without a `database_url`, the SQLite store.
     pub data_dir: PathBuf,
+    /// A PostgreSQL database shared by several hosts (`postgres://user@host:port/db`);
+    /// `None` keeps the store in the data directory.
+    pub database_url: Option<String>,
     /// Limits on every connector call.
     pub limits: Limits,
     /// How often the connectors directory is rescanned.
@@ -112,6 +125,7 @@ impl HostConfig {
         HostConfig {
             connectors_dir,
             data_dir,
+            database_url: None,
             limits: Limits::default(),
             scan_interval: Duration::from_millis(500),
             delivery: DeliveryConfig::default(),
@@ -202,7 +216,7 @@ pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningH
     registry.scan().await;
     let watcher = registry.watch(config.scan_interval);
 
-    let store = open_store(&config.data_dir)?;
+    let store = open_store(&config.data_dir, config.database_url.as_deref()).await?;
     let auth_file = config.data_dir.join("authorization");
     if tenancy::bootstrap(store.as_ref(), &auth_file, now_ms()).await? {
         // Printed, never logged: the file holds the secrets.

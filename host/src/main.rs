@@ -27,6 +27,11 @@ enum Command {
         /// The data directory.
         #[arg(long, default_value = "data")]
         data: PathBuf,
+        /// Keep the store in this PostgreSQL database, shared with other hosts
+        /// (`postgres://USER:PASSWORD@HOST:PORT/DB`), instead of the SQLite file under
+        /// `--data`.
+        #[arg(long, env = "DATABASE_URL", value_name = "URL")]
+        database_url: Option<String>,
         /// Delays before each delivery retry, in milliseconds, comma-separated
         /// (default: 9 retries of 4^x seconds).
         #[arg(long, value_name = "MS,MS,...")]
@@ -121,6 +126,9 @@ enum OrgsCommand {
         /// The data directory.
         #[arg(long, default_value = "data")]
         data: PathBuf,
+        /// The PostgreSQL database of the hosts, if they use one (see `serve`).
+        #[arg(long, env = "DATABASE_URL", value_name = "URL")]
+        database_url: Option<String>,
     },
 }
 
@@ -199,6 +207,7 @@ async fn main() -> anyhow::Result<()> {
             listen,
             connectors,
             data,
+            database_url,
             retry_delays_ms,
             delivery_timeout_ms,
             body_limit,
@@ -220,6 +229,7 @@ async fn main() -> anyhow::Result<()> {
             dedupe_window_ms,
         } => {
             let mut config = host::HostConfig::new(connectors, data);
+            config.database_url = database_url;
             if let Some(list) = retry_delays_ms {
                 config.delivery.schedule = host::delivery::RetrySchedule::parse_millis(&list)
                     .map_err(|e| anyhow::anyhow!("--retry-delays-ms: {e}"))?;
@@ -292,9 +302,14 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Orgs {
-            command: OrgsCommand::Add { name, data },
+            command:
+                OrgsCommand::Add {
+                    name,
+                    data,
+                    database_url,
+                },
         } => {
-            let store = host::open_store(&data)?;
+            let store = host::open_store(&data, database_url.as_deref()).await?;
             let file = data.join("authorization");
             let (created, first) =
                 host::tenancy::add_org(store.as_ref(), &name, &file, host::now_ms()).await?;

@@ -316,8 +316,8 @@ mod tests {
     }
 
     /// A store in its own data directory (kept apart from the authorization file's).
-    fn store(tmp: &TempDir) -> std::sync::Arc<dyn Store> {
-        crate::open_store(&tmp.0.join("store")).unwrap()
+    async fn store(tmp: &TempDir) -> std::sync::Arc<dyn Store> {
+        crate::open_store(&tmp.0.join("store"), None).await.unwrap()
     }
 
     /// Whether `value` opens an organization of `store`.
@@ -335,7 +335,7 @@ mod tests {
     #[tokio::test]
     async fn bootstrap_writes_a_private_file_that_authenticates() {
         let tmp = TempDir::new();
-        let store = store(&tmp);
+        let store = store(&tmp).await;
         let data = tmp.0.join("data");
         std::fs::create_dir(&data).unwrap();
         let file = data.join("authorization");
@@ -375,7 +375,7 @@ mod tests {
     #[tokio::test]
     async fn bootstrap_creates_no_org_when_the_file_cannot_be_written() {
         let tmp = TempDir::new();
-        let store = store(&tmp);
+        let store = store(&tmp).await;
         // The file's directory is a regular file: no one, root included, can write there.
         let not_a_dir = tmp.0.join("not-a-dir");
         std::fs::write(&not_a_dir, "").unwrap();
@@ -433,7 +433,7 @@ mod tests {
     #[tokio::test]
     async fn orgs_add_on_an_empty_store_writes_the_file_so_no_start_warns() {
         let tmp = TempDir::new();
-        let store = store(&tmp);
+        let store = store(&tmp).await;
         let file = tmp.0.join("authorization");
         let (first, was_first) = add_org(store.as_ref(), "acme", &file, 1).await.unwrap();
         assert!(was_first);
@@ -464,7 +464,7 @@ mod tests {
     #[tokio::test]
     async fn bootstrap_warns_when_orgs_exist_but_the_file_is_gone() {
         let tmp = TempDir::new();
-        let store = store(&tmp);
+        let store = store(&tmp).await;
         let file = tmp.0.join("authorization");
         let (created, log) = bootstrap_logged(store.as_ref(), &file).await;
         assert!(created);

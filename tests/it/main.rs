@@ -9,6 +9,7 @@ mod delivery;
 mod egress;
 mod elements;
 mod hostile;
+mod hosts;
 mod hot_reload;
 mod instances;
 mod intake;
