@@ -27,6 +27,12 @@ async fn a_host_on_postgres_takes_a_webhook_delivers_it_and_keeps_it_across_a_re
     })
     .await;
     assert_eq!(delivered.json()["message"]["eventId"], event_id.as_str());
+    // Its attempt is recorded behind the send: wait for it before the kill.
+    let path = format!("/instances/{id}/events/{event_id}");
+    eventually(Duration::from_secs(10), "the recorded delivery", || async {
+        (host.call("GET", &path, None).await.json()["status"] == "NOTIFIED").then_some(())
+    })
+    .await;
 
     // The data directory holds no store: a host on a new data directory and the same
     // database finds the instance and the notification.
@@ -40,7 +46,7 @@ async fn a_host_on_postgres_takes_a_webhook_delivers_it_and_keeps_it_across_a_re
     let auth = std::fs::read_to_string(_data.join("authorization")).unwrap();
     let answer = tests::send(
         "GET",
-        &again.url(&format!("/instances/{id}/events/{event_id}")),
+        &again.url(&path),
         &[("authorization", auth.trim())],
         b"",
     )
