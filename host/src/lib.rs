@@ -6,6 +6,7 @@
 pub mod api;
 pub mod cache_key;
 pub mod check;
+pub mod cluster;
 pub mod delivery;
 pub mod egress;
 pub mod emit;
@@ -117,6 +118,8 @@ pub struct HostConfig {
     /// How long an identical webhook (same instance, same request) is answered without
     /// notifying again; `None` notifies every time.
     pub dedupe_window: Option<Duration>,
+    /// Leases and resync of hosts sharing a database (unused on SQLite).
+    pub cluster: cluster::ClusterConfig,
 }
 
 impl HostConfig {
@@ -138,6 +141,7 @@ impl HostConfig {
             polling: polling::PollConfig::default(),
             quotas: quotas::Quotas::default(),
             dedupe_window: Some(ingest::DEFAULT_DEDUPE_WINDOW),
+            cluster: cluster::ClusterConfig::default(),
         }
     }
 }
@@ -177,6 +181,8 @@ pub struct RunningHost {
     server: tokio::task::JoinHandle<()>,
     watcher: tokio::task::JoinHandle<()>,
     pruner: Option<tokio::task::JoinHandle<()>>,
+    /// The cluster's lease loop and change-feed reader, when sharing a store.
+    members: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningHost {
@@ -191,6 +197,9 @@ impl RunningHost {
         self.watcher.abort();
         if let Some(pruner) = &self.pruner {
             pruner.abort();
+        }
+        for task in &self.members {
+            task.abort();
         }
         let _ = self.server.await;
     }
@@ -227,9 +236,16 @@ pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningH
     }
     let instances = Arc::new(Instances::new(store.all_instances().await?));
     let metrics = Arc::new(Metrics::default());
+    // Alone on its store, a host does all the work; sharing one, what it holds leases for.
+    let ownership = if store.shared().is_some() {
+        cluster::Ownership::shared()
+    } else {
+        cluster::Ownership::single()
+    };
     let dispatcher = Dispatcher::new(
         store.clone(),
         instances.clone(),
+        ownership.clone(),
         metrics.clone(),
         config.delivery.clone(),
     );
@@ -247,10 +263,27 @@ pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningH
         vendor,
         config.polling,
     );
-    let resumed = dispatcher.resume().await?;
-    if resumed > 0 {
-        tracing::info!(resumed, "resuming pending deliveries");
-    }
+    // Alone, the host resumes every pending delivery; in a cluster, those of each
+    // instance it takes a lease for, as it takes it.
+    let members = if ownership.is_shared() {
+        cluster::join(
+            config.cluster.clone(),
+            cluster::Members {
+                store: store.clone(),
+                instances: instances.clone(),
+                dispatcher: dispatcher.clone(),
+                poller: poller.clone(),
+                ownership: ownership.clone(),
+            },
+        )
+        .await?
+    } else {
+        let resumed = dispatcher.resume().await?;
+        if resumed > 0 {
+            tracing::info!(resumed, "resuming pending deliveries");
+        }
+        Vec::new()
+    };
 
     let addr = listener.local_addr().map_err(StartError::Listener)?;
     let (shutdown, rx) = watch::channel(false);
@@ -262,7 +295,12 @@ pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningH
         metrics: metrics.clone(),
         dedupe_window: config.dedupe_window,
     };
-    let pruner = retention::start(config.retention.clone(), store.clone(), metrics.clone());
+    let pruner = retention::start(
+        config.retention.clone(),
+        store.clone(),
+        ownership,
+        metrics.clone(),
+    );
     poller.follow(registry.subscribe());
     poller.start_all();
     let app = Arc::new(api::App {
@@ -287,5 +325,6 @@ pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningH
         server,
         watcher,
         pruner,
+        members,
     })
 }

@@ -104,6 +104,15 @@ enum Command {
         /// milliseconds (default 24 hours); 0 notifies every time.
         #[arg(long, default_value_t = 24 * 3600 * 1000)]
         dedupe_window_ms: u64,
+        /// With --database-url: how long a host's lease on an instance's delivery and
+        /// polling lasts unrenewed, in milliseconds; a dead host's instances move to the
+        /// others after at most this.
+        #[arg(long, default_value_t = 10_000)]
+        lease_ms: u64,
+        /// With --database-url: how often a host reads every instance and pending count
+        /// again, in milliseconds, to heal a change announcement it missed.
+        #[arg(long, default_value_t = 30_000)]
+        resync_ms: u64,
     },
     /// Organizations.
     Orgs {
@@ -227,6 +236,8 @@ async fn main() -> anyhow::Result<()> {
             max_poll_resources,
             min_poll_interval_ms,
             dedupe_window_ms,
+            lease_ms,
+            resync_ms,
         } => {
             let mut config = host::HostConfig::new(connectors, data);
             config.database_url = database_url;
@@ -241,12 +252,18 @@ async fn main() -> anyhow::Result<()> {
                 ("--body-timeout-ms", body_timeout_ms),
                 ("--idle-timeout-ms", idle_timeout_ms),
                 ("--max-connections", max_connections as u64),
+                ("--lease-ms", lease_ms),
+                ("--resync-ms", resync_ms),
             ] {
                 if value == 0 {
                     bail!("{flag} must be positive");
                 }
             }
             let ms = std::time::Duration::from_millis;
+            config.cluster = host::cluster::ClusterConfig {
+                lease: ms(lease_ms),
+                resync: ms(resync_ms),
+            };
             config.connections = host::api::ConnectionLimits {
                 header_timeout: ms(header_timeout_ms),
                 body_timeout: ms(body_timeout_ms),

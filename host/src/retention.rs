@@ -3,7 +3,8 @@
 //! outbox does not grow without bound; a webhook's shared body goes with the last
 //! notification that carries it. Age counts from acceptance, and a notification with
 //! an attempt or a delivery within the retention (a late redelivery) is kept. A pending
-//! notification is never deleted.
+//! notification is never deleted. Of several hosts on one database, only the holder of
+//! the `retention` lease prunes (see `cluster`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +44,7 @@ const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 pub fn start(
     config: RetentionConfig,
     store: Arc<dyn Store>,
+    ownership: Arc<crate::cluster::Ownership>,
     metrics: Arc<Metrics>,
 ) -> Option<tokio::task::JoinHandle<()>> {
     let keep = config.keep?;
@@ -56,6 +58,10 @@ pub fn start(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            if !ownership.runs_retention() {
+                // Another host of the cluster prunes.
+                continue;
+            }
             let before = crate::now_ms().saturating_sub(keep_ms);
             let pruned = prune_all(store.as_ref(), before, batch).await;
             if pruned > 0 {

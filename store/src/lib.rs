@@ -3,8 +3,8 @@
 //! cursors and vendor credentials).
 //!
 //! [`Store`] is the interface the host codes against; [`sqlite::SqliteStore`] is the default
-//! backend (one file under the data directory, nothing to install). A PostgreSQL backend can
-//! implement the same trait to run several hosts against one database.
+//! backend (one file under the data directory, nothing to install); [`postgres::PgStore`]
+//! lets several hosts share one database, coordinating through its [`SharedStore`].
 //!
 //! Durability: when a write method returns `Ok`, the change is committed to disk. Writes are
 //! group-committed: concurrent writers share one transaction and one fsync, so ingest does
@@ -42,14 +42,6 @@ pub enum StoreError {
     /// A stored value could not be read back.
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
-    /// The backend does not implement this operation yet.
-    #[error("{method} is not implemented on {backend} yet")]
-    NotImplemented {
-        /// The backend, e.g. `PostgreSQL`.
-        backend: &'static str,
-        /// The `Store` method.
-        method: &'static str,
-    },
 }
 
 /// An organization: the tenant every instance belongs to.
@@ -367,12 +359,67 @@ pub struct GroupCommits {
     pub writes: u64,
 }
 
+/// A change another host made to a shared store, as [`SharedStore::listen`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// An instance was created, changed or deleted: read it again.
+    Instance(InstanceId),
+    /// Notifications of `instance_id` became pending (new, or redelivered): the host that
+    /// delivers the instance loads them.
+    Pending {
+        /// The instance.
+        instance_id: InstanceId,
+        /// The notifications' seqs.
+        seqs: Vec<i64>,
+    },
+    /// Changes may have been missed (the feed's connection was lost and is back): read
+    /// everything again.
+    Resync,
+}
+
+/// What several hosts on one store share beyond the data: who is alive, who holds which
+/// lease, and the feed of each other's changes. Only a store several hosts can open
+/// (PostgreSQL) has it; see [`Store::shared`].
+///
+/// Times are the database's clock, so hosts whose clocks disagree still agree on leases.
+#[async_trait]
+pub trait SharedStore: Send + Sync {
+    /// Marks `host` alive for `ttl_ms` more and returns every host alive now (sorted),
+    /// `host` included; hosts dead for long are forgotten.
+    async fn heartbeat(&self, host: &str, ttl_ms: i64) -> Result<Vec<String>, StoreError>;
+    /// Takes or renews, for `ttl_ms`, each lease of `names` that is free, expired or held
+    /// by `host` already; returns the names `host` holds now (a subset of `names`).
+    async fn claim(
+        &self,
+        host: &str,
+        names: &[String],
+        ttl_ms: i64,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Gives up the leases of `names` that `host` holds.
+    async fn release(&self, host: &str, names: &[String]) -> Result<(), StoreError>;
+    /// The changes other hosts make from now on (this store's own writes are not
+    /// reported). Its receiver ends when the store is dropped.
+    async fn listen(&self) -> Result<tokio::sync::mpsc::UnboundedReceiver<Change>, StoreError>;
+    /// The pending notifications of one instance, in seq order.
+    async fn pending_of(&self, instance_id: InstanceId) -> Result<Vec<Notification>, StoreError>;
+    /// The pending notifications among `seqs`, in seq order.
+    async fn pending_among(&self, seqs: &[i64]) -> Result<Vec<Notification>, StoreError>;
+    /// How many notifications each instance has pending (instances with none left out).
+    async fn pending_counts(&self) -> Result<Vec<(InstanceId, u64)>, StoreError>;
+}
+
 /// The durable store. Every method is safe to call from many tasks at once.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// The group-commit counters of a store that batches writes; `None` for one that
     /// does not.
     fn group_commits(&self) -> Option<GroupCommits> {
+        None
+    }
+
+    /// What hosts sharing this store coordinate through; `None` for a store one host owns
+    /// (SQLite), where that host does all the work.
+    fn shared(&self) -> Option<&dyn SharedStore> {
         None
     }
 

@@ -196,6 +196,11 @@ async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
         if let Some(g) = app.store.group_commits() {
             text.push_str(&crate::metrics::render_group_commits(g));
         }
+        if let Some(n) = app.dispatcher.ownership().owned() {
+            text.push_str(&format!(
+                "# HELP cluster_owned_instances Instances this host holds the lease of.\n# TYPE cluster_owned_instances gauge\ncluster_owned_instances {n}\n"
+            ));
+        }
         return Response::builder()
             .header("content-type", "text/plain; version=0.0.4")
             .body(Full::new(Bytes::from(text)))

@@ -28,6 +28,7 @@ use store::{
 };
 use tokio::sync::mpsc;
 
+use crate::cluster::Ownership;
 use crate::instances::Instances;
 use crate::instances::settings::CallbackSettings;
 use crate::metrics::Metrics;
@@ -109,6 +110,8 @@ impl Default for DeliveryConfig {
 struct Inner {
     store: Arc<dyn Store>,
     instances: Arc<Instances>,
+    /// The instances this host delivers (all of them, unless it shares its store).
+    ownership: Arc<Ownership>,
     metrics: Arc<Metrics>,
     client: CallbackClient,
     config: DeliveryConfig,
@@ -145,6 +148,7 @@ impl Dispatcher {
     pub fn new(
         store: Arc<dyn Store>,
         instances: Arc<Instances>,
+        ownership: Arc<Ownership>,
         metrics: Arc<Metrics>,
         config: DeliveryConfig,
     ) -> Self {
@@ -154,6 +158,7 @@ impl Dispatcher {
             inner: Arc::new(Inner {
                 store,
                 instances,
+                ownership,
                 metrics,
                 client: CallbackClient::new(config.attempt_timeout, config.egress.clone()),
                 config,
@@ -162,6 +167,41 @@ impl Dispatcher {
                 records,
             }),
         }
+    }
+
+    /// Queues pending notifications read from the store (by a host taking an instance
+    /// over, or told of them by another host); one already queued is updated in place.
+    /// Those of instances this host does not own are left to their owner.
+    pub fn load(&self, pending: Vec<Notification>) {
+        self.enqueue(pending.into_iter().map(Job::from).collect(), true);
+    }
+
+    /// Drops the queue of an instance this host no longer owns; its worker stops after
+    /// the attempt it may be making.
+    pub fn forget(&self, instance_id: InstanceId) {
+        let mut guard = self.inner.queues.lock().expect("queues lock poisoned");
+        let queues = &mut *guard;
+        if let Some(queue) = queues.by_instance.remove(&instance_id) {
+            for job in &queue.jobs {
+                queues.release(job);
+            }
+            self.inner.metrics.queue_changed(-(queue.jobs.len() as i64));
+            queue.wake.notify_one();
+        }
+    }
+
+    /// The instances this host delivers.
+    pub fn ownership(&self) -> &Arc<Ownership> {
+        &self.inner.ownership
+    }
+
+    /// How many notifications of an instance are queued here.
+    pub fn queued(&self, instance_id: InstanceId) -> usize {
+        let queues = self.inner.queues.lock().expect("queues lock poisoned");
+        queues
+            .by_instance
+            .get(&instance_id)
+            .map_or(0, |q| q.jobs.len())
     }
 
     /// Queues every pending notification of the store (after a start or a crash).
@@ -235,6 +275,10 @@ impl Dispatcher {
         let queues = &mut *guard;
         let mut added = 0i64;
         for mut job in jobs {
+            if !self.inner.ownership.owns(job.instance_id) {
+                // Its owner loads it from the store.
+                continue;
+            }
             let size = job.body.as_ref().map_or(0, Bytes::len);
             if queues.body_bytes + size > BODY_BYTES_IN_MEMORY {
                 job.body = None;
@@ -271,7 +315,8 @@ impl Dispatcher {
             };
             if new_worker {
                 let this = self.clone();
-                tokio::spawn(async move { this.work(instance_id).await });
+                let wake = queue.wake.clone();
+                tokio::spawn(async move { this.work(instance_id, wake).await });
             } else if front_changed {
                 // The worker may be waiting out the old front's backoff.
                 queue.wake.notify_one();
@@ -280,12 +325,14 @@ impl Dispatcher {
         self.inner.metrics.queue_changed(added);
     }
 
-    /// The front job of a queue and its wake signal, or `None` (and the queue removed)
-    /// when it is empty.
-    fn front(&self, instance_id: InstanceId) -> Option<(Job, Arc<tokio::sync::Notify>)> {
+    /// The front job of the queue whose worker wakes on `wake`, or `None` (and the queue
+    /// removed) when it is empty. `None` too when that queue was dropped ([`Dispatcher::forget`]),
+    /// even if a new one for the instance has its own worker since.
+    fn front(&self, instance_id: InstanceId, wake: &Arc<tokio::sync::Notify>) -> Option<Job> {
         let mut queues = self.inner.queues.lock().expect("queues lock poisoned");
         match queues.by_instance.get(&instance_id) {
-            Some(q) if !q.jobs.is_empty() => Some((q.jobs[0].clone(), q.wake.clone())),
+            Some(q) if !Arc::ptr_eq(&q.wake, wake) => None,
+            Some(q) if !q.jobs.is_empty() => Some(q.jobs[0].clone()),
             _ => {
                 queues.by_instance.remove(&instance_id);
                 None
@@ -323,8 +370,13 @@ impl Dispatcher {
     }
 
     /// Delivers one instance's queue in order until it is empty.
-    async fn work(self, instance_id: InstanceId) {
-        while let Some((job, wake)) = self.front(instance_id) {
+    async fn work(self, instance_id: InstanceId, wake: Arc<tokio::sync::Notify>) {
+        while let Some(job) = self.front(instance_id, &wake) {
+            if !self.inner.ownership.owns(instance_id) {
+                // Its lease was lost: the new owner delivers it.
+                self.forget(instance_id);
+                return;
+            }
             let wait = job.due_ms - now_ms();
             if wait > 0 {
                 // A redeliver call may change the front meanwhile: it wakes us.
@@ -475,6 +527,7 @@ mod tests {
         let dispatcher = Dispatcher::new(
             store,
             Arc::new(Instances::new(Vec::new())),
+            Ownership::single(),
             Arc::new(Metrics::default()),
             DeliveryConfig::default(),
         );

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use store::{InstanceId, PollState, Store, StoreError};
 
+use crate::cluster::Ownership;
 use crate::delivery::Dispatcher;
 use crate::instances::settings::{FieldError, VendorType, event_settings};
 use crate::instances::{Instances, LiveInstance};
@@ -189,6 +190,8 @@ struct Inner {
     store: Arc<dyn Store>,
     instances: Arc<Instances>,
     dispatcher: Dispatcher,
+    /// The instances this host polls (all of them, unless it shares its store).
+    ownership: Arc<Ownership>,
     metrics: Arc<Metrics>,
     vendor: VendorClient,
     config: PollConfig,
@@ -274,12 +277,15 @@ impl Poller {
         vendor: VendorClient,
         config: PollConfig,
     ) -> Self {
+        // The instances this host polls are those it delivers.
+        let ownership = dispatcher.ownership().clone();
         Poller {
             inner: Arc::new(Inner {
                 registry,
                 store,
                 instances,
                 dispatcher,
+                ownership,
                 metrics,
                 vendor,
                 config,
@@ -340,14 +346,33 @@ impl Poller {
     }
 
     /// Starts, restarts or stops the schedule of an instance after it was created,
-    /// changed or deleted.
+    /// changed or deleted, or after this host gave it up.
     pub fn sync(&self, instance_id: InstanceId) {
+        self.start(instance_id, false);
+    }
+
+    /// Starts the schedule of an instance this host has just taken over from another: if
+    /// the last slot before now went unpolled (its host died), it is polled at once, late.
+    pub fn take_over(&self, instance_id: InstanceId) {
+        self.start(instance_id, true);
+    }
+
+    /// Waits until no poll of `instance_id` runs on this host.
+    pub async fn idle(&self, instance_id: InstanceId) {
+        let lock = self.lock_of(instance_id);
+        drop(lock.lock().await);
+    }
+
+    fn start(&self, instance_id: InstanceId, catch_up: bool) {
         let mut tasks = self.inner.tasks.lock().expect("poll tasks lock poisoned");
         tasks.remove(&instance_id);
         let Some(instance) = self.inner.instances.get(instance_id) else {
             self.resources_lock().remove(&instance_id);
             return;
         };
+        if !self.inner.ownership.owns(instance_id) {
+            return;
+        }
         let Some(interval) = interval_of(
             &instance,
             &self.inner.registry,
@@ -357,7 +382,10 @@ impl Poller {
         };
         let this = self.clone();
         let (stop, stopped) = tokio::sync::watch::channel(());
-        tokio::spawn(async move { this.schedule(instance_id, interval, stopped).await });
+        tokio::spawn(async move {
+            this.schedule(instance_id, interval, catch_up, stopped)
+                .await
+        });
         tasks.insert(instance_id, stop);
     }
 
@@ -374,10 +402,20 @@ impl Poller {
         self,
         instance_id: InstanceId,
         interval: Duration,
+        catch_up: bool,
         mut stopped: tokio::sync::watch::Receiver<()>,
     ) {
         let interval_ms = interval.as_millis() as i64;
         let phase = phase(instance_id, interval_ms);
+        if catch_up {
+            let last_slot = next_slot(crate::now_ms(), interval_ms, phase) - interval_ms;
+            if self.missed(instance_id, last_slot).await {
+                self.inner
+                    .metrics
+                    .poll_started((crate::now_ms() - last_slot).max(0));
+                Box::pin(self.cycle(instance_id, false)).await;
+            }
+        }
         loop {
             let slot = next_slot(crate::now_ms(), interval_ms, phase);
             let wait = slot - crate::now_ms();
@@ -387,7 +425,7 @@ impl Poller {
                     _ = stopped.changed() => return,
                 }
             }
-            if stopped.has_changed().is_err() {
+            if stopped.has_changed().is_err() || !self.inner.ownership.owns(instance_id) {
                 return;
             }
             self.inner
@@ -471,6 +509,27 @@ impl Poller {
             },
         );
         resources
+    }
+
+    /// Whether the slot at `slot_ms` went unpolled: no resource's poll started at or after
+    /// it (an instance never polled counts when it is older than the slot).
+    async fn missed(&self, instance_id: InstanceId, slot_ms: i64) -> bool {
+        match self.inner.store.poll_states(instance_id).await {
+            Ok(states) if states.is_empty() => self
+                .inner
+                .instances
+                .get(instance_id)
+                .is_some_and(|i| i.created_ms < slot_ms),
+            Ok(states) => states
+                .iter()
+                .filter_map(|s| s.last_attempt_ms)
+                .max()
+                .is_none_or(|last| last < slot_ms),
+            Err(e) => {
+                tracing::warn!(instance = instance_id.0, error = %e, "cannot read the poll state");
+                false
+            }
+        }
     }
 
     fn lock_of(&self, instance_id: InstanceId) -> Arc<tokio::sync::Mutex<()>> {

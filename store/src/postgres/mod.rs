@@ -1,8 +1,8 @@
 //! The PostgreSQL backend: several hosts can share one database.
 //!
-//! **Work in progress** (issue 21): every [`Store`] method is implemented, but several
-//! hosts do not yet share delivery (each would deliver every pending notification), and
-//! there is no host flag to choose this backend. See `pg-store.md` at the repository root.
+//! Chosen with `connector-host serve --database-url`. Besides the data, the hosts share
+//! through it who is alive, who holds which lease, and a feed of each other's changes
+//! (`shared`, [`SharedStore`](crate::SharedStore)).
 //!
 //! # Connections
 //!
@@ -34,6 +34,7 @@ mod outbox;
 mod poll;
 mod pool;
 mod schema;
+mod shared;
 
 use async_trait::async_trait;
 
@@ -49,9 +50,15 @@ pub use schema::SCHEMA_VERSION;
 /// How many connections a store opens at most, by default.
 pub const DEFAULT_POOL_SIZE: usize = 8;
 
-/// A [`Store`] in a PostgreSQL database.
+/// A [`Store`] in a PostgreSQL database, and the [`SharedStore`](crate::SharedStore) of the
+/// hosts that use it.
 pub struct PgStore {
     pool: Pool,
+    url: String,
+    /// This store's random id in the change feed, so it skips its own announcements.
+    origin: String,
+    /// The changes to announce to the other hosts (see `shared`).
+    announce: tokio::sync::mpsc::UnboundedSender<shared::Announce>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -76,8 +83,19 @@ impl PgStore {
                 path: mask_url(url),
                 message: e.to_string(),
             })?;
+        let mut id = [0u8; 8];
+        getrandom::fill(&mut id).map_err(|e| StoreError::Open {
+            path: mask_url(url),
+            message: format!("no randomness for the store's id: {e}"),
+        })?;
+        let origin: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let (announce, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(shared::announcer(url.to_owned(), origin.clone(), rx));
         Ok(PgStore {
             pool: Pool::new(url, pool_size, first),
+            url: url.to_owned(),
+            origin,
+            announce,
         })
     }
 }
@@ -112,8 +130,28 @@ pub fn mask_url(url: &str) -> String {
     }
 }
 
+impl PgStore {
+    /// Tells the other hosts that `id` was created, changed or deleted.
+    fn announce_instance(&self, id: InstanceId) {
+        let _ = self.announce.send(shared::Announce::Instance(id));
+    }
+
+    /// Tells the other hosts that these notifications became pending.
+    fn announce_pending(&self, notes: impl IntoIterator<Item = (InstanceId, i64)>) {
+        for (instance, seq) in notes {
+            let _ = self
+                .announce
+                .send(shared::Announce::Pending(instance, vec![seq]));
+        }
+    }
+}
+
 #[async_trait]
 impl Store for PgStore {
+    fn shared(&self) -> Option<&dyn crate::SharedStore> {
+        Some(self)
+    }
+
     async fn create_org(
         &self,
         name: &str,
@@ -132,7 +170,9 @@ impl Store for PgStore {
     }
 
     async fn create_instance(&self, new: NewInstance) -> Result<Instance, StoreError> {
-        self.instances_create(new).await
+        let created = self.instances_create(new).await?;
+        self.announce_instance(created.id);
+        Ok(created)
     }
 
     async fn get_instance(&self, id: InstanceId) -> Result<Option<Instance>, StoreError> {
@@ -148,15 +188,22 @@ impl Store for PgStore {
         id: InstanceId,
         update: InstanceUpdate,
     ) -> Result<Option<Instance>, StoreError> {
-        self.instances_update(id, update).await
+        let changed = self.instances_update(id, update).await?;
+        self.announce_instance(id);
+        Ok(changed)
     }
 
     async fn delete_instance(&self, id: InstanceId) -> Result<bool, StoreError> {
-        self.instances_delete(id).await
+        let deleted = self.instances_delete(id).await?;
+        self.announce_instance(id);
+        Ok(deleted)
     }
 
     async fn enqueue(&self, notifications: Vec<NewNotification>) -> Result<Vec<i64>, StoreError> {
-        self.outbox_enqueue(notifications).await
+        let ids: Vec<InstanceId> = notifications.iter().map(|n| n.instance_id).collect();
+        let seqs = self.outbox_enqueue(notifications).await?;
+        self.announce_pending(ids.into_iter().zip(seqs.iter().copied()));
+        Ok(seqs)
     }
 
     async fn enqueue_webhook(
@@ -164,7 +211,14 @@ impl Store for PgStore {
         intake: WebhookIntake,
         notifications: Vec<NewNotification>,
     ) -> Result<WebhookStored, StoreError> {
-        self.intake_enqueue_webhook(intake, notifications).await
+        let ids: Vec<InstanceId> = notifications.iter().map(|n| n.instance_id).collect();
+        let stored = self.intake_enqueue_webhook(intake, notifications).await?;
+        self.announce_pending(
+            ids.into_iter()
+                .zip(stored.seqs.iter())
+                .filter_map(|(id, seq)| Some((id, (*seq)?))),
+        );
+        Ok(stored)
     }
 
     async fn pending(&self) -> Result<Vec<Notification>, StoreError> {
@@ -204,7 +258,11 @@ impl Store for PgStore {
         id: &NotificationId,
         now: Millis,
     ) -> Result<Option<Notification>, StoreError> {
-        self.outbox_redeliver(id.as_str(), now).await
+        let again = self.outbox_redeliver(id.as_str(), now).await?;
+        if let Some(n) = &again {
+            self.announce_pending([(n.instance_id, n.seq)]);
+        }
+        Ok(again)
     }
 
     async fn prune(&self, before: Millis, limit: u32) -> Result<u64, StoreError> {
@@ -224,7 +282,10 @@ impl Store for PgStore {
         state: PollState,
         notifications: Vec<NewNotification>,
     ) -> Result<Vec<i64>, StoreError> {
-        self.poll_save(state, notifications).await
+        let ids: Vec<InstanceId> = notifications.iter().map(|n| n.instance_id).collect();
+        let seqs = self.poll_save(state, notifications).await?;
+        self.announce_pending(ids.into_iter().zip(seqs.iter().copied()));
+        Ok(seqs)
     }
 
     async fn credentials(

@@ -9,7 +9,7 @@ use crate::{
 };
 
 /// The notification columns [`notification_from_row`] reads, in its order.
-const NOTIFICATION_COLUMNS: &str = "seq, id, instance_id, endpoint, event_count, \
+pub(super) const NOTIFICATION_COLUMNS: &str = "seq, id, instance_id, endpoint, event_count, \
      created_ms, state, delivery, attempts, next_attempt_ms, delivered_ms";
 
 /// `v` as a `u32`, or [`StoreError::Corrupt`] naming `what`.
@@ -18,7 +18,7 @@ pub(super) fn to_u32(v: i64, what: &str) -> Result<u32, StoreError> {
 }
 
 /// A notification row of [`NOTIFICATION_COLUMNS`], checked.
-fn notification_from_row(r: &Row) -> Result<Notification, StoreError> {
+pub(super) fn notification_from_row(r: &Row) -> Result<Notification, StoreError> {
     let state: String = r.try_get(6).map_err(pg)?;
     Ok(Notification {
         seq: r.try_get(0).map_err(pg)?,

@@ -106,6 +106,17 @@ CREATE TABLE credentials (
     origin        TEXT
 );
 
+CREATE TABLE hosts (
+    id             TEXT   PRIMARY KEY,
+    alive_until_ms BIGINT NOT NULL
+);
+
+CREATE TABLE leases (
+    name     TEXT   PRIMARY KEY,
+    holder   TEXT   NOT NULL,
+    until_ms BIGINT NOT NULL
+);
+
 CREATE TABLE webhook_intake (
     seq         BIGINT PRIMARY KEY,
     last_seq    BIGINT NOT NULL,
