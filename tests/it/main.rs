@@ -21,5 +21,7 @@ mod polling;
 mod postgres;
 mod quotas;
 mod responsive;
+mod sqlite_store;
+mod store_suite;
 mod structure;
 mod webhooks;
