@@ -2,13 +2,15 @@
 //! SQLite; several hosts on one database share instances, delivery and polling.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use tests::pg::TestDatabase;
 use tests::receiver::Receiver;
-use tests::seeds::{ecwid_instance, ecwid_order};
+use tests::seeds::{ecwid_instance, ecwid_order, infusionsoft_instance};
+use tests::standin::{StandIn, VendorAnswer, futures_answer};
 use tests::{TestHost, create_instance, eventually, webhook};
 
 #[tokio::test]
@@ -254,7 +256,8 @@ async fn a_thousand_webhooks_over_three_hosts_survive_one_killed() {
     // Host 0 (which holds leases on some instances, and attempts in flight to the down
     // callback) dies; the callback comes back.
     let owned_by_killed = gauge(&hosts[0], "cluster_owned_instances").await;
-    hosts.remove(0).kill();
+    // Its directories (the connectors directory is shared) stay.
+    let _dirs = hosts.remove(0).kill();
     callback.set_status(200);
 
     let total = (INSTANCES * PER_INSTANCE) as usize;
@@ -279,4 +282,125 @@ async fn a_thousand_webhooks_over_three_hosts_survive_one_killed() {
         let expected: Vec<u32> = (0..PER_INSTANCE).collect();
         assert_eq!(ids, &expected, "{path}: acceptance order kept");
     }
+}
+
+/// A stand-in Keap for many instances: instance `n` polls under `/v{n}`; every poll is
+/// recorded with its instance and time, and answered with no appointment.
+async fn keap_for_many() -> (Arc<Mutex<Vec<(u32, Instant)>>>, StandIn) {
+    let polls = Arc::new(Mutex::new(Vec::new()));
+    let recorded = polls.clone();
+    let standin = StandIn::start(move |req| {
+        if req.path == "/token" {
+            return futures_answer::now(VendorAnswer::json(json!({
+                "access_token": "at-1",
+                "refresh_token": "rt-1",
+                "expires_in": 86400,
+                "token_type": "bearer",
+                "scope": "full"
+            })));
+        }
+        let n: u32 = req.path[2..].split('/').next().unwrap().parse().unwrap();
+        recorded.lock().unwrap().push((n, Instant::now()));
+        futures_answer::now(VendorAnswer::json(json!({
+            "appointments": [], "count": 0, "next": null, "previous": null
+        })))
+    })
+    .await;
+    (polls, standin)
+}
+
+/// How many polls each of `n` instances had at or after `since`.
+fn polls_since(polls: &Mutex<Vec<(u32, Instant)>>, n: u32, since: Instant) -> Vec<usize> {
+    let mut count = vec![0; n as usize];
+    for (i, at) in polls.lock().unwrap().iter() {
+        if *at >= since {
+            count[*i as usize] += 1;
+        }
+    }
+    count
+}
+
+#[tokio::test]
+async fn polling_instances_spread_over_two_hosts_and_move_when_one_dies() {
+    const N: u32 = 100;
+    const INTERVAL: Duration = Duration::from_millis(1200);
+    const LEASE: Duration = Duration::from_secs(2);
+    let db = TestDatabase::create();
+    let mut hosts = cluster(&db, 2, &["infusionsoftrest"], &["--lease-ms", "2000"]);
+    let callback = Receiver::start().await;
+    let (polls, standin) = keap_for_many().await;
+    for n in 0..N {
+        let mut instance = infusionsoft_instance(
+            &callback.url("/"),
+            &standin.url(&format!("/v{n}/crm/rest/v1")),
+        );
+        instance["configuration"]["event.poller.refresh_interval"] =
+            json!(INTERVAL.as_secs_f64() / 60.0);
+        create_instance(&hosts[(n % 2) as usize], &instance).await;
+    }
+    // Both hosts poll, and between them every instance, once.
+    let spread = eventually(Duration::from_secs(15), "the instances spread", || async {
+        let (a, b) = (
+            gauge(&hosts[0], "polling_instances").await,
+            gauge(&hosts[1], "polling_instances").await,
+        );
+        (a + b == u64::from(N) && a > 0 && b > 0).then_some((a, b))
+    })
+    .await;
+    let warm = Instant::now();
+    eventually(
+        Duration::from_secs(15),
+        "every instance polled twice",
+        || async {
+            polls_since(&polls, N, warm)
+                .iter()
+                .all(|&c| c >= 2)
+                .then_some(())
+        },
+    )
+    .await;
+
+    let killed_at = Instant::now();
+    // Its directories (the connectors directory is shared) stay.
+    let _dirs = hosts.remove(0).kill();
+    eventually(
+        Duration::from_secs(30),
+        "the survivor polls them all",
+        || async { (gauge(&hosts[0], "polling_instances").await == u64::from(N)).then_some(()) },
+    )
+    .await;
+    let moved = Instant::now();
+    eventually(
+        Duration::from_secs(30),
+        "every instance polled on",
+        || async {
+            polls_since(&polls, N, moved)
+                .iter()
+                .all(|&c| c >= 2)
+                .then_some(())
+        },
+    )
+    .await;
+
+    // No instance was polled twice in one slot, except across the lease's expiry.
+    let all = polls.lock().unwrap().clone();
+    let expiry = killed_at..killed_at + LEASE + Duration::from_secs(2);
+    let mut twice = 0;
+    for n in 0..N {
+        let times: Vec<Instant> = all.iter().filter(|(i, _)| *i == n).map(|p| p.1).collect();
+        for w in times.windows(2) {
+            let gap = w[1] - w[0];
+            if gap < INTERVAL / 2 {
+                assert!(
+                    expiry.contains(&w[1]),
+                    "instance {n} polled twice {gap:?} apart outside the lease expiry"
+                );
+                twice += 1;
+            }
+        }
+    }
+    eprintln!(
+        "{N} polling instances over 2 hosts ({} and {}), one killed: all polled on by the survivor, {twice} polled twice across the lease expiry",
+        spread.0, spread.1
+    );
 }
