@@ -99,6 +99,7 @@ pub struct Metrics {
     poll_drift: Histogram,
     poll_drift_max_ms: AtomicU64,
     notifications_pruned: AtomicU64,
+    retention_passes: AtomicU64,
 }
 
 impl Metrics {
@@ -171,6 +172,11 @@ impl Metrics {
         self.notifications_pruned.fetch_add(n, Relaxed);
     }
 
+    /// The pruner looked for notifications past retention (on this host).
+    pub fn retention_pass(&self) {
+        self.retention_passes.fetch_add(1, Relaxed);
+    }
+
     /// A connector call took `d`.
     pub fn connector_call(&self, d: Duration) {
         self.connector_calls.observe(d);
@@ -226,6 +232,12 @@ impl Metrics {
             "notifications_pruned_total",
             "Finished notifications deleted past the retention period.",
             self.notifications_pruned.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "retention_passes_total",
+            "Looks for notifications past retention made by this host.",
+            self.retention_passes.load(Relaxed),
         );
         let _ = writeln!(
             out,

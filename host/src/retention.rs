@@ -62,6 +62,7 @@ pub fn start(
                 // Another host of the cluster prunes.
                 continue;
             }
+            metrics.retention_pass();
             let before = crate::now_ms().saturating_sub(keep_ms);
             let pruned = prune_all(store.as_ref(), before, batch).await;
             if pruned > 0 {

@@ -81,6 +81,25 @@ fn cluster(db: &TestDatabase, n: usize, guests: &[&str], args: &[&str]) -> Vec<T
     hosts
 }
 
+/// Waits until every host serves instance `id`.
+async fn known_everywhere(hosts: &[TestHost], id: i64) {
+    for host in hosts {
+        eventually(
+            Duration::from_secs(5),
+            "the instance on every host",
+            || async {
+                (host
+                    .call("GET", &format!("/instances/{id}"), None)
+                    .await
+                    .status
+                    == 200)
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+}
+
 /// A host's `/metrics` gauge `name`.
 async fn gauge(host: &TestHost, name: &str) -> u64 {
     let text = tests::get(&host.root_url("/metrics")).await.text();
@@ -402,5 +421,77 @@ async fn polling_instances_spread_over_two_hosts_and_move_when_one_dies() {
     eprintln!(
         "{N} polling instances over 2 hosts ({} and {}), one killed: all polled on by the survivor, {twice} polled twice across the lease expiry",
         spread.0, spread.1
+    );
+}
+
+#[tokio::test]
+async fn retention_runs_on_one_host_at_a_time() {
+    let db = TestDatabase::create();
+    let hosts = cluster(
+        &db,
+        2,
+        &["ecwid"],
+        &[
+            "--lease-ms",
+            "1000",
+            "--retention-ms",
+            "1",
+            "--prune-interval-ms",
+            "50",
+        ],
+    );
+    let callback = Receiver::start().await;
+    let created = create_instance(&hosts[1], &ecwid_instance(&callback.url("/"))).await;
+    known_everywhere(&hosts, created["id"].as_i64().unwrap()).await;
+    for n in 0..20 {
+        let order = ecwid_order("order.created", &format!("R{n}"), 1003).to_string();
+        assert_eq!(
+            webhook(&hosts[n % 2], "ecwid", &[], order.as_bytes())
+                .await
+                .status,
+            200
+        );
+    }
+    // Delivered, then pruned (by whichever host runs the pruner).
+    eventually(
+        Duration::from_secs(10),
+        "the notifications pruned",
+        || async {
+            let mut pruned = 0;
+            for host in &hosts {
+                pruned += gauge(host, "notifications_pruned_total").await;
+            }
+            (pruned == 20).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(callback.delivered().len(), 20);
+    // Over a few seconds of settled leases, one host's pruner runs and the other's waits.
+    let passes = || async {
+        let mut each = Vec::new();
+        for host in &hosts {
+            each.push(gauge(host, "retention_passes_total").await);
+        }
+        each
+    };
+    let start = passes().await;
+    eventually(Duration::from_secs(10), "twenty passes", || async {
+        let now = passes().await;
+        let ran: u64 = now.iter().zip(&start).map(|(n, s)| n - s).sum();
+        (ran >= 20).then_some(())
+    })
+    .await;
+    let before = passes().await;
+    eventually(Duration::from_secs(10), "twenty more passes", || async {
+        let now = passes().await;
+        let ran: u64 = now.iter().zip(&before).map(|(n, s)| n - s).sum();
+        (ran >= 20).then_some(())
+    })
+    .await;
+    let after = passes().await;
+    let ran: Vec<u64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    assert!(
+        ran.iter().filter(|&&r| r > 0).count() == 1,
+        "one host prunes at a time: {ran:?}"
     );
 }
