@@ -173,3 +173,114 @@ async fn hosts_taking_the_same_webhook_at_once_notify_once() {
             .all(|d| *d == (a.id, vec![pending[0].id.clone()]))
     );
 }
+
+#[tokio::test]
+async fn a_lease_goes_to_one_host_until_it_expires_or_is_released() {
+    let db = TestDatabase::create();
+    let (a, b) = (open(&db).await, open(&db).await);
+    let (a, b) = (a.shared().unwrap(), b.shared().unwrap());
+    let names = |ns: &[&str]| ns.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+
+    // Both hosts alive; a takes x and y, b only what a does not hold.
+    assert_eq!(a.heartbeat("a", 60_000).await.unwrap(), ["a"]);
+    assert_eq!(b.heartbeat("b", 60_000).await.unwrap(), ["a", "b"]);
+    let mut got = a.claim("a", &names(&["x", "y"]), 60_000).await.unwrap();
+    got.sort();
+    assert_eq!(got, ["x", "y"]);
+    assert_eq!(
+        b.claim("b", &names(&["x", "z"]), 60_000).await.unwrap(),
+        ["z"],
+        "a live lease of another host is left alone"
+    );
+    // a renews its own; a release frees one for b.
+    let mut renewed = a.claim("a", &names(&["x", "y"]), 60_000).await.unwrap();
+    renewed.sort();
+    assert_eq!(renewed, ["x", "y"]);
+    a.release("a", &names(&["y"])).await.unwrap();
+    assert_eq!(b.claim("b", &names(&["y"]), 60_000).await.unwrap(), ["y"]);
+    // A release by a host that does not hold the lease changes nothing.
+    a.release("a", &names(&["y"])).await.unwrap();
+    assert!(
+        a.claim("a", &names(&["y"]), 60_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A lease not renewed expires: b takes x over, and a's renewal then fails.
+    assert_eq!(a.claim("a", &names(&["x"]), 1).await.unwrap(), ["x"]);
+    tests::eventually(
+        std::time::Duration::from_secs(5),
+        "the lease to expire",
+        || async {
+            let got = b.claim("b", &names(&["x"]), 60_000).await.unwrap();
+            (got == ["x"]).then_some(())
+        },
+    )
+    .await;
+    assert!(
+        a.claim("a", &names(&["x"]), 60_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A host whose heartbeat ran out is no longer listed.
+    assert_eq!(a.heartbeat("a", 1).await.unwrap(), ["a", "b"]);
+    tests::eventually(
+        std::time::Duration::from_secs(5),
+        "a to be listed dead",
+        || async {
+            let live = b.heartbeat("b", 60_000).await.unwrap();
+            (live == ["b"]).then_some(())
+        },
+    )
+    .await;
+}
+
+/// The next change a listener hears, within 5 s.
+async fn next(heard: &mut tokio::sync::mpsc::UnboundedReceiver<store::Change>) -> store::Change {
+    tokio::time::timeout(std::time::Duration::from_secs(5), heard.recv())
+        .await
+        .expect("a change within 5 s")
+        .expect("the feed is open")
+}
+
+#[tokio::test]
+async fn another_stores_changes_reach_a_listener_and_its_own_do_not() {
+    use store::{Change, InstanceId};
+    let db = TestDatabase::create();
+    let (a, b) = (Arc::new(open(&db).await), open(&db).await);
+    let mut heard = b.shared().unwrap().listen().await.unwrap();
+    let mut own = a.shared().unwrap().listen().await.unwrap();
+    let [inst] = instances(&*a, ["a"]).await;
+    let seqs = a.enqueue(vec![note("n1", inst.id, 1)]).await.unwrap();
+    assert_eq!(next(&mut heard).await, Change::Instance(inst.id));
+    assert_eq!(
+        next(&mut heard).await,
+        Change::Pending {
+            instance_id: inst.id,
+            seqs: seqs.clone()
+        }
+    );
+    assert!(
+        own.try_recv().is_err(),
+        "a store is not told of its own changes"
+    );
+    let pending = b.shared().unwrap().pending_among(&seqs).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].instance_id, inst.id);
+    assert_eq!(
+        b.shared().unwrap().pending_counts().await.unwrap(),
+        [(inst.id, 1)]
+    );
+    assert_eq!(
+        b.shared()
+            .unwrap()
+            .pending_of(InstanceId(inst.id.0 + 1))
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+}
