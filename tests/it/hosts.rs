@@ -497,3 +497,48 @@ async fn retention_runs_on_one_host_at_a_time() {
         "one host prunes at a time: {ran:?}"
     );
 }
+
+#[tokio::test]
+async fn a_redeliver_call_to_a_host_that_does_not_deliver_the_instance_works() {
+    let db = TestDatabase::create();
+    let hosts = cluster(&db, 2, &["ecwid"], &["--retry-delays-ms", "50"]);
+    let callback = Receiver::start().await;
+    callback.set_status(503);
+    let created = create_instance(&hosts[0], &ecwid_instance(&callback.url("/"))).await;
+    let id = created["id"].as_i64().unwrap();
+    known_everywhere(&hosts, id).await;
+    // The host that holds the instance's lease, and the other.
+    let owner = eventually(Duration::from_secs(10), "one host to own it", || async {
+        let a = gauge(&hosts[0], "cluster_owned_instances").await;
+        let b = gauge(&hosts[1], "cluster_owned_instances").await;
+        match (a, b) {
+            (1, 0) => Some(0),
+            (0, 1) => Some(1),
+            _ => None,
+        }
+    })
+    .await;
+    let other = &hosts[1 - owner];
+    let order = ecwid_order("order.created", "D1", 1003).to_string();
+    let answer = webhook(other, "ecwid", &[], order.as_bytes()).await;
+    let event = answer.json()["instances"][0]["notifications"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/instances/{id}/events/{event}");
+    eventually(Duration::from_secs(10), "the dead letter", || async {
+        (other.call("GET", &path, None).await.json()["status"] == "FAILED").then_some(())
+    })
+    .await;
+    assert_eq!(callback.received().len(), 2, "one attempt and one retry");
+
+    callback.set_status(200);
+    let redeliver = other.call("POST", &format!("{path}/redeliver"), None).await;
+    assert_eq!(redeliver.status, 202, "{}", redeliver.text());
+    let delivered = eventually(Duration::from_secs(10), "the redelivery", || async {
+        callback.delivered().first().cloned()
+    })
+    .await;
+    assert_eq!(delivered.json()["message"]["eventId"], event.as_str());
+    assert_eq!(callback.received().len(), 3);
+}
