@@ -10,6 +10,7 @@ mod egress;
 mod elements;
 mod hostile;
 mod hot_reload;
+mod inflight;
 mod instances;
 mod intake;
 mod isolation;
