@@ -228,8 +228,13 @@ async fn case(bin: &PathBuf, urls: usize, k: usize, total: usize) -> (f64, usize
     let took = start.elapsed();
     let rate = total as f64 / took.as_secs_f64();
     let most = counts.most.load(Ordering::SeqCst);
+    let best_text = if best == 0 {
+        "none (drained within 1 s)".to_string()
+    } else {
+        format!("{best}/s")
+    };
     println!(
-        "{urls} URL(s), K={k}: {total} notifications (stored in {stored_in:.1?}, {held} held at the receiver) drained in {took:.2?} = {rate:.0}/s; best 1 s window {best}/s; at most {most} open at the receiver"
+        "{urls} URL(s), K={k}: {total} notifications (stored in {stored_in:.1?}, {held} held at the receiver) drained in {took:.2?} = {rate:.0}/s; best 1 s window {best_text}; at most {most} open at the receiver"
     );
     (rate, best, most)
 }
