@@ -12,7 +12,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use store::{NewNotification, NotificationId, PollState, Store, StoreError, WebhookIntake};
 
-use crate::delivery::Dispatcher;
+use crate::delivery::{self, Dispatcher, Objects};
 use crate::instances::LiveInstance;
 use crate::notify::{self, Event, POLLING_BATCH, WEBHOOK_BATCH};
 
@@ -82,9 +82,11 @@ pub async fn emit(
 ) -> Result<Vec<Emitted>, StoreError> {
     let mut out = Vec::with_capacity(batches.len());
     let mut notifications: Vec<NewNotification> = Vec::new();
+    let mut objects = Vec::new();
     let mut shared: Option<&RawValue> = None;
     for batch in batches {
-        let mut built = build(batch, now_ms);
+        let (mut built, keys) = build(batch, now_ms);
+        objects.extend(keys);
         if let Raw::Webhook(raw) = batch.raw {
             shared = Some(raw);
             for n in &mut built {
@@ -112,7 +114,7 @@ pub async fn emit(
                 dedupe_since,
             };
             let duplicates = dispatcher
-                .store_then_submit(notifications, move |n| async move {
+                .store_then_submit(notifications, objects, move |n| async move {
                     let stored = store.enqueue_webhook(intake, n).await?;
                     Ok((stored.seqs, stored.duplicates))
                 })
@@ -130,7 +132,7 @@ pub async fn emit(
         }
         Persist::WithPollState(state) => {
             dispatcher
-                .store_then_submit(notifications, move |n| async move {
+                .store_then_submit(notifications, objects, move |n| async move {
                     let seqs = store.save_poll(state, n).await?;
                     Ok((seqs.into_iter().map(Some).collect(), ()))
                 })
@@ -141,8 +143,9 @@ pub async fn emit(
 }
 
 /// The outbox rows of one batch: at most [`WEBHOOK_BATCH`] or [`POLLING_BATCH`] events per
-/// notification, each to the instance's callback URL.
-fn build(batch: &Batch<'_>, now_ms: i64) -> Vec<NewNotification> {
+/// notification, each to the instance's callback URL; and each one's object ids, for
+/// delivery's order per object.
+fn build(batch: &Batch<'_>, now_ms: i64) -> (Vec<NewNotification>, Vec<Objects>) {
     let instance = batch.instance;
     let source = notify::Source {
         element_key: &instance.element_key,
@@ -172,8 +175,19 @@ fn build(batch: &Batch<'_>, now_ms: i64) -> Vec<NewNotification> {
             })
             .collect(),
     };
-    built
+    // Both kinds of batch are cut into the same chunks of events, one per notification.
+    let size = match &batch.raw {
+        Raw::Webhook(_) => WEBHOOK_BATCH,
+        Raw::Poll { .. } => POLLING_BATCH,
+    };
+    let objects = batch
+        .events
+        .chunks(size)
+        .map(|events| delivery::objects(events.iter().map(|e| e.object_id.as_str())))
+        .collect();
+    let built = built
         .into_iter()
         .map(|b| b.into_new(instance.id, endpoint, now_ms))
-        .collect()
+        .collect();
+    (built, objects)
 }

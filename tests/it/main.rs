@@ -11,6 +11,7 @@ mod elements;
 mod hostile;
 mod hosts;
 mod hot_reload;
+mod inflight;
 mod instances;
 mod intake;
 mod isolation;

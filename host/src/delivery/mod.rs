@@ -4,8 +4,18 @@
 //!
 //! The outbox in the store is the truth; the dispatcher keeps a queue per instance in memory
 //! and one task per non-empty queue (so at most one task per instance with pending
-//! notifications, each asleep while its front waits). A notification in backoff holds back
-//! only its own instance's later ones: another instance's, even to the same URL, go on.
+//! notifications, each asleep while nothing of its queue can start). A notification in
+//! backoff holds back only its own instance's later ones: another instance's, even to the
+//! same URL, go on.
+//!
+//! An instance has one attempt in flight at a time by default (strict acceptance order: a
+//! notification in backoff holds back all its instance's later ones). With
+//! `event.notification.max.in.flight` = K > 1 it has up to K: notifications that share an
+//! object id (`events[].objectId`) are never in flight together and go in acceptance
+//! order, and one in backoff holds back only the later ones of its object ids (looking at
+//! most [`LOOKAHEAD`] notifications into the queue for ones that may pass). A notification
+//! whose object ids are not known (loaded from the store at start, or redelivered) passes
+//! nothing and is passed by nothing.
 //! Each attempt reads the instance's settings as they are then (callback URL, signature key,
 //! headers, Basic auth), so after a change the pending notifications go to the new URL with
 //! the new credentials, never to the old URL; one queue per instance keeps their order
@@ -54,6 +64,21 @@ pub struct Job {
     pub due_ms: i64,
     /// The body, when known; read from the store otherwise.
     pub body: Option<Bytes>,
+    /// The keys of its object ids ([`objects`]), when known.
+    pub objects: Option<Objects>,
+}
+
+/// The keys of a notification's object ids (`events[].objectId`): a hash of each, sorted,
+/// without duplicates. Two notifications that share a key keep their order and are never
+/// in flight together; a hash collision only orders two that need not be.
+pub type Objects = Arc<[u64]>;
+
+/// The [`Objects`] of a notification whose events have these object ids.
+pub fn objects<'a>(ids: impl IntoIterator<Item = &'a str>) -> Objects {
+    let mut keys: Vec<u64> = ids.into_iter().map(seed).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.into()
 }
 
 impl From<Notification> for Job {
@@ -66,6 +91,7 @@ impl From<Notification> for Job {
             attempts: n.attempts,
             due_ms: n.next_attempt_ms,
             body: None,
+            objects: None,
         }
     }
 }
@@ -79,11 +105,24 @@ const BODY_BYTES_IN_MEMORY: usize = 64 << 20;
 /// backlog opens at most this many connections for callbacks.
 const ATTEMPTS_IN_FLIGHT: usize = 256;
 
-/// One instance's jobs, and the signal that wakes its worker when the front changes.
+/// How far into an instance's queue its worker looks for a notification that may start
+/// while earlier ones wait (K > 1): past it, later notifications wait too. Bounds the work
+/// of one look (one per attempt finished) when many notifications of one object id wait.
+pub const LOOKAHEAD: usize = 1024;
+
+/// One instance's jobs, and the signal that wakes its worker when they change.
 #[derive(Default)]
 struct Queue {
-    jobs: VecDeque<Job>,
+    jobs: VecDeque<Entry>,
+    /// Entries with an attempt in flight.
+    running: usize,
     wake: Arc<tokio::sync::Notify>,
+}
+
+/// A queued job and the delivery round of its attempt in flight, if one is.
+struct Entry {
+    job: Job,
+    running: Option<u32>,
 }
 
 /// How deliveries are made.
@@ -137,6 +176,13 @@ impl Queues {
     }
 }
 
+/// What an instance's worker starts now, and when it looks again at the latest.
+struct Pick {
+    start: Vec<Job>,
+    wake_at: Option<i64>,
+    wake: Arc<tokio::sync::Notify>,
+}
+
 /// The delivery engine. Cheap to clone.
 #[derive(Clone)]
 pub struct Dispatcher {
@@ -182,8 +228,8 @@ impl Dispatcher {
         let mut guard = self.inner.queues.lock().expect("queues lock poisoned");
         let queues = &mut *guard;
         if let Some(queue) = queues.by_instance.remove(&instance_id) {
-            for job in &queue.jobs {
-                queues.release(job);
+            for entry in &queue.jobs {
+                queues.release(&entry.job);
             }
             self.inner.metrics.queue_changed(-(queue.jobs.len() as i64));
             queue.wake.notify_one();
@@ -215,10 +261,12 @@ impl Dispatcher {
     /// Stores notifications with `write` (which returns their seqs, `None` for one it did
     /// not store, and what else it has to say) and queues those stored, as one step: it
     /// runs in its own task, so a caller that goes away (a client that hangs up, an aborted
-    /// poll) cannot leave them stored but not queued.
+    /// poll) cannot leave them stored but not queued. `objects` has each notification's
+    /// [`Objects`], in the same order.
     pub async fn store_then_submit<F, Fut, T>(
         &self,
         notifications: Vec<NewNotification>,
+        objects: Vec<Objects>,
         write: F,
     ) -> Result<T, store::StoreError>
     where
@@ -230,7 +278,8 @@ impl Dispatcher {
     {
         let jobs: Vec<Job> = notifications
             .iter()
-            .map(|n| Job {
+            .zip(objects.into_iter().map(Some).chain(std::iter::repeat(None)))
+            .map(|(n, objects)| Job {
                 seq: 0,
                 id: n.id.clone(),
                 instance_id: n.instance_id,
@@ -238,6 +287,7 @@ impl Dispatcher {
                 attempts: 0,
                 due_ms: n.created_ms,
                 body: Some(Bytes::from(n.body.clone())),
+                objects,
             })
             .collect();
         let this = self.clone();
@@ -290,107 +340,188 @@ impl Dispatcher {
             let instance_id = job.instance_id;
             let queue = queues.by_instance.entry(instance_id).or_default();
             let existing = if replace {
-                queue.jobs.iter().position(|j| j.id == job.id)
+                queue.jobs.iter().position(|e| e.job.id == job.id)
             } else {
                 None
             };
-            let front_changed = match existing {
+            match existing {
                 Some(pos) => {
-                    let old = std::mem::replace(&mut queue.jobs[pos], job);
+                    // A new round of a queued notification. An attempt of the old round
+                    // still in flight keeps it from starting until it ends.
+                    let entry = &mut queue.jobs[pos];
+                    if job.objects.is_none() {
+                        job.objects = entry.job.objects.clone();
+                    }
+                    let old = std::mem::replace(&mut entry.job, job);
                     queues.body_bytes -= old.body.as_ref().map_or(0, Bytes::len);
-                    true
                 }
                 None => {
                     added += 1;
+                    let entry = Entry { job, running: None };
                     // Almost always the back: acceptance order is seq order.
-                    if queue.jobs.back().is_none_or(|last| last.seq < job.seq) {
-                        queue.jobs.push_back(job);
-                        queue.jobs.len() == 1
+                    if queue
+                        .jobs
+                        .back()
+                        .is_none_or(|last| last.job.seq < entry.job.seq)
+                    {
+                        queue.jobs.push_back(entry);
                     } else {
-                        let at = queue.jobs.partition_point(|j| j.seq < job.seq);
-                        queue.jobs.insert(at, job);
-                        at == 0
+                        let at = queue.jobs.partition_point(|e| e.job.seq < entry.job.seq);
+                        queue.jobs.insert(at, entry);
                     }
                 }
-            };
+            }
             if new_worker {
                 let this = self.clone();
                 let wake = queue.wake.clone();
                 tokio::spawn(async move { this.work(instance_id, wake).await });
-            } else if front_changed {
-                // The worker may be waiting out the old front's backoff.
+            } else {
+                // The worker may be waiting out a backoff, or have room for this one.
                 queue.wake.notify_one();
             }
         }
         self.inner.metrics.queue_changed(added);
     }
 
-    /// The front job of the queue whose worker wakes on `wake`, or `None` (and the queue
-    /// removed) when it is empty. `None` too when that queue was dropped ([`Dispatcher::forget`]),
-    /// even if a new one for the instance has its own worker since.
-    fn front(&self, instance_id: InstanceId, wake: &Arc<tokio::sync::Notify>) -> Option<Job> {
+    /// Marks the jobs of an instance's queue that may start now as in flight and returns
+    /// them, with the time its worker should look again (the earliest backoff that holds
+    /// one back) and its wake signal; `None` (and the queue removed) when it is empty.
+    /// `None` too when the queue whose worker wakes on `wake` was dropped
+    /// ([`Dispatcher::forget`]), even if a new one for the instance has its own worker since.
+    fn pick(&self, instance_id: InstanceId, wake: &Arc<tokio::sync::Notify>) -> Option<Pick> {
+        // The instance's setting now: a change applies from the next look.
+        let k = self
+            .inner
+            .instances
+            .get(instance_id)
+            .map_or(1, |i| i.settings.max_in_flight.max(1));
         let mut queues = self.inner.queues.lock().expect("queues lock poisoned");
-        match queues.by_instance.get(&instance_id) {
-            Some(q) if !Arc::ptr_eq(&q.wake, wake) => None,
-            Some(q) if !q.jobs.is_empty() => Some(q.jobs[0].clone()),
+        let queue = match queues.by_instance.get_mut(&instance_id) {
+            Some(q) if !Arc::ptr_eq(&q.wake, wake) => return None,
+            Some(q) if !q.jobs.is_empty() => q,
             _ => {
                 queues.by_instance.remove(&instance_id);
-                None
+                return None;
             }
+        };
+        let now = now_ms();
+        let mut pick = Pick {
+            start: Vec::new(),
+            wake_at: None,
+            wake: queue.wake.clone(),
+        };
+        let mut room = k.saturating_sub(queue.running);
+        let mut held: std::collections::HashSet<u64> = std::collections::HashSet::new();
+        for (pos, entry) in queue.jobs.iter_mut().enumerate().take(LOOKAHEAD) {
+            if room == 0 {
+                break;
+            }
+            // K = 1 keeps strict order: only the front may start, once nothing is in
+            // flight. So does a job whose object ids are not known.
+            let objects = match &entry.job.objects {
+                Some(o) if k > 1 => o,
+                _ => {
+                    if pos == 0 && entry.running.is_none() && queue.running == 0 {
+                        if entry.job.due_ms <= now {
+                            entry.running = Some(entry.job.delivery);
+                            queue.running += 1;
+                            pick.start.push(entry.job.clone());
+                        } else {
+                            pick.wake_at = Some(entry.job.due_ms);
+                        }
+                    }
+                    break;
+                }
+            };
+            let waits = entry.running.is_some() || objects.iter().any(|o| held.contains(o));
+            if !waits && entry.job.due_ms > now {
+                pick.wake_at = Some(
+                    pick.wake_at
+                        .map_or(entry.job.due_ms, |w: i64| w.min(entry.job.due_ms)),
+                );
+            } else if !waits {
+                entry.running = Some(entry.job.delivery);
+                queue.running += 1;
+                room -= 1;
+                pick.start.push(entry.job.clone());
+            }
+            // Whatever its fate, later jobs of its object ids go after it.
+            held.extend(objects.iter().copied());
         }
+        Some(pick)
     }
 
     /// After an attempt of `job`: removes it from its queue, or updates it there for
-    /// another attempt. A job redelivered meanwhile (a newer round) is left alone.
+    /// another attempt. A job redelivered meanwhile (a newer round) is left alone, free to
+    /// start.
     fn settle(&self, job: &Job, retry: Option<(u32, i64)>) {
         let mut guard = self.inner.queues.lock().expect("queues lock poisoned");
         let queues = &mut *guard;
         let Some(queue) = queues.by_instance.get_mut(&job.instance_id) else {
             return;
         };
-        let Some(pos) = queue
-            .jobs
-            .iter()
-            .position(|j| j.id == job.id && j.delivery == job.delivery)
-        else {
+        let Some(pos) = queue.jobs.iter().position(|e| e.job.id == job.id) else {
             return;
         };
+        let entry = &mut queue.jobs[pos];
+        if entry.running.take().is_some() {
+            queue.running -= 1;
+        }
+        if entry.job.delivery != job.delivery {
+            return;
+        }
         match retry {
             Some((attempts, due_ms)) => {
-                queue.jobs[pos].attempts = attempts;
-                queue.jobs[pos].due_ms = due_ms;
+                entry.job.attempts = attempts;
+                entry.job.due_ms = due_ms;
             }
             None => {
                 if let Some(done) = queue.jobs.remove(pos) {
-                    queues.release(&done);
+                    queues.release(&done.job);
                 }
                 self.inner.metrics.queue_changed(-1);
             }
         }
     }
 
-    /// Delivers one instance's queue in order until it is empty.
-    async fn work(self, instance_id: InstanceId, wake: Arc<tokio::sync::Notify>) {
-        while let Some(job) = self.front(instance_id, &wake) {
+    /// Delivers one instance's queue until it is empty: starts what may start (each
+    /// attempt in its own task, within the host's [`ATTEMPTS_IN_FLIGHT`]), then sleeps until
+    /// an attempt ends, the queue changes or a backoff is over.
+    async fn work(self, instance_id: InstanceId, mine: Arc<tokio::sync::Notify>) {
+        while let Some(Pick {
+            start,
+            wake_at,
+            wake,
+        }) = self.pick(instance_id, &mine)
+        {
             if !self.inner.ownership.owns(instance_id) {
-                // Its lease was lost: the new owner delivers it.
+                // Its lease was lost: the new owner delivers it. (What `pick` marked as
+                // started is dropped with the queue.)
                 self.forget(instance_id);
                 return;
             }
-            let wait = job.due_ms - now_ms();
-            if wait > 0 {
-                // A redeliver call may change the front meanwhile: it wakes us.
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
-                    _ = wake.notified() => {}
-                }
-                continue;
+            for job in start {
+                let (this, wake) = (self.clone(), wake.clone());
+                tokio::spawn(async move {
+                    let retry = {
+                        let _permit = this.inner.in_flight.acquire().await;
+                        this.attempt(&job).await
+                    };
+                    this.settle(&job, retry);
+                    wake.notify_one();
+                });
             }
-            let retry = {
-                let _permit = self.inner.in_flight.acquire().await;
-                self.attempt(&job).await
-            };
-            self.settle(&job, retry);
+            match wake_at {
+                Some(at) => {
+                    let wait = (at - now_ms()).max(0) as u64;
+                    // A redeliver call may change the front meanwhile: it wakes us.
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+                        _ = wake.notified() => {}
+                    }
+                }
+                None => wake.notified().await,
+            }
         }
     }
 
@@ -544,6 +675,7 @@ mod tests {
                     attempts: 0,
                     due_ms: 0,
                     body: Some(body.clone()),
+                    objects: None,
                 })
                 .collect();
             dispatcher.submit(jobs);
@@ -553,7 +685,7 @@ mod tests {
             .by_instance
             .values()
             .flat_map(|q| q.jobs.iter())
-            .filter_map(|j| j.body.as_ref().map(Bytes::len))
+            .filter_map(|e| e.job.body.as_ref().map(Bytes::len))
             .sum();
         assert_eq!(held, queues.body_bytes);
         assert_eq!(held, BODY_BYTES_IN_MEMORY, "64 of the 200 bodies are kept");

@@ -7,7 +7,7 @@ use std::ops::Deref;
 
 use store::Instance;
 
-use super::settings::{CALLBACK_URL, CallbackSettings, ENABLED, get};
+use super::settings::{CALLBACK_URL, CallbackSettings, ENABLED, get, max_in_flight};
 
 /// A stored instance with its parsed settings. Derefs to the stored [`Instance`].
 #[derive(Debug)]
@@ -24,7 +24,7 @@ pub struct LiveInstance {
 /// was checked when it was stored (`settings::event_settings`). What depends on the
 /// connector (the vendor type it defaults to, the poll interval and resources) is decided
 /// when a poll schedule starts, where the connector is at hand.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     /// `event.notification.enabled`.
     pub enabled: bool,
@@ -32,6 +32,19 @@ pub struct Settings {
     pub callback_url: String,
     /// Signature key, extra headers and Basic auth of the callbacks.
     pub callback: CallbackSettings,
+    /// `event.notification.max.in.flight`: attempts in flight at once (1 when unset).
+    pub max_in_flight: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            enabled: false,
+            callback_url: String::new(),
+            callback: CallbackSettings::default(),
+            max_in_flight: 1,
+        }
+    }
 }
 
 impl Settings {
@@ -45,6 +58,7 @@ impl Settings {
                 .map(|v| v.trim().to_string())
                 .unwrap_or_default(),
             callback: CallbackSettings::read(config),
+            max_in_flight: max_in_flight(config).unwrap_or(1),
         }
     }
 }

@@ -24,6 +24,13 @@ pub const CALLBACK_HEADERS: &str = "event.notification.callback.headers";
 pub const BASIC_USERNAME: &str = "event.notification.basic.username";
 /// Basic-auth password on the callback.
 pub const BASIC_PASSWORD: &str = "event.notification.basic.password";
+/// How many of the instance's notifications may be in flight at once (default 1: strict
+/// acceptance order; more keeps the order per object id).
+pub const MAX_IN_FLIGHT: &str = "event.notification.max.in.flight";
+/// The largest [`MAX_IN_FLIGHT`] accepted: the host's cap on attempts in flight across all
+/// instances (`delivery::ATTEMPTS_IN_FLIGHT`), so one instance can use all of it and no
+/// more; past a few dozen, one URL gains nothing on a host of a few cores.
+pub const MAX_IN_FLIGHT_CAP: usize = 256;
 /// Minutes between polls.
 pub const REFRESH_INTERVAL: &str = "event.poller.refresh_interval";
 /// The poll resources, a JSON object.
@@ -86,6 +93,21 @@ pub struct EventSettings {
     pub callback: CallbackSettings,
     /// Minutes between polls.
     pub refresh_interval_minutes: Option<f64>,
+    /// Attempts of the instance in flight at once ([`MAX_IN_FLIGHT`]).
+    pub max_in_flight: usize,
+}
+
+/// The value of [`MAX_IN_FLIGHT`] in `config`: 1 when unset, `None` when it is not an
+/// integer from 1 to [`MAX_IN_FLIGHT_CAP`].
+pub fn max_in_flight(config: &[(String, String)]) -> Option<usize> {
+    match get(config, MAX_IN_FLIGHT) {
+        None => Some(1),
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_IN_FLIGHT_CAP).contains(n)),
+    }
 }
 
 /// How an instance's notifications are sent: signature key, extra headers, basic auth.
@@ -333,12 +355,19 @@ pub fn event_settings(
     if let Some(v) = get(config, POLLER_CONFIGURATION) {
         check_poller_configuration(v)?;
     }
+    let max_in_flight = max_in_flight(config).ok_or_else(|| {
+        FieldError::config(
+            MAX_IN_FLIGHT,
+            format!("must be an integer from 1 to {MAX_IN_FLIGHT_CAP}"),
+        )
+    })?;
     Ok(EventSettings {
         enabled,
         vendor_type,
         callback_url,
         callback: callback_settings(config, true)?,
         refresh_interval_minutes,
+        max_in_flight,
     })
 }
 
