@@ -173,15 +173,56 @@ pub struct Members {
     pub ownership: Arc<Ownership>,
 }
 
+/// This host's place in a cluster: its lease loop and change-feed reader.
+pub struct Membership {
+    me: String,
+    members: Arc<Members>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Membership {
+    /// Leaves the cluster: stops the lease loop, this host's deliveries and polls, and
+    /// gives its leases up, so the other hosts take its instances over at their next
+    /// renewal instead of after the lease.
+    pub async fn leave(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        let Some(shared) = self.members.store.shared() else {
+            return;
+        };
+        let ids: Vec<InstanceId> = {
+            let Some(mut held) = self.members.ownership.held() else {
+                return;
+            };
+            held.retention = false;
+            held.valid_until = None;
+            held.instances.drain().collect()
+        };
+        let mut names: Vec<String> = Vec::with_capacity(ids.len() + 1);
+        for id in ids {
+            stop(&self.members, id).await;
+            names.push(lease_name(id));
+        }
+        names.push(RETENTION_LEASE.to_string());
+        if let Err(e) = shared.release(&self.me, &names).await {
+            tracing::warn!(error = %e, "cannot give the leases up; they expire unrenewed");
+        }
+        if let Err(e) = shared.heartbeat(&self.me, -1).await {
+            tracing::debug!(error = %e, "cannot mark this host gone");
+        }
+    }
+}
+
 /// Joins the cluster of a shared store: starts the lease loop and the change feed's
-/// reader. Returns their tasks. The feed is listened to before this returns, so no
-/// change made after it is missed.
+/// reader. The feed is listened to before this returns, so no change made after it is
+/// missed. `None` for a store one host owns.
 pub async fn join(
     config: ClusterConfig,
     members: Members,
-) -> Result<Vec<tokio::task::JoinHandle<()>>, store::StoreError> {
+) -> Result<Option<Membership>, store::StoreError> {
     let Some(shared) = members.store.shared() else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
     let mut changes = shared.listen().await?;
     let mut id = [0u8; 8];
@@ -191,16 +232,23 @@ pub async fn join(
     let members = Arc::new(members);
     let kick = Arc::new(tokio::sync::Notify::new());
     let leases = {
-        let (members, kick) = (members.clone(), kick.clone());
+        let (members, kick, me) = (members.clone(), kick.clone(), me.clone());
         tokio::spawn(async move { lease_loop(config, me, members, kick).await })
     };
-    let feed = tokio::spawn(async move {
-        while let Some(change) = changes.recv().await {
-            apply(&members, change).await;
-            kick.notify_one();
-        }
-    });
-    Ok(vec![leases, feed])
+    let feed = {
+        let members = members.clone();
+        tokio::spawn(async move {
+            while let Some(change) = changes.recv().await {
+                apply(&members, change).await;
+                kick.notify_one();
+            }
+        })
+    };
+    Ok(Some(Membership {
+        me,
+        members,
+        tasks: vec![leases, feed],
+    }))
 }
 
 /// Acts on one change another host made.

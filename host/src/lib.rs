@@ -181,8 +181,8 @@ pub struct RunningHost {
     server: tokio::task::JoinHandle<()>,
     watcher: tokio::task::JoinHandle<()>,
     pruner: Option<tokio::task::JoinHandle<()>>,
-    /// The cluster's lease loop and change-feed reader, when sharing a store.
-    members: Vec<tokio::task::JoinHandle<()>>,
+    /// Its place among the hosts of a shared store.
+    membership: Option<cluster::Membership>,
 }
 
 impl RunningHost {
@@ -191,15 +191,16 @@ impl RunningHost {
         self.addr
     }
 
-    /// Stops accepting connections and waits for the server loop to end.
+    /// Stops accepting connections and waits for the server loop to end; a host sharing
+    /// its store gives its leases up first.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         self.watcher.abort();
         if let Some(pruner) = &self.pruner {
             pruner.abort();
         }
-        for task in &self.members {
-            task.abort();
+        if let Some(membership) = self.membership {
+            membership.leave().await;
         }
         let _ = self.server.await;
     }
@@ -265,7 +266,7 @@ pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningH
     );
     // Alone, the host resumes every pending delivery; in a cluster, those of each
     // instance it takes a lease for, as it takes it.
-    let members = if ownership.is_shared() {
+    let membership = if ownership.is_shared() {
         cluster::join(
             config.cluster.clone(),
             cluster::Members {
@@ -282,7 +283,7 @@ pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningH
         if resumed > 0 {
             tracing::info!(resumed, "resuming pending deliveries");
         }
-        Vec::new()
+        None
     };
 
     let addr = listener.local_addr().map_err(StartError::Listener)?;
@@ -325,6 +326,6 @@ pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningH
         server,
         watcher,
         pruner,
-        members,
+        membership,
     })
 }

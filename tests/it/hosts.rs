@@ -542,3 +542,47 @@ async fn a_redeliver_call_to_a_host_that_does_not_deliver_the_instance_works() {
     assert_eq!(delivered.json()["message"]["eventId"], event.as_str());
     assert_eq!(callback.received().len(), 3);
 }
+
+#[tokio::test]
+async fn a_host_stopped_gracefully_hands_its_instances_over_before_its_leases_expire() {
+    let db = TestDatabase::create();
+    // 12 s leases, renewed every 3 s: a host that just stopped renewing holds its
+    // instances for 9 s or more.
+    let mut hosts = cluster(&db, 2, &["ecwid"], &["--lease-ms", "12000"]);
+    let callback = Receiver::start().await;
+    for i in 0..8u32 {
+        let mut instance = ecwid_instance(&callback.url("/"));
+        instance["configuration"]["ecwid.store.id"] = json!((3000 + i).to_string());
+        let created = create_instance(&hosts[0], &instance).await;
+        known_everywhere(&hosts, created["id"].as_i64().unwrap()).await;
+    }
+    eventually(Duration::from_secs(30), "both hosts to own some", || async {
+        let a = gauge(&hosts[0], "cluster_owned_instances").await;
+        let b = gauge(&hosts[1], "cluster_owned_instances").await;
+        (a + b == 8 && a > 0 && b > 0).then_some(())
+    })
+    .await;
+
+    let mut leaving = hosts.remove(0);
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &leaving.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    eventually(Duration::from_secs(10), "the host to exit", || {
+        let running = leaving.is_running();
+        async move { (!running).then_some(()) }
+    })
+    .await;
+    let left = Instant::now();
+    eventually(Duration::from_secs(30), "the other host to own all", || async {
+        (gauge(&hosts[0], "cluster_owned_instances").await == 8).then_some(())
+    })
+    .await;
+    let took = left.elapsed();
+    eprintln!("a graceful stop handed 8 instances over in {took:?}");
+    assert!(
+        took < Duration::from_secs(6),
+        "taken over in {took:?}: the leases were given up, not left to expire"
+    );
+}
