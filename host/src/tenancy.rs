@@ -141,12 +141,52 @@ pub async fn bootstrap(
     file: &Path,
     now_ms: i64,
 ) -> Result<bool, BootstrapError> {
-    if store.count_orgs().await? > 0 {
+    // Hosts starting together on an empty shared store: one at a time looks, so one
+    // makes the first organization.
+    let turn = match store.shared() {
+        Some(shared) => Some(BootstrapTurn::take(shared).await?),
+        None => None,
+    };
+    let made = if store.count_orgs().await? > 0 {
         warn_if_missing(file);
-        return Ok(false);
+        false
+    } else {
+        create_first_org(store, "default", file, now_ms).await?;
+        true
+    };
+    if let Some(turn) = turn {
+        turn.give_back().await;
     }
-    create_first_org(store, "default", file, now_ms).await?;
-    Ok(true)
+    Ok(made)
+}
+
+/// The lease hosts sharing a store take in turn to look for the first organization.
+struct BootstrapTurn<'a> {
+    shared: &'a dyn store::SharedStore,
+    me: String,
+}
+
+impl<'a> BootstrapTurn<'a> {
+    const LEASE: &'static str = "bootstrap";
+
+    /// Waits for the turn (another host's ends when it gives it back, or after 30 s).
+    async fn take(shared: &'a dyn store::SharedStore) -> Result<Self, store::StoreError> {
+        let mut id = [0u8; 8];
+        getrandom::fill(&mut id).map_err(|e| store::StoreError::Database(e.to_string()))?;
+        let me = format!("bootstrap-{}", hex::encode(id));
+        let name = [Self::LEASE.to_string()];
+        while shared.claim(&me, &name, 30_000).await?.is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Ok(BootstrapTurn { shared, me })
+    }
+
+    async fn give_back(self) {
+        let _ = self
+            .shared
+            .release(&self.me, &[Self::LEASE.to_string()])
+            .await;
+    }
 }
 
 /// `connector-host orgs add`: creates an organization with fresh secrets. When it is the

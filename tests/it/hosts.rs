@@ -556,11 +556,15 @@ async fn a_host_stopped_gracefully_hands_its_instances_over_before_its_leases_ex
         let created = create_instance(&hosts[0], &instance).await;
         known_everywhere(&hosts, created["id"].as_i64().unwrap()).await;
     }
-    eventually(Duration::from_secs(30), "both hosts to own some", || async {
-        let a = gauge(&hosts[0], "cluster_owned_instances").await;
-        let b = gauge(&hosts[1], "cluster_owned_instances").await;
-        (a + b == 8 && a > 0 && b > 0).then_some(())
-    })
+    eventually(
+        Duration::from_secs(30),
+        "both hosts to own some",
+        || async {
+            let a = gauge(&hosts[0], "cluster_owned_instances").await;
+            let b = gauge(&hosts[1], "cluster_owned_instances").await;
+            (a + b == 8 && a > 0 && b > 0).then_some(())
+        },
+    )
     .await;
 
     let mut leaving = hosts.remove(0);
@@ -575,9 +579,11 @@ async fn a_host_stopped_gracefully_hands_its_instances_over_before_its_leases_ex
     })
     .await;
     let left = Instant::now();
-    eventually(Duration::from_secs(30), "the other host to own all", || async {
-        (gauge(&hosts[0], "cluster_owned_instances").await == 8).then_some(())
-    })
+    eventually(
+        Duration::from_secs(30),
+        "the other host to own all",
+        || async { (gauge(&hosts[0], "cluster_owned_instances").await == 8).then_some(()) },
+    )
     .await;
     let took = left.elapsed();
     eprintln!("a graceful stop handed 8 instances over in {took:?}");
@@ -585,4 +591,45 @@ async fn a_host_stopped_gracefully_hands_its_instances_over_before_its_leases_ex
         took < Duration::from_secs(6),
         "taken over in {took:?}: the leases were given up, not left to expire"
     );
+}
+
+#[tokio::test]
+async fn hosts_starting_together_on_an_empty_database_make_one_first_organization() {
+    let db = TestDatabase::create();
+    let url = db.url().to_string();
+    let starting: Vec<_> = (0..3)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || TestHost::start_with(&["ecwid"], &["--database-url", &url]))
+        })
+        .collect();
+    let hosts: Vec<TestHost> = starting.into_iter().map(|t| t.join().unwrap()).collect();
+    let files: Vec<&TestHost> = hosts
+        .iter()
+        .filter(|h| h.data.join("authorization").exists())
+        .collect();
+    assert_eq!(
+        files.len(),
+        1,
+        "one host wrote the first organization's file"
+    );
+    let client = crate::store_suite::pg_client(&db).await;
+    let orgs: i64 = client
+        .query_one("SELECT COUNT(*) FROM orgs", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(orgs, 1);
+    // Its value opens the API on every host.
+    let auth = files[0].authorization();
+    for host in &hosts {
+        let answer = tests::send(
+            "GET",
+            &host.url("/instances"),
+            &[("authorization", &auth)],
+            b"",
+        )
+        .await;
+        assert_eq!(answer.status, 200);
+    }
 }
