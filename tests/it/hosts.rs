@@ -633,3 +633,30 @@ async fn hosts_starting_together_on_an_empty_database_make_one_first_organizatio
         assert_eq!(answer.status, 200);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_bootstraps_at_once_on_a_shared_store_make_one_organization() {
+    let db = TestDatabase::create();
+    let dir = tempfile::tempdir().unwrap();
+    let mut stores = Vec::new();
+    for _ in 0..8 {
+        stores.push(Arc::new(
+            store::postgres::PgStore::connect(db.url()).await.unwrap(),
+        ));
+    }
+    let tasks: Vec<_> = stores
+        .iter()
+        .enumerate()
+        .map(|(i, store)| {
+            let (store, file) = (store.clone(), dir.path().join(format!("auth-{i}")));
+            tokio::spawn(async move { host::tenancy::bootstrap(&*store, &file, 1).await.unwrap() })
+        })
+        .collect();
+    let mut made = 0;
+    for task in tasks {
+        made += usize::from(task.await.unwrap());
+    }
+    assert_eq!(made, 1, "one bootstrap made the first organization");
+    use store::Store as _;
+    assert_eq!(stores[0].count_orgs().await.unwrap(), 1);
+}
