@@ -660,3 +660,36 @@ async fn eight_bootstraps_at_once_on_a_shared_store_make_one_organization() {
     use store::Store as _;
     assert_eq!(stores[0].count_orgs().await.unwrap(), 1);
 }
+
+#[tokio::test]
+async fn a_host_refuses_a_database_of_a_newer_schema_and_never_shows_its_password() {
+    let db = TestDatabase::create();
+    drop(store::postgres::PgStore::connect(db.url()).await.unwrap());
+    let client = crate::store_suite::pg_client(&db).await;
+    client
+        .execute("UPDATE schema_version SET version = 99", &[])
+        .await
+        .unwrap();
+    // The private test server trusts loopback, so a password in the URL is not checked:
+    // it is only there to be hidden.
+    let url = db
+        .url()
+        .replacen("postgres://postgres@", "postgres://postgres:s3cret@", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(tests::host_binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path().join("data"))
+        .args(["--connectors"])
+        .arg(dir.path())
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("schema version 99, newer than this program's"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("postgres:***@"), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+}
