@@ -70,6 +70,9 @@ impl ClusterConfig {
 pub struct Ownership {
     /// `None`: a single host, which owns everything.
     shared: Option<Mutex<Held>>,
+    /// Wakes the lease loop: the instances changed here, so what this host should own may
+    /// have changed.
+    kick: Arc<tokio::sync::Notify>,
 }
 
 /// The leases a host holds, and until when it may act on them.
@@ -90,13 +93,17 @@ impl Held {
 impl Ownership {
     /// A host alone on its store: it owns every instance.
     pub fn single() -> Arc<Ownership> {
-        Arc::new(Ownership { shared: None })
+        Arc::new(Ownership {
+            shared: None,
+            kick: Arc::default(),
+        })
     }
 
     /// A host of a cluster: it owns what it holds leases for (nothing yet).
     pub fn shared() -> Arc<Ownership> {
         Arc::new(Ownership {
             shared: Some(Mutex::new(Held::default())),
+            kick: Arc::default(),
         })
     }
 
@@ -120,6 +127,12 @@ impl Ownership {
             None => true,
             Some(held) => held.valid() && held.retention,
         }
+    }
+
+    /// An instance was created, changed or deleted through this host: the leases are
+    /// looked at now (another host's change wakes them through the change feed).
+    pub fn instances_changed(&self) {
+        self.kick.notify_one();
     }
 
     /// Whether ownership moves between hosts (a shared store).
@@ -199,11 +212,8 @@ impl Membership {
             held.valid_until = None;
             held.instances.drain().collect()
         };
-        let mut names: Vec<String> = Vec::with_capacity(ids.len() + 1);
-        for id in ids {
-            stop(&self.members, id).await;
-            names.push(lease_name(id));
-        }
+        stop(&self.members, &ids).await;
+        let mut names: Vec<String> = ids.iter().map(|id| lease_name(*id)).collect();
         names.push(RETENTION_LEASE.to_string());
         if let Err(e) = shared.release(&self.me, &names).await {
             tracing::warn!(error = %e, "cannot give the leases up; they expire unrenewed");
@@ -229,8 +239,8 @@ pub async fn join(
     getrandom::fill(&mut id).map_err(|e| store::StoreError::Database(e.to_string()))?;
     let me = hex::encode(id);
     tracing::info!(host = %me, lease_ms = config.lease.as_millis() as u64, "joining the hosts of the shared store");
+    let kick = members.ownership.kick.clone();
     let members = Arc::new(members);
-    let kick = Arc::new(tokio::sync::Notify::new());
     let leases = {
         let (members, kick, me) = (members.clone(), kick.clone(), me.clone());
         tokio::spawn(async move { lease_loop(config, me, members, kick).await })
@@ -365,7 +375,7 @@ async fn lease_loop(
 async fn round(
     config: &ClusterConfig,
     me: &str,
-    m: &Members,
+    m: &Arc<Members>,
     shared: &dyn SharedStore,
     ttl_ms: i64,
     started: Instant,
@@ -396,15 +406,28 @@ async fn round(
         }
         handing
     };
-    let mut release: Vec<String> = Vec::new();
-    for id in handing {
-        stop(m, id).await;
-        release.push(lease_name(id));
-    }
     if !want_retention {
-        release.push(RETENTION_LEASE.to_string());
+        shared.release(me, &[RETENTION_LEASE.to_string()]).await?;
     }
-    shared.release(me, &release).await?;
+    if !handing.is_empty() {
+        // In its own task, so a slow callback's attempt does not hold up the renewal of
+        // the other leases; the handed leases are not renewed meanwhile.
+        let (m, me) = (m.clone(), me.to_string());
+        tokio::spawn(async move {
+            stop(&m, &handing).await;
+            // One wanted again meanwhile (hosts came and went) is kept.
+            let names: Vec<String> = handing
+                .iter()
+                .filter(|id| !m.ownership.owns(**id))
+                .map(|id| lease_name(*id))
+                .collect();
+            if let Some(shared) = m.store.shared()
+                && let Err(e) = shared.release(&me, &names).await
+            {
+                tracing::warn!(error = %e, "cannot give leases up; they expire unrenewed");
+            }
+        });
+    }
 
     let mut names: Vec<String> = wanted.iter().map(|id| lease_name(*id)).collect();
     if want_retention {
@@ -412,6 +435,21 @@ async fn round(
     }
     let got = shared.claim(me, &names, ttl_ms).await?;
     let got_instances: HashSet<InstanceId> = got.iter().filter_map(|n| lease_instance(n)).collect();
+    // An instance taken now delivers nothing until its pending notifications are loaded:
+    // one submitted meanwhile must not go out before older ones. (Held before it is
+    // owned, and outside the ownership lock, which the dispatcher takes under its own.)
+    let taking: Vec<InstanceId> = {
+        let held = m.ownership.held().expect("a cluster's ownership is shared");
+        let valid = held.valid();
+        got_instances
+            .iter()
+            .filter(|id| !valid || !held.instances.contains(id))
+            .copied()
+            .collect()
+    };
+    for id in &taking {
+        m.dispatcher.hold(*id);
+    }
     let (gained, lost) = {
         let mut held = m.ownership.held().expect("a cluster's ownership is shared");
         let was_valid = held.valid();
@@ -427,26 +465,39 @@ async fn round(
         held.instances = got_instances;
         (gained, lost)
     };
-    for id in lost {
-        // Another host took it (this host's lease had run out): stop at once.
-        stop(m, id).await;
+    if !lost.is_empty() {
+        // Another host took these (this host's lease had run out): stop them.
+        let m = m.clone();
+        tokio::spawn(async move { stop(&m, &lost).await });
     }
     if !gained.is_empty() {
         tracing::info!(instances = gained.len(), "taking over instances");
     }
+    for id in &gained {
+        load_all(m, shared, *id).await;
+    }
+    for id in &taking {
+        m.dispatcher.unhold(*id);
+    }
     for id in gained {
-        load_all(m, shared, id).await;
         m.poller.take_over(id);
     }
     Ok(())
 }
 
-/// Stops this host's work on `id` (after its lease was given up or lost).
-async fn stop(m: &Members, id: InstanceId) {
-    m.poller.sync(id);
-    m.dispatcher.forget(id);
-    // A poll under way finishes (cut short, it could lose a rotated refresh token).
-    m.poller.idle(id).await;
+/// Stops this host's work on `ids` (no longer owned: their leases are being given up, or
+/// were lost) and waits for what is under way: an attempt in flight ends (so the next
+/// owner's attempts come after it), a poll under way finishes (cut short, it could lose a
+/// rotated refresh token).
+async fn stop(m: &Members, ids: &[InstanceId]) {
+    for id in ids {
+        m.poller.sync(*id);
+    }
+    futures_util::future::join_all(ids.iter().map(|id| async {
+        m.dispatcher.drain(*id).await;
+        m.poller.idle(*id).await;
+    }))
+    .await;
 }
 
 /// Stops all work: this host could not renew its leases in time.

@@ -693,3 +693,141 @@ async fn a_host_refuses_a_database_of_a_newer_schema_and_never_shows_its_passwor
     assert!(stderr.contains("postgres:***@"), "{stderr}");
     assert!(!stderr.contains("s3cret"), "{stderr}");
 }
+
+/// A callback that takes `delay` to answer each request, keeping, per path, the order ids
+/// in arrival order and the most requests open at once.
+#[derive(Default)]
+struct SlowCallback {
+    open: Mutex<HashMap<String, usize>>,
+    most_open: Mutex<HashMap<String, usize>>,
+    arrivals: Mutex<Vec<(String, String, u32)>>,
+}
+
+impl SlowCallback {
+    async fn start(delay: Duration) -> (Arc<SlowCallback>, StandIn) {
+        let state = Arc::new(SlowCallback::default());
+        let s = state.clone();
+        let standin = StandIn::start(move |req| {
+            let (s, path) = (s.clone(), req.path.clone());
+            let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+            Box::pin(async move {
+                {
+                    let mut open = s.open.lock().unwrap();
+                    let n = open.entry(path.clone()).or_default();
+                    *n += 1;
+                    let mut most = s.most_open.lock().unwrap();
+                    let m = most.entry(path.clone()).or_default();
+                    *m = (*m).max(*n);
+                }
+                let event = body["message"]["eventId"].as_str().unwrap().to_string();
+                for e in body["message"]["events"].as_array().unwrap() {
+                    let n: u32 = e["objectId"].as_str().unwrap()[1..].parse().unwrap();
+                    s.arrivals
+                        .lock()
+                        .unwrap()
+                        .push((path.clone(), event.clone(), n));
+                }
+                tokio::time::sleep(delay).await;
+                *s.open.lock().unwrap().get_mut(&path).unwrap() -= 1;
+                VendorAnswer::json(json!({}))
+            }) as futures_answer::Answer
+        })
+        .await;
+        (state, standin)
+    }
+}
+
+#[tokio::test]
+async fn instances_moving_to_a_joining_host_keep_their_order_and_never_overlap() {
+    const INSTANCES: u32 = 8;
+    const PER_INSTANCE: u32 = 60;
+    let db = TestDatabase::create();
+    let mut hosts = cluster(&db, 1, &["ecwid"], &["--lease-ms", "2000"]);
+    let (callback, standin) = SlowCallback::start(Duration::from_millis(25)).await;
+    for i in 0..INSTANCES {
+        let mut instance = ecwid_instance(&standin.url(&format!("/i{i}")));
+        instance["configuration"]["ecwid.store.id"] = json!((4000 + i).to_string());
+        create_instance(&hosts[0], &instance).await;
+    }
+    // A backlog of 60 per instance at 25 ms each: 1.5 s or more of delivery per instance.
+    let url = hosts[0].url("/events/ecwid");
+    let senders: Vec<_> = (0..INSTANCES)
+        .map(|i| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                for n in 0..PER_INSTANCE {
+                    let body = ecwid_order("order.created", &format!("o{n}"), 4000 + u64::from(i));
+                    let answer = tests::send(
+                        "POST",
+                        &url,
+                        &[("content-type", "application/json")],
+                        body.to_string().as_bytes(),
+                    )
+                    .await;
+                    assert_eq!(answer.status, 200);
+                }
+            })
+        })
+        .collect();
+    for s in senders {
+        s.await.unwrap();
+    }
+    // A second host joins while the backlog drains: some instances move to it.
+    let auth = hosts[0].authorization();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("authorization"), &auth).unwrap();
+    let mut joining = TestHost::start_in_with(
+        &hosts[0].connectors,
+        &data,
+        &["--database-url", db.url(), "--lease-ms", "2000"],
+    );
+    joining.adopt(Some(dir));
+    hosts.push(joining);
+
+    let total = (INSTANCES * PER_INSTANCE) as usize;
+    eventually(
+        Duration::from_secs(60),
+        "every notification delivered",
+        || async {
+            let events: HashSet<String> = callback
+                .arrivals
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|a| a.1.clone())
+                .collect();
+            (events.len() == total).then_some(())
+        },
+    )
+    .await;
+    let moved = gauge(&hosts[1], "cluster_owned_instances").await;
+    assert!(moved > 0, "some instances moved to the joining host");
+    let most = callback.most_open.lock().unwrap().clone();
+    assert!(
+        most.values().all(|&m| m == 1),
+        "one attempt at a time per instance, across hosts: {most:?}"
+    );
+    let arrivals = callback.arrivals.lock().unwrap().clone();
+    let mut seen = HashSet::new();
+    let mut order: HashMap<String, Vec<u32>> = HashMap::new();
+    for (path, event, n) in &arrivals {
+        if seen.insert(event.clone()) {
+            order.entry(path.clone()).or_default().push(*n);
+        }
+    }
+    let repeats = arrivals.len() - seen.len();
+    for (path, ids) in &order {
+        assert_eq!(
+            ids,
+            &(0..PER_INSTANCE).collect::<Vec<_>>(),
+            "{path} in order"
+        );
+    }
+    eprintln!("{moved} of {INSTANCES} instances moved mid-backlog; {repeats} sent twice");
+    assert_eq!(
+        repeats, 0,
+        "a handover waits for the attempt in flight and its record"
+    );
+}

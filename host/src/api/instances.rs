@@ -213,6 +213,7 @@ pub async fn create(app: &App, caller: &Caller, req: &Req) -> Answer {
     let created = app.instances.put(created);
     drop(creating);
     app.poller.sync(created.id);
+    app.dispatcher.ownership().instances_changed();
     Ok((
         StatusCode::OK,
         instance_json(&created, Some(connector.info()), Some(&token)),
@@ -376,6 +377,7 @@ async fn apply(app: &App, current: &LiveInstance, mut update: InstanceUpdate) ->
     tracing::info!(instance = changed.id.0, "instance changed");
     let changed = app.instances.put(changed);
     app.poller.sync(changed.id);
+    app.dispatcher.ownership().instances_changed();
     Ok((
         StatusCode::OK,
         instance_json(&changed, Some(connector.info()), None),
@@ -434,6 +436,7 @@ pub async fn delete(app: &App, current: &Instance) -> Answer {
     app.store.delete_instance(current.id).await?;
     app.instances.remove(current.id);
     app.poller.sync(current.id);
+    app.dispatcher.ownership().instances_changed();
     tracing::info!(instance = current.id.0, "instance deleted");
     Ok((StatusCode::OK, json!({"id": current.id, "deleted": true})))
 }

@@ -160,6 +160,9 @@ struct Inner {
     /// Permits for attempts in flight.
     in_flight: tokio::sync::Semaphore,
     records: mpsc::UnboundedSender<AttemptRecord>,
+    /// Attempt records sent to the writer so far, and written so far (see `drain`).
+    records_sent: std::sync::atomic::AtomicU64,
+    records_written: tokio::sync::watch::Receiver<u64>,
 }
 
 /// The queues and the body bytes they hold (under one lock).
@@ -167,6 +170,8 @@ struct Inner {
 struct Queues {
     by_instance: HashMap<InstanceId, Queue>,
     body_bytes: usize,
+    /// Instances whose queues start nothing for now (see [`Dispatcher::hold`]).
+    held: std::collections::HashSet<InstanceId>,
 }
 
 impl Queues {
@@ -199,7 +204,8 @@ impl Dispatcher {
         config: DeliveryConfig,
     ) -> Self {
         let (records, rx) = mpsc::unbounded_channel();
-        tokio::spawn(record_attempts(store.clone(), rx));
+        let (written, records_written) = tokio::sync::watch::channel(0);
+        tokio::spawn(record_attempts(store.clone(), rx, written));
         Dispatcher {
             inner: Arc::new(Inner {
                 store,
@@ -211,6 +217,8 @@ impl Dispatcher {
                 queues: Mutex::new(Queues::default()),
                 in_flight: tokio::sync::Semaphore::new(ATTEMPTS_IN_FLIGHT),
                 records,
+                records_sent: std::sync::atomic::AtomicU64::new(0),
+                records_written,
             }),
         }
     }
@@ -239,6 +247,60 @@ impl Dispatcher {
     /// The instances this host delivers.
     pub fn ownership(&self) -> &Arc<Ownership> {
         &self.inner.ownership
+    }
+
+    /// Waits until the attempts in flight of an instance this host no longer owns have
+    /// ended, its queue is gone and their records are written, so the next owner starts
+    /// after them and knows their outcome (at most the attempt time-out and a second;
+    /// then the queue is dropped anyway).
+    pub async fn drain(&self, instance_id: InstanceId) {
+        let deadline = tokio::time::Instant::now()
+            + self.inner.config.attempt_timeout
+            + Duration::from_secs(1);
+        loop {
+            let wake = {
+                let queues = self.inner.queues.lock().expect("queues lock poisoned");
+                queues.by_instance.get(&instance_id).map(|q| q.wake.clone())
+            };
+            let Some(wake) = wake else {
+                let sent = self
+                    .inner
+                    .records_sent
+                    .load(std::sync::atomic::Ordering::SeqCst);
+                let mut written = self.inner.records_written.clone();
+                let _ = tokio::time::timeout_at(deadline, written.wait_for(|w| *w >= sent)).await;
+                return;
+            };
+            if self.inner.ownership.owns(instance_id) {
+                // Owned again (hosts came and went): its queue stays.
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                self.forget(instance_id);
+                return;
+            }
+            // Its worker looks again, and ends the queue once nothing is in flight.
+            wake.notify_one();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Starts nothing more of an instance's queue until [`Dispatcher::unhold`]: its
+    /// pending notifications are being loaded (an instance just taken over), and one
+    /// submitted meanwhile must not go out before them.
+    pub fn hold(&self, instance_id: InstanceId) {
+        let mut queues = self.inner.queues.lock().expect("queues lock poisoned");
+        queues.held.insert(instance_id);
+    }
+
+    /// Lets an instance's queue start again after [`Dispatcher::hold`].
+    pub fn unhold(&self, instance_id: InstanceId) {
+        let mut queues = self.inner.queues.lock().expect("queues lock poisoned");
+        if queues.held.remove(&instance_id)
+            && let Some(queue) = queues.by_instance.get(&instance_id)
+        {
+            queue.wake.notify_one();
+        }
     }
 
     /// How many notifications of an instance are queued here.
@@ -404,12 +466,33 @@ impl Dispatcher {
                 return None;
             }
         };
-        let now = now_ms();
         let mut pick = Pick {
             start: Vec::new(),
             wake_at: None,
             wake: queue.wake.clone(),
         };
+        if queues.held.contains(&instance_id) {
+            return Some(pick);
+        }
+        let queue = queues
+            .by_instance
+            .get_mut(&instance_id)
+            .expect("the queue was found above");
+        if !self.inner.ownership.owns(instance_id) {
+            // Its lease was given up or lost: nothing more starts here, and once the
+            // attempts in flight have ended the queue goes (the new owner loads it).
+            if queue.running > 0 {
+                return Some(pick);
+            }
+            if let Some(queue) = queues.by_instance.remove(&instance_id) {
+                for entry in &queue.jobs {
+                    queues.release(&entry.job);
+                }
+                self.inner.metrics.queue_changed(-(queue.jobs.len() as i64));
+            }
+            return None;
+        }
+        let now = now_ms();
         let mut room = k.saturating_sub(queue.running);
         let mut held: std::collections::HashSet<u64> = std::collections::HashSet::new();
         for (pos, entry) in queue.jobs.iter_mut().enumerate().take(LOOKAHEAD) {
@@ -494,12 +577,6 @@ impl Dispatcher {
             wake,
         }) = self.pick(instance_id, &mine)
         {
-            if !self.inner.ownership.owns(instance_id) {
-                // Its lease was lost: the new owner delivers it. (What `pick` marked as
-                // started is dropped with the queue.)
-                self.forget(instance_id);
-                return;
-            }
             for job in start {
                 let (this, wake) = (self.clone(), wake.clone());
                 tokio::spawn(async move {
@@ -607,6 +684,9 @@ impl Dispatcher {
             state = state.as_str(),
             "delivery attempt"
         );
+        inner
+            .records_sent
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let _ = inner.records.send(AttemptRecord {
             attempt: Attempt {
                 notification_id: job.id.clone(),
@@ -630,10 +710,16 @@ fn seed(id: &str) -> u64 {
     })
 }
 
-/// Writes attempt records in the order they were made, many per commit.
-async fn record_attempts(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<AttemptRecord>) {
+/// Writes attempt records in the order they were made, many per commit, counting them
+/// on `written`.
+async fn record_attempts(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::UnboundedReceiver<AttemptRecord>,
+    written: tokio::sync::watch::Sender<u64>,
+) {
     let mut batch = Vec::new();
     while rx.recv_many(&mut batch, 1024).await > 0 {
+        let n = batch.len() as u64;
         // Each call queues its write on its first poll, in order; all share a commit.
         let writes = batch.drain(..).map(|r| store.record_attempt(r));
         for result in futures_util::future::join_all(writes).await {
@@ -641,6 +727,7 @@ async fn record_attempts(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<
                 tracing::warn!(error = %e, "cannot record a delivery attempt");
             }
         }
+        written.send_modify(|w| *w += n);
     }
 }
 
