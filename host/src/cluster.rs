@@ -19,7 +19,8 @@
 //! (so it is in effect everywhere within the feed's latency), and the owner of an
 //! instance loads its new pending notifications. A lost announcement is healed by the
 //! resync every [`ClusterConfig::resync`]: instances are read again, and an owned
-//! instance whose pending count in the store exceeds its queue is loaded again.
+//! instance whose pending count in the store exceeds its queue is loaded again. Leases
+//! given up are announced too, so the next holder takes them at once.
 //!
 //! With a store one host owns (SQLite) there is no cluster: [`Ownership::single`] owns
 //! everything and nothing here runs.
@@ -278,6 +279,8 @@ async fn apply(m: &Members, change: Change) {
             }
         }
         Change::Resync => resync(m, shared).await,
+        // The feed's reader wakes the lease loop after every change: that is all.
+        Change::Released => {}
     }
 }
 

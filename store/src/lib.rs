@@ -375,6 +375,8 @@ pub enum Change {
     /// Changes may have been missed (the feed's connection was lost and is back): read
     /// everything again.
     Resync,
+    /// Another host gave leases up: they may be taken now.
+    Released,
 }
 
 /// What several hosts on one store share beyond the data: who is alive, who holds which
@@ -395,7 +397,8 @@ pub trait SharedStore: Send + Sync {
         names: &[String],
         ttl_ms: i64,
     ) -> Result<Vec<String>, StoreError>;
-    /// Gives up the leases of `names` that `host` holds.
+    /// Gives up the leases of `names` that `host` holds, and tells the other hosts
+    /// ([`Change::Released`]).
     async fn release(&self, host: &str, names: &[String]) -> Result<(), StoreError>;
     /// The changes other hosts make from now on (this store's own writes are not
     /// reported). Its receiver ends when the store is dropped.

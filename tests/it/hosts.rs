@@ -740,16 +740,18 @@ impl SlowCallback {
 #[tokio::test]
 async fn instances_moving_to_a_joining_host_keep_their_order_and_never_overlap() {
     const INSTANCES: u32 = 8;
-    const PER_INSTANCE: u32 = 60;
+    const PER_INSTANCE: u32 = 12;
     let db = TestDatabase::create();
     let mut hosts = cluster(&db, 1, &["ecwid"], &["--lease-ms", "2000"]);
-    let (callback, standin) = SlowCallback::start(Duration::from_millis(25)).await;
+    // Each attempt takes longer than a lease renewal (500 ms): a host giving an instance
+    // up mid-attempt would let the next one start while the attempt is in flight.
+    let (callback, standin) = SlowCallback::start(Duration::from_millis(700)).await;
     for i in 0..INSTANCES {
         let mut instance = ecwid_instance(&standin.url(&format!("/i{i}")));
         instance["configuration"]["ecwid.store.id"] = json!((4000 + i).to_string());
         create_instance(&hosts[0], &instance).await;
     }
-    // A backlog of 60 per instance at 25 ms each: 1.5 s or more of delivery per instance.
+    // A backlog of 12 per instance at 700 ms each: 8 s of delivery per instance.
     let url = hosts[0].url("/events/ecwid");
     let senders: Vec<_> = (0..INSTANCES)
         .map(|i| {

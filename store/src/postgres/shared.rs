@@ -45,6 +45,8 @@ pub(super) enum Announce {
     Instance(InstanceId),
     /// These notifications of the instance became pending.
     Pending(InstanceId, Vec<i64>),
+    /// Leases were given up.
+    Released,
 }
 
 /// Sends the announcements queued on `rx`, in batches, until every sender is gone.
@@ -92,6 +94,7 @@ fn payloads(origin: &str, changes: impl Iterator<Item = Announce>) -> Vec<String
     for change in changes {
         match change {
             Announce::Instance(id) => out.push(format!("{origin} i {}", id.0)),
+            Announce::Released => out.push(format!("{origin} r -")),
             Announce::Pending(id, seqs) => pending.entry(id).or_default().extend(seqs),
         }
     }
@@ -124,6 +127,7 @@ fn parse(payload: &str, origin: &str) -> Option<Change> {
     }
     match kind {
         "i" => Some(Change::Instance(InstanceId(rest.parse().ok()?))),
+        "r" => Some(Change::Released),
         "p" => {
             let (id, seqs) = rest.split_once(':')?;
             let seqs = seqs
@@ -291,6 +295,7 @@ impl SharedStore for PgStore {
             )
             .await
             .map_err(pg)?;
+        let _ = self.announce.send(Announce::Released);
         Ok(())
     }
 
