@@ -314,9 +314,13 @@ async fn calls_that_depend_on_each_other_are_not_one_batch() {
     assert!(first.seqs[0].is_some() && first.duplicates.is_empty());
     assert_eq!(second.seqs, [None]);
     assert_eq!(second.duplicates, [(A, vec!["first".into()])]);
-    // Two attempts of one notification: the later one's state stands.
+    // Two attempts of one notification: the later one's state stands. (One multi-row
+    // UPDATE with both would apply one of them, which one being the plan's choice: they
+    // are committed apart.)
     failed.unwrap();
     delivered.unwrap();
+    let apart = transactions(&client, "attempts", "notification_id", &["n"]).await;
+    assert_eq!(apart.len(), 2, "{apart:?}");
     let row = client
         .query_one(
             "SELECT state, attempts FROM notifications WHERE id = 'n'",
