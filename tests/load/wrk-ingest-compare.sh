@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Durable webhook intake on SQLite and on PostgreSQL, interleaved in one sitting.
+#
+#   tests/load/wrk-ingest-compare.sh [PAIRS] [SECONDS] [CONNECTIONS]
+#
+# Runs tests/load/wrk-ingest.sh PAIRS times on each store (SQLite, then PostgreSQL, then
+# SQLite...), each run a fresh host, data directory and cluster, and prints per store the
+# median and range of webhooks/s, of the host's CPU per webhook and of the PostgreSQL
+# server's CPU per webhook. Each run's whole output is in the directory it names.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+pairs=${1:-3}
+seconds=${2:-10}
+connections=${3:-128}
+logs=$(mktemp -d /tmp/wrk-ingest-compare-XXXX)
+for i in $(seq "$pairs"); do
+  for store in sqlite postgres; do
+    echo "run $i, $store" >&2
+    STORE=$store tests/load/wrk-ingest.sh "$seconds" "$connections" \
+      >"$logs/$store-$i.txt" 2>&1 || { echo "run $i on $store failed: $logs/$store-$i.txt" >&2; exit 1; }
+    grep '^RESULT' "$logs/$store-$i.txt" >&2
+  done
+done
+cat "$logs"/*.txt | grep '^RESULT' | python3 -c '
+import sys, statistics
+runs = {}
+for line in sys.stdin:
+    f = dict(kv.split("=") for kv in line.split()[1:])
+    runs.setdefault(f["store"], []).append(f)
+for store, rs in sorted(runs.items(), reverse=True):
+    def col(k, conv=float):
+        v = sorted(conv(r[k]) for r in rs)
+        return "median %s (%s-%s)" % (format(statistics.median(v), ",.0f"), format(v[0], ",.0f"), format(v[-1], ",.0f"))
+    print(f"{store:9} {len(rs)} runs: webhooks/s {col(\"rps\")}; host CPU per webhook µs {col(\"host_us\")}; PostgreSQL CPU per webhook µs {col(\"db_us\")}")
+'
+echo "logs: $logs"
