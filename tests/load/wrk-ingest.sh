@@ -15,7 +15,7 @@
 # directory, 127.0.0.1:18082 only, durable settings: fsync and synchronous commit on, as the
 # SQLite store's synchronous=FULL) and `serve --database-url`. The server's programs come
 # from PATH or the newest /usr/lib/postgresql/*/bin; as root the cluster runs as `postgres`.
-# The CPU of the server's processes (live ones, plus the reaped ones through the
+# PG_CONF adds lines to its postgresql.conf. The CPU of the server's processes (live ones, plus the reaped ones through the
 # postmaster's cutime/cstime) is reported beside the host's. The last line, `RESULT …`, is
 # for tests/load/wrk-ingest-compare.sh.
 set -euo pipefail
@@ -60,6 +60,8 @@ if [ "$store" = postgres ]; then
     --locale=C --no-instructions >"$work/initdb.log" 2>&1
   printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s'\n" \
     "$pg_port" "$work" >>"$work/pg/postgresql.conf"
+  # PG_CONF: more settings for an experiment, e.g. PG_CONF='synchronous_commit = off'.
+  [ -z "${PG_CONF:-}" ] || printf '%s\n' "$PG_CONF" >>"$work/pg/postgresql.conf"
   "${as_pg[@]}" "$pg_ctl" -D "$work/pg" -l "$work/pg.log" -w start >/dev/null
   postmaster=$(head -1 "$work/pg/postmaster.pid")
   store_args=(--database-url "postgres://postgres@127.0.0.1:$pg_port/postgres")
