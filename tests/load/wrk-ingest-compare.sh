@@ -31,6 +31,7 @@ for store, rs in sorted(runs.items(), reverse=True):
     def col(k, conv=float):
         v = sorted(conv(r[k]) for r in rs)
         return "median %s (%s-%s)" % (format(statistics.median(v), ",.0f"), format(v[0], ",.0f"), format(v[-1], ",.0f"))
-    print(f"{store:9} {len(rs)} runs: webhooks/s {col(\"rps\")}; host CPU per webhook µs {col(\"host_us\")}; PostgreSQL CPU per webhook µs {col(\"db_us\")}")
+    rps, host, db = col("rps"), col("host_us"), col("db_us")
+    print(f"{store:9} {len(rs)} runs: webhooks/s {rps}; host CPU per webhook µs {host}; PostgreSQL CPU per webhook µs {db}")
 '
 echo "logs: $logs"
