@@ -2,18 +2,21 @@
 //! `record_attempt` calls in one transaction, with a fixed number of statements whatever
 //! the batch's size (each table's rows go in one `INSERT … SELECT FROM unnest(…)`).
 //!
-//! The order inside a batch:
+//! Three round trips per batch (statements sent together are pipelined: the server runs
+//! them in order, each with its own snapshot):
 //!
-//! 1. The advisory locks of every webhook digest with the dedupe window on, in one
-//!    statement, in ascending key order: two hosts' batches take their common keys in the
-//!    same order, so they never wait for each other in a cycle.
-//! 2. The dedupe lookup of those digests (a statement after the locks, so its snapshot sees
-//!    whatever another host committed under them), then the ids of the earlier
-//!    notifications when some were found.
-//! 3. Every new notification, in call order, then the webhooks' shared bodies, their links
-//!    and intake runs (pipelined: their statements go out together).
-//! 4. The attempts: which notifications exist (a call on an unknown one fails alone,
-//!    before anything of it is written), their state, their attempt rows.
+//! 1. `BEGIN` (or the fallback's `SAVEPOINT`); the advisory locks of every webhook digest
+//!    with the dedupe window on, in one statement, in ascending key order (two hosts'
+//!    batches take their common keys in the same order, so they never wait for each other
+//!    in a cycle); the dedupe lookup of those digests (a statement after the locks, so its
+//!    snapshot sees whatever another host committed under them); which notifications of
+//!    the attempts exist, and their new state. (Plus one for the ids of the earlier
+//!    notifications, when the lookup found some.)
+//! 2. Every new notification, in call order.
+//! 3. The webhooks' shared bodies, their links and intake runs, the attempt rows (but not
+//!    those of an unknown notification: that call fails alone, having written nothing), and
+//!    `COMMIT`. A statement that fails aborts the transaction, so the `COMMIT` then only
+//!    ends it (as a `ROLLBACK`) and the batch fails with that statement's error.
 //!
 //! Two calls of a batch must not depend on each other: the writer keeps a second webhook of
 //! the same digest, or a second attempt of the same notification, for the next batch.
@@ -22,9 +25,12 @@
 //! call in its own savepoint.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 
-use tokio_postgres::Transaction;
+use futures_util::future::try_join_all;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Row, Statement};
 
 use super::pg;
 use super::pool::Statements;
@@ -148,13 +154,35 @@ const INSERT_ATTEMPTS: &str = "INSERT INTO attempts (notification_id, delivery, 
                  error, i)
      ORDER BY i";
 
-/// Takes the advisory locks of the digests of `ops`' webhooks with the dedupe window on,
-/// in ascending key order, in one statement (none: no statement).
-pub(super) async fn lock_digests(
-    tx: &Transaction<'_>,
-    statements: &mut Statements,
-    ops: &[&Op],
-) -> Result<(), StoreError> {
+/// One statement of a pipelined round trip: its rows (none for a statement without).
+type Step<'a> = Pin<Box<dyn Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send + 'a>>;
+
+/// Parameters of a statement.
+type Params<'a> = [&'a (dyn ToSql + Sync)];
+
+/// `statement` run for its rows.
+fn query<'a>(c: &'a Client, statement: &'a Statement, params: &'a Params<'a>) -> Step<'a> {
+    Box::pin(c.query(statement, params))
+}
+
+/// `statement` run for its effect.
+fn execute<'a>(c: &'a Client, statement: &'a Statement, params: &'a Params<'a>) -> Step<'a> {
+    Box::pin(async move { c.execute(statement, params).await.map(|_| Vec::new()) })
+}
+
+/// `sql` (no parameters: `BEGIN`, `COMMIT`, …) through the simple query protocol.
+fn simple<'a>(c: &'a Client, sql: &'a str) -> Step<'a> {
+    Box::pin(async move { c.batch_execute(sql).await.map(|()| Vec::new()) })
+}
+
+/// Sends `steps` together, in order (each step sends its statement when first polled, and
+/// `try_join_all` polls them in order), and waits for every answer.
+async fn pipeline(steps: Vec<Step<'_>>) -> Result<Vec<Vec<Row>>, StoreError> {
+    try_join_all(steps).await.map_err(pg)
+}
+
+/// The advisory lock keys of `ops`' webhooks with the dedupe window on, ascending, once each.
+fn lock_keys(ops: &[&Op]) -> Vec<i64> {
     let mut keys: Vec<i64> = ops
         .iter()
         .filter_map(|op| match op {
@@ -164,53 +192,43 @@ pub(super) async fn lock_digests(
             _ => None,
         })
         .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// Takes the advisory locks of the digests of `ops`' webhooks with the dedupe window on,
+/// in ascending key order, in one statement (none: no statement).
+pub(super) async fn lock_digests(
+    c: &Client,
+    statements: &mut Statements,
+    ops: &[&Op],
+) -> Result<(), StoreError> {
+    let keys = lock_keys(ops);
     if keys.is_empty() {
         return Ok(());
     }
-    keys.sort_unstable();
-    keys.dedup();
-    let lock = statements.get(tx, LOCK).await?;
-    tx.execute(&lock, &[&keys]).await.map_err(pg)?;
+    let lock = statements.get(c, LOCK).await?;
+    c.execute(&lock, &[&keys]).await.map_err(pg)?;
     Ok(())
 }
 
 /// For each op (by index), the instances already notified of its webhook within its
 /// window, in the order they first appear in its notifications, each with the ids of those
-/// notifications (oldest first). A recorded run whose notifications were all pruned does
-/// not count.
+/// notifications (oldest first), from the dedupe lookup's `runs` (of the `probed` ops). A
+/// recorded run whose notifications were all pruned does not count.
 async fn earlier_notifications(
-    tx: &Transaction<'_>,
-    statements: &mut Statements,
+    c: &Client,
+    ids_statement: &Statement,
     ops: &[&Op],
+    probed: &[usize],
+    runs: &[Row],
 ) -> Result<HashMap<usize, Vec<(InstanceId, Vec<NotificationId>)>>, StoreError> {
-    let mut probed = Vec::new();
-    let mut digests: Vec<&[u8]> = Vec::new();
-    let mut sinces = Vec::new();
-    for (k, op) in ops.iter().enumerate() {
-        if let Op::Webhook { intake, .. } = op
-            && let Some(since) = intake.dedupe_since
-        {
-            probed.push(k);
-            digests.push(&intake.digest[..]);
-            sinces.push(since);
-        }
-    }
     let mut found = HashMap::new();
-    if probed.is_empty() {
-        return Ok(found);
-    }
-    let runs_statement = statements.get(tx, EARLIER_RUNS).await?;
-    let runs = tx
-        .query(&runs_statement, &[&digests, &sinces])
-        .await
-        .map_err(pg)?;
-    if runs.is_empty() {
-        return Ok(found);
-    }
     // One probe per run of an instance the op notifies: (op, instance).
     let mut probes: Vec<(usize, InstanceId)> = Vec::new();
     let (mut firsts, mut lasts, mut instances) = (Vec::new(), Vec::new(), Vec::new());
-    for r in &runs {
+    for r in runs {
         let i: i64 = r.try_get(0).map_err(pg)?;
         let k = usize::try_from(i - 1)
             .ok()
@@ -232,10 +250,9 @@ async fn earlier_notifications(
     if probes.is_empty() {
         return Ok(found);
     }
-    let ids_statement = statements.get(tx, EARLIER_IDS).await?;
     let mut ids: HashMap<(usize, InstanceId), Vec<NotificationId>> = HashMap::new();
-    for r in tx
-        .query(&ids_statement, &[&firsts, &lasts, &instances])
+    for r in c
+        .query(ids_statement, &[&firsts, &lasts, &instances])
         .await
         .map_err(pg)?
     {
@@ -249,7 +266,7 @@ async fn earlier_notifications(
             .or_default()
             .push(NotificationId(r.try_get(1).map_err(pg)?));
     }
-    for &k in &probed {
+    for &k in probed {
         let Op::Webhook { notifications, .. } = ops[k] else {
             continue;
         };
@@ -275,20 +292,110 @@ struct NewRow<'a> {
     body: &'a [u8],
 }
 
-/// Runs `ops` in `tx` (whose caller commits): each op's result, in order. `Err` when a
-/// statement failed, which leaves `tx` unusable: the caller rolls it back.
+/// Runs `ops` on `c`, opening with `open` (`BEGIN`, or a `SAVEPOINT` inside one) and, when
+/// `close` is given (`COMMIT`), ending with it in the last round trip: each op's result,
+/// in order. `Err` when a statement failed, which aborted the transaction: the caller rolls
+/// it back (after a `COMMIT`, there is nothing left to roll back).
 pub(super) async fn run(
-    tx: &Transaction<'_>,
+    c: &Client,
     statements: &mut Statements,
     ops: &[&Op],
+    open: &str,
+    close: Option<&str>,
 ) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
-    lock_digests(tx, statements, ops).await?;
-    let mut duplicates = earlier_notifications(tx, statements, ops).await?;
+    // Prepared once per connection: no round trip after the first batches.
+    let lock = statements.get(c, LOCK).await?;
+    let earlier_runs = statements.get(c, EARLIER_RUNS).await?;
+    let earlier_ids = statements.get(c, EARLIER_IDS).await?;
+    let insert = statements.get(c, INSERT_NOTIFICATIONS).await?;
+    let insert_links = statements.get(c, INSERT_LINKS).await?;
+    let insert_runs = statements.get(c, INSERT_RUNS).await?;
+    let insert_bodies = statements.get(c, INSERT_BODIES).await?;
+    let existing = statements.get(c, EXISTING).await?;
+    let update_states = statements.get(c, UPDATE_STATES).await?;
+    let insert_attempts = statements.get(c, INSERT_ATTEMPTS).await?;
+
+    // Round trip 1: open, locks, dedupe lookup, attempts' notifications and states.
+    let keys = lock_keys(ops);
+    let mut probed = Vec::new();
+    let mut digests: Vec<&[u8]> = Vec::new();
+    let mut sinces = Vec::new();
+    for (k, op) in ops.iter().enumerate() {
+        if let Op::Webhook { intake, .. } = op
+            && let Some(since) = intake.dedupe_since
+        {
+            probed.push(k);
+            digests.push(&intake.digest[..]);
+            sinces.push(since);
+        }
+    }
+    let records: Vec<(usize, &AttemptRecord)> = ops
+        .iter()
+        .enumerate()
+        .filter_map(|(k, op)| match op {
+            Op::Attempt(r) => Some((k, r)),
+            _ => None,
+        })
+        .collect();
+    let attempt_ids: Vec<&str> = records
+        .iter()
+        .map(|(_, r)| r.attempt.notification_id.as_str())
+        .collect();
+    let states: Vec<&str> = records.iter().map(|(_, r)| r.new_state.as_str()).collect();
+    let attempt_numbers: Vec<i64> = records
+        .iter()
+        .map(|(_, r)| i64::from(r.attempt.attempt))
+        .collect();
+    let next: Vec<i64> = records.iter().map(|(_, r)| r.next_attempt_ms).collect();
+    let delivered: Vec<Option<i64>> = records
+        .iter()
+        .map(|(_, r)| (r.new_state == NotificationState::Delivered).then_some(r.attempt.at_ms))
+        .collect();
+    let deliveries: Vec<i64> = records
+        .iter()
+        .map(|(_, r)| i64::from(r.attempt.delivery))
+        .collect();
+    let lock_params: [&(dyn ToSql + Sync); 1] = [&keys];
+    let lookup_params: [&(dyn ToSql + Sync); 2] = [&digests, &sinces];
+    let existing_params: [&(dyn ToSql + Sync); 1] = [&attempt_ids];
+    let state_params: [&(dyn ToSql + Sync); 6] = [
+        &attempt_ids,
+        &states,
+        &attempt_numbers,
+        &next,
+        &delivered,
+        &deliveries,
+    ];
+    let mut first = vec![simple(c, open)];
+    if !keys.is_empty() {
+        first.push(execute(c, &lock, &lock_params));
+    }
+    let lookup_at = (!probed.is_empty()).then(|| {
+        first.push(query(c, &earlier_runs, &lookup_params));
+        first.len() - 1
+    });
+    let existing_at = (!records.is_empty()).then(|| {
+        first.push(query(c, &existing, &existing_params));
+        // The update of an unknown notification changes nothing. An attempt of an earlier
+        // round (after a redeliver) matches no row: it is kept in the history but leaves
+        // the new round's state alone.
+        first.push(execute(c, &update_states, &state_params));
+        first.len() - 2
+    });
+    let mut answers = pipeline(first).await?;
+    let runs = lookup_at.map(|i| std::mem::take(&mut answers[i]));
+    let found = existing_at.map(|i| std::mem::take(&mut answers[i]));
+    let mut duplicates = match runs {
+        Some(runs) if !runs.is_empty() => {
+            earlier_notifications(c, &earlier_ids, ops, &probed, &runs).await?
+        }
+        _ => HashMap::new(),
+    };
     let mut results: Vec<Option<Result<Outcome, StoreError>>> =
         std::iter::repeat_with(|| None).take(ops.len()).collect();
 
-    // Every notification to insert, in call order; each op's rows (by index), `None` for a
-    // webhook notification not stored as a duplicate.
+    // Round trip 2: every notification to insert, in call order; each op's rows (by
+    // index), `None` for a webhook notification not stored as a duplicate.
     let mut rows: Vec<NewRow<'_>> = Vec::new();
     let mut op_rows: Vec<Vec<Option<usize>>> = vec![Vec::new(); ops.len()];
     for (k, op) in ops.iter().enumerate() {
@@ -327,9 +434,9 @@ pub(super) async fn run(
             Op::Attempt(_) => {}
         }
     }
-    let seqs = insert_rows(tx, statements, &rows).await?;
+    let seqs = insert_rows(c, &insert, &rows).await?;
 
-    // The webhooks' shared bodies, links and intake runs.
+    // Round trip 3: the webhooks' shared bodies, links and intake runs, the attempts, close.
     let (mut link_seqs, mut link_bodies, mut link_at) = (Vec::new(), Vec::new(), Vec::new());
     let (mut run_firsts, mut run_lasts, mut run_instances, mut run_created, mut run_digests) = (
         Vec::new(),
@@ -407,48 +514,76 @@ pub(super) async fn run(
             Op::Attempt(_) => {}
         }
     }
-    let links = statements.get(tx, INSERT_LINKS).await?;
-    let runs = statements.get(tx, INSERT_RUNS).await?;
-    let bodies = statements.get(tx, INSERT_BODIES).await?;
-    let write_links = async {
-        if link_seqs.is_empty() {
-            return Ok(0);
-        }
-        tx.execute(&links, &[&link_seqs, &link_bodies, &link_at])
-            .await
-    };
-    let write_runs = async {
-        if run_firsts.is_empty() {
-            return Ok(0);
-        }
-        tx.execute(
-            &runs,
-            &[
-                &run_firsts,
-                &run_lasts,
-                &run_instances,
-                &run_created,
-                &run_digests,
-            ],
-        )
-        .await
-    };
-    let write_bodies = async {
-        if body_ids.is_empty() {
-            return Ok(0);
-        }
-        tx.execute(&bodies, &[&body_ids, &body_lasts, &body_raws])
-            .await
-    };
-    let attempts = record_attempts(tx, statements, ops);
-    let (written, recorded) = tokio::join!(
-        async { tokio::try_join!(write_links, write_runs, write_bodies) },
-        attempts
-    );
-    written.map_err(pg)?;
-    for (k, result) in recorded? {
-        results[k] = Some(result);
+    // The attempts of known notifications; an unknown one's call fails, writing nothing.
+    let found: Vec<String> = found
+        .unwrap_or_default()
+        .iter()
+        .map(|r| r.try_get(0).map_err(pg))
+        .collect::<Result<_, _>>()?;
+    let mut kept: Vec<&AttemptRecord> = Vec::new();
+    for (k, r) in &records {
+        let id = r.attempt.notification_id.as_str();
+        results[*k] = Some(if found.iter().any(|f| f == id) {
+            kept.push(r);
+            Ok(Outcome::Recorded)
+        } else {
+            Err(StoreError::Database(format!(
+                "no notification {:?}",
+                r.attempt.notification_id
+            )))
+        });
     }
+    let a = |f: fn(&AttemptRecord) -> i64| kept.iter().map(|r| f(r)).collect::<Vec<_>>();
+    let kept_ids: Vec<&str> = kept
+        .iter()
+        .map(|r| r.attempt.notification_id.as_str())
+        .collect();
+    let (kept_deliveries, kept_numbers, kept_at, kept_latency) = (
+        a(|r| i64::from(r.attempt.delivery)),
+        a(|r| i64::from(r.attempt.attempt)),
+        a(|r| r.attempt.at_ms),
+        a(|r| r.attempt.latency_us),
+    );
+    let kept_status: Vec<Option<i64>> = kept
+        .iter()
+        .map(|r| r.attempt.status_code.map(i64::from))
+        .collect();
+    let kept_errors: Vec<Option<&str>> = kept.iter().map(|r| r.attempt.error.as_deref()).collect();
+    let link_params: [&(dyn ToSql + Sync); 3] = [&link_seqs, &link_bodies, &link_at];
+    let run_params: [&(dyn ToSql + Sync); 5] = [
+        &run_firsts,
+        &run_lasts,
+        &run_instances,
+        &run_created,
+        &run_digests,
+    ];
+    let body_params: [&(dyn ToSql + Sync); 3] = [&body_ids, &body_lasts, &body_raws];
+    let attempt_params: [&(dyn ToSql + Sync); 7] = [
+        &kept_ids,
+        &kept_deliveries,
+        &kept_numbers,
+        &kept_at,
+        &kept_status,
+        &kept_latency,
+        &kept_errors,
+    ];
+    let mut last = Vec::new();
+    if !link_seqs.is_empty() {
+        last.push(execute(c, &insert_links, &link_params));
+    }
+    if !run_firsts.is_empty() {
+        last.push(execute(c, &insert_runs, &run_params));
+    }
+    if !body_ids.is_empty() {
+        last.push(execute(c, &insert_bodies, &body_params));
+    }
+    if !kept.is_empty() {
+        last.push(execute(c, &insert_attempts, &attempt_params));
+    }
+    if let Some(close) = close {
+        last.push(simple(c, close));
+    }
+    pipeline(last).await?;
     results
         .into_iter()
         .map(|r| r.ok_or_else(|| StoreError::Database("a write call had no result".into())))
@@ -457,23 +592,22 @@ pub(super) async fn run(
 
 /// Inserts `rows` in one statement, in order; their seqs, in the same order.
 async fn insert_rows(
-    tx: &Transaction<'_>,
-    statements: &mut Statements,
+    c: &Client,
+    insert: &Statement,
     rows: &[NewRow<'_>],
 ) -> Result<Vec<i64>, StoreError> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let insert = statements.get(tx, INSERT_NOTIFICATIONS).await?;
     let ids: Vec<&str> = rows.iter().map(|r| r.n.id.as_str()).collect();
     let instances: Vec<i64> = rows.iter().map(|r| r.n.instance_id.0).collect();
     let endpoints: Vec<&str> = rows.iter().map(|r| r.n.endpoint.as_str()).collect();
     let events: Vec<i64> = rows.iter().map(|r| i64::from(r.n.event_count)).collect();
     let created: Vec<i64> = rows.iter().map(|r| r.n.created_ms).collect();
     let bodies: Vec<&[u8]> = rows.iter().map(|r| r.body).collect();
-    let returned = tx
+    let returned = c
         .query(
-            &insert,
+            insert,
             &[&ids, &instances, &endpoints, &events, &created, &bodies],
         )
         .await
@@ -490,113 +624,4 @@ async fn insert_rows(
                 .ok_or_else(|| StoreError::Database(format!("no seq returned for {id}")))
         })
         .collect()
-}
-
-/// Records the attempts of `ops`: each op's index with its result. An attempt of an
-/// unknown notification fails alone and stores nothing.
-async fn record_attempts(
-    tx: &Transaction<'_>,
-    statements: &mut Statements,
-    ops: &[&Op],
-) -> Result<Vec<(usize, Result<Outcome, StoreError>)>, StoreError> {
-    let records: Vec<(usize, &AttemptRecord)> = ops
-        .iter()
-        .enumerate()
-        .filter_map(|(k, op)| match op {
-            Op::Attempt(r) => Some((k, r)),
-            _ => None,
-        })
-        .collect();
-    if records.is_empty() {
-        return Ok(Vec::new());
-    }
-    let existing = statements.get(tx, EXISTING).await?;
-    let update = statements.get(tx, UPDATE_STATES).await?;
-    let insert = statements.get(tx, INSERT_ATTEMPTS).await?;
-    let ids: Vec<&str> = records
-        .iter()
-        .map(|(_, r)| r.attempt.notification_id.as_str())
-        .collect();
-    let states: Vec<&str> = records.iter().map(|(_, r)| r.new_state.as_str()).collect();
-    let attempt_numbers: Vec<i64> = records
-        .iter()
-        .map(|(_, r)| i64::from(r.attempt.attempt))
-        .collect();
-    let next: Vec<i64> = records.iter().map(|(_, r)| r.next_attempt_ms).collect();
-    let delivered: Vec<Option<i64>> = records
-        .iter()
-        .map(|(_, r)| (r.new_state == NotificationState::Delivered).then_some(r.attempt.at_ms))
-        .collect();
-    let deliveries: Vec<i64> = records
-        .iter()
-        .map(|(_, r)| i64::from(r.attempt.delivery))
-        .collect();
-    // The update of an unknown notification changes nothing, so both go out together.
-    // An attempt of an earlier round (after a redeliver) matches no row: it is kept in the
-    // history but leaves the new round's state alone.
-    let probe: [&(dyn ToSql + Sync); 1] = [&ids];
-    let changes: [&(dyn ToSql + Sync); 6] = [
-        &ids,
-        &states,
-        &attempt_numbers,
-        &next,
-        &delivered,
-        &deliveries,
-    ];
-    let (found, _) =
-        tokio::try_join!(tx.query(&existing, &probe), tx.execute(&update, &changes)).map_err(pg)?;
-    let found: Vec<String> = found
-        .iter()
-        .map(|r| r.try_get(0).map_err(pg))
-        .collect::<Result<_, _>>()?;
-    let known = |id: &str| found.iter().any(|f| f == id);
-    let mut results = Vec::with_capacity(records.len());
-    let kept: Vec<&(usize, &AttemptRecord)> = records
-        .iter()
-        .filter(|(k, r)| {
-            let id = r.attempt.notification_id.as_str();
-            if known(id) {
-                return true;
-            }
-            results.push((
-                *k,
-                Err(StoreError::Database(format!(
-                    "no notification {:?}",
-                    r.attempt.notification_id
-                ))),
-            ));
-            false
-        })
-        .collect();
-    if !kept.is_empty() {
-        let a = |f: fn(&AttemptRecord) -> i64| kept.iter().map(|(_, r)| f(r)).collect::<Vec<_>>();
-        let ids: Vec<&str> = kept
-            .iter()
-            .map(|(_, r)| r.attempt.notification_id.as_str())
-            .collect();
-        let status: Vec<Option<i64>> = kept
-            .iter()
-            .map(|(_, r)| r.attempt.status_code.map(i64::from))
-            .collect();
-        let errors: Vec<Option<&str>> = kept
-            .iter()
-            .map(|(_, r)| r.attempt.error.as_deref())
-            .collect();
-        tx.execute(
-            &insert,
-            &[
-                &ids,
-                &a(|r| i64::from(r.attempt.delivery)),
-                &a(|r| i64::from(r.attempt.attempt)),
-                &a(|r| r.attempt.at_ms),
-                &status,
-                &a(|r| r.attempt.latency_us),
-                &errors,
-            ],
-        )
-        .await
-        .map_err(pg)?;
-        results.extend(kept.iter().map(|(k, _)| (*k, Ok(Outcome::Recorded))));
-    }
-    Ok(results)
 }

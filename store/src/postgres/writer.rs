@@ -15,10 +15,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::Client;
 
 use super::batch::{self, Key, Op, Outcome};
 use super::pg;
-use super::pool::Pool;
+use super::pool::{Pool, Statements};
 use crate::{GroupCommits, StoreError};
 
 /// The most calls the writer puts in one transaction.
@@ -160,37 +161,63 @@ fn copy(e: &StoreError) -> StoreError {
 async fn commit(pool: &Pool, ops: &[&Op]) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
     let mut pooled = pool.get().await?;
     let (client, statements) = pooled.parts();
-    let tx = client.transaction().await.map_err(pg)?;
-    match batch::run(&tx, statements, ops).await {
-        Ok(results) => {
-            tx.commit().await.map_err(pg)?;
-            return Ok(results);
-        }
-        // Alone in its transaction: its failure is already confined.
-        Err(e) if ops.len() == 1 => return Err(e),
+    let client: &Client = client;
+    match batch::run(client, statements, ops, "BEGIN", Some("COMMIT")).await {
+        Ok(results) => return Ok(results),
         Err(e) => {
+            // After a failed statement the pipelined COMMIT has ended the transaction;
+            // if the batch failed before it, this ends it.
+            rollback(client, "ROLLBACK").await?;
+            if ops.len() == 1 {
+                // Alone in its transaction: its failure is already confined.
+                return Err(e);
+            }
             tracing::debug!("a write batch failed ({e}); running it again, a savepoint per call");
-            tx.rollback().await.map_err(pg)?;
         }
     }
-    let mut tx = client.transaction().await.map_err(pg)?;
-    batch::lock_digests(&tx, statements, ops).await?;
+    client.batch_execute("BEGIN").await.map_err(pg)?;
+    let results = match each_in_a_savepoint(client, statements, ops).await {
+        Ok(results) => results,
+        Err(e) => {
+            rollback(client, "ROLLBACK").await?;
+            return Err(e);
+        }
+    };
+    client.batch_execute("COMMIT").await.map_err(pg)?;
+    Ok(results)
+}
+
+/// Runs each of `ops` in a savepoint of the open transaction, after taking every digest's
+/// advisory lock in key order: each op's result, a failing one rolled back alone.
+async fn each_in_a_savepoint(
+    client: &Client,
+    statements: &mut Statements,
+    ops: &[&Op],
+) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
+    batch::lock_digests(client, statements, ops).await?;
     let mut results = Vec::with_capacity(ops.len());
     for op in ops {
-        let savepoint = tx.savepoint("op").await.map_err(pg)?;
-        match batch::run(&savepoint, statements, &[*op]).await {
+        match batch::run(client, statements, &[*op], "SAVEPOINT op", None).await {
             Ok(mut result) => {
-                savepoint.commit().await.map_err(pg)?;
+                client
+                    .batch_execute("RELEASE SAVEPOINT op")
+                    .await
+                    .map_err(pg)?;
                 results.push(result.pop().unwrap_or_else(|| {
                     Err(StoreError::Database("a write call had no result".into()))
                 }));
             }
             Err(e) => {
-                savepoint.rollback().await.map_err(pg)?;
+                rollback(client, "ROLLBACK TO SAVEPOINT op").await?;
                 results.push(Err(e));
             }
         }
     }
-    tx.commit().await.map_err(pg)?;
     Ok(results)
+}
+
+/// Sends `sql` (`ROLLBACK`, or `ROLLBACK TO SAVEPOINT …`); `ROLLBACK` with no transaction
+/// open is only a warning.
+async fn rollback(client: &Client, sql: &str) -> Result<(), StoreError> {
+    client.batch_execute(sql).await.map_err(pg)
 }
