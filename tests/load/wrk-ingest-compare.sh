@@ -7,6 +7,8 @@
 # SQLite...), each run a fresh host, data directory and cluster, and prints per store the
 # median and range of webhooks/s, of the host's CPU per webhook and of the PostgreSQL
 # server's CPU per webhook. Each run's whole output is in the directory it names.
+# PG_HOST_BIN_B=<another build of connector-host> adds a third run per round, on PostgreSQL
+# with that build (labelled postgres-B), for A/B runs of two builds.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 pairs=${1:-3}
@@ -14,11 +16,16 @@ seconds=${2:-10}
 connections=${3:-128}
 logs=$(mktemp -d /tmp/wrk-ingest-compare-XXXX)
 for i in $(seq "$pairs"); do
-  for store in sqlite postgres; do
-    echo "run $i, $store" >&2
-    STORE=$store tests/load/wrk-ingest.sh "$seconds" "$connections" \
-      >"$logs/$store-$i.txt" 2>&1 || { echo "run $i on $store failed: $logs/$store-$i.txt" >&2; exit 1; }
-    grep '^RESULT' "$logs/$store-$i.txt" >&2
+  for variant in sqlite postgres ${PG_HOST_BIN_B:+postgres-B}; do
+    echo "run $i, $variant" >&2
+    out="$logs/$variant-$i.txt"
+    if [ "$variant" = postgres-B ]; then
+      STORE=postgres HOST_BIN=$PG_HOST_BIN_B tests/load/wrk-ingest.sh "$seconds" "$connections" >"$out" 2>&1 \
+        && sed -i 's/^RESULT store=postgres /RESULT store=postgres-B /' "$out"
+    else
+      STORE=$variant tests/load/wrk-ingest.sh "$seconds" "$connections" >"$out" 2>&1
+    fi || { echo "run $i, $variant failed: $out" >&2; exit 1; }
+    grep '^RESULT' "$out" >&2
   done
 done
 cat "$logs"/*.txt | grep '^RESULT' | python3 -c '
