@@ -16,6 +16,7 @@ mod instances;
 mod intake;
 mod isolation;
 mod origins;
+mod pg_intake;
 mod pg_store;
 mod poll_budget;
 mod polling;

@@ -6,10 +6,14 @@
 //!
 //! # Connections
 //!
-//! A [`PgStore`] keeps a small pool of `tokio-postgres` clients (`pool`). Each operation
-//! checks one out, and every write runs in its own transaction: PostgreSQL's own group
-//! commit batches the WAL flushes of concurrent commits, so there is no writer task as in
-//! the SQLite backend.
+//! A [`PgStore`] keeps a small pool of `tokio-postgres` clients (`pool`), each with the
+//! statements prepared on it; opening one gives up after the URL's `connect_timeout`
+//! (default [`CONNECT_TIMEOUT`]). Each operation checks one out. The intake writes
+//! ([`Store::enqueue`], [`Store::enqueue_webhook`], [`Store::record_attempt`]) are
+//! group-committed as on SQLite: a writer task (`writer`) runs the calls waiting together
+//! in one transaction of a few multi-row statements (`batch`), a failing call failing
+//! alone; [`Store::group_commits`] counts them. The other writes run in their own
+//! transaction.
 //!
 //! # Schema versions
 //!
@@ -27,6 +31,7 @@
 //!   `Dropped` unless the attempt delivered it; on an unknown notification it fails with
 //!   [`StoreError::Database`] and stores nothing.
 
+mod batch;
 mod instances;
 mod intake;
 mod orgs;
@@ -35,17 +40,23 @@ mod poll;
 mod pool;
 mod schema;
 mod shared;
+mod writer;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use crate::{
-    Attempt, AttemptRecord, Instance, InstanceId, InstanceUpdate, Millis, NewInstance,
-    NewNotification, Notification, NotificationId, NotificationState, Org, PollState, SecretHashes,
-    Store, StoreError, StoredCredentials, WebhookIntake, WebhookStored,
+    Attempt, AttemptRecord, GroupCommits, Instance, InstanceId, InstanceUpdate, Millis,
+    NewInstance, NewNotification, Notification, NotificationId, NotificationState, Org, PollState,
+    SecretHashes, Store, StoreError, StoredCredentials, WebhookIntake, WebhookStored,
 };
 use pool::{Pool, connect_one};
+use writer::Writer;
 
+pub use pool::CONNECT_TIMEOUT;
 pub use schema::SCHEMA_VERSION;
+pub use writer::MAX_BATCH;
 
 /// How many connections a store opens at most, by default.
 pub const DEFAULT_POOL_SIZE: usize = 8;
@@ -53,7 +64,8 @@ pub const DEFAULT_POOL_SIZE: usize = 8;
 /// A [`Store`] in a PostgreSQL database, and the [`SharedStore`](crate::SharedStore) of the
 /// hosts that use it.
 pub struct PgStore {
-    pool: Pool,
+    pool: Arc<Pool>,
+    writer: Writer,
     url: String,
     /// This store's random id in the change feed, so it skips its own announcements.
     origin: String,
@@ -91,8 +103,10 @@ impl PgStore {
         let origin: String = id.iter().map(|b| format!("{b:02x}")).collect();
         let (announce, rx) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(shared::announcer(url.to_owned(), origin.clone(), rx));
+        let pool = Arc::new(Pool::new(url, pool_size, first));
         Ok(PgStore {
-            pool: Pool::new(url, pool_size, first),
+            writer: Writer::start(pool.clone()),
+            pool,
             url: url.to_owned(),
             origin,
             announce,
@@ -150,6 +164,10 @@ impl PgStore {
 impl Store for PgStore {
     fn shared(&self) -> Option<&dyn crate::SharedStore> {
         Some(self)
+    }
+
+    fn group_commits(&self) -> Option<GroupCommits> {
+        Some(self.writer.group_commits())
     }
 
     async fn create_org(

@@ -2,6 +2,7 @@
 
 use tokio_postgres::{Row, Transaction};
 
+use super::batch::{INSERT_NOTIFICATIONS, Op, Outcome};
 use super::{PgStore, pg};
 use crate::{
     Attempt, AttemptRecord, InstanceId, Millis, NewNotification, Notification, NotificationId,
@@ -36,8 +37,8 @@ pub(super) fn notification_from_row(r: &Row) -> Result<Notification, StoreError>
     })
 }
 
-/// Inserts `notifications` as `Pending`, in order, each with its whole body, in `tx`;
-/// returns their seqs.
+/// Inserts `notifications` as `Pending`, in order, each with its whole body, in `tx`, in
+/// one statement; returns their seqs.
 pub(super) async fn insert_notifications(
     tx: &Transaction<'_>,
     notifications: &[NewNotification],
@@ -45,38 +46,39 @@ pub(super) async fn insert_notifications(
     if notifications.is_empty() {
         return Ok(Vec::new());
     }
-    let insert = tx
-        .prepare(
-            "INSERT INTO notifications (id, instance_id, endpoint, event_count,
-                 created_ms, state, delivery, attempts, next_attempt_ms, body)
-             VALUES ($1, $2, $3, $4, $5, 'pending', 1, 0, $5, $6) RETURNING seq",
+    let ids: Vec<&str> = notifications.iter().map(|n| n.id.as_str()).collect();
+    let instances: Vec<i64> = notifications.iter().map(|n| n.instance_id.0).collect();
+    let endpoints: Vec<&str> = notifications.iter().map(|n| n.endpoint.as_str()).collect();
+    let events: Vec<i64> = notifications
+        .iter()
+        .map(|n| i64::from(n.event_count))
+        .collect();
+    let created: Vec<i64> = notifications.iter().map(|n| n.created_ms).collect();
+    let bodies: Vec<&[u8]> = notifications.iter().map(|n| n.body.as_slice()).collect();
+    let returned = tx
+        .query(
+            INSERT_NOTIFICATIONS,
+            &[&ids, &instances, &endpoints, &events, &created, &bodies],
         )
         .await
         .map_err(pg)?;
-    let mut seqs = Vec::with_capacity(notifications.len());
-    for n in notifications {
-        let row = tx
-            .query_one(
-                &insert,
-                &[
-                    &n.id.as_str(),
-                    &n.instance_id.0,
-                    &n.endpoint,
-                    &i64::from(n.event_count),
-                    &n.created_ms,
-                    &n.body,
-                ],
-            )
-            .await
-            .map_err(pg)?;
-        seqs.push(row.try_get(0).map_err(pg)?);
-    }
-    Ok(seqs)
+    let by_id: std::collections::HashMap<String, i64> = returned
+        .iter()
+        .map(|r| Ok((r.try_get(0).map_err(pg)?, r.try_get(1).map_err(pg)?)))
+        .collect::<Result<_, StoreError>>()?;
+    ids.iter()
+        .map(|id| {
+            by_id
+                .get(*id)
+                .copied()
+                .ok_or_else(|| StoreError::Database(format!("no seq returned for {id}")))
+        })
+        .collect()
 }
 
 impl PgStore {
-    /// Implements [`Store::enqueue`](crate::Store::enqueue): one transaction, one prepared
-    /// insert per notification, in order.
+    /// Implements [`Store::enqueue`](crate::Store::enqueue): group-committed by the writer,
+    /// one multi-row insert per batch.
     pub(super) async fn outbox_enqueue(
         &self,
         notifications: Vec<NewNotification>,
@@ -84,11 +86,10 @@ impl PgStore {
         if notifications.is_empty() {
             return Ok(Vec::new());
         }
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await.map_err(pg)?;
-        let seqs = insert_notifications(&tx, &notifications).await?;
-        tx.commit().await.map_err(pg)?;
-        Ok(seqs)
+        match self.writer.submit(Op::Enqueue(notifications)).await? {
+            Outcome::Seqs(seqs) => Ok(seqs),
+            other => Err(StoreError::Database(format!("enqueue answered {other:?}"))),
+        }
     }
 
     /// Implements [`Store::pending`](crate::Store::pending).
@@ -124,18 +125,16 @@ impl PgStore {
     /// in at its offset (`notification_bodies`, written by `enqueue_webhook` once it is
     /// implemented).
     pub(super) async fn outbox_body(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let client = self.pool.get().await?;
-        let Some(row) = client
-            .query_opt(
+        let mut client = self.pool.get().await?;
+        let statement = client
+            .statement(
                 "SELECT n.body, r.raw_at, b.body FROM notifications n
                  LEFT JOIN notification_bodies r ON r.seq = n.seq
                  LEFT JOIN webhook_bodies b ON b.id = r.body_id
                  WHERE n.id = $1",
-                &[&id],
             )
-            .await
-            .map_err(pg)?
-        else {
+            .await?;
+        let Some(row) = client.query_opt(&statement, &[&id]).await.map_err(pg)? else {
             return Ok(None);
         };
         let body: Vec<u8> = row.try_get(0).map_err(pg)?;
@@ -155,70 +154,18 @@ impl PgStore {
         Ok(Some(whole))
     }
 
-    /// Implements [`Store::record_attempt`](crate::Store::record_attempt).
+    /// Implements [`Store::record_attempt`](crate::Store::record_attempt): group-committed
+    /// by the writer.
     pub(super) async fn outbox_record_attempt(
         &self,
         record: AttemptRecord,
     ) -> Result<(), StoreError> {
-        let a = &record.attempt;
-        let delivered_ms = (record.new_state == NotificationState::Delivered).then_some(a.at_ms);
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await.map_err(pg)?;
-        let changed = tx
-            .execute(
-                "UPDATE notifications SET
-                     state = CASE WHEN state = 'dropped' AND $2 <> 'delivered'
-                                  THEN 'dropped' ELSE $2 END,
-                     attempts = $3,
-                     next_attempt_ms = $4,
-                     delivered_ms = COALESCE($5, delivered_ms)
-                 WHERE id = $1 AND delivery = $6",
-                &[
-                    &a.notification_id.as_str(),
-                    &record.new_state.as_str(),
-                    &i64::from(a.attempt),
-                    &record.next_attempt_ms,
-                    &delivered_ms,
-                    &i64::from(a.delivery),
-                ],
-            )
-            .await
-            .map_err(pg)?;
-        if changed == 0 {
-            // An attempt of an earlier round, finished after a redeliver call: kept in the
-            // history, but it does not change the new round's state.
-            let exists = tx
-                .query_opt(
-                    "SELECT 1 FROM notifications WHERE id = $1",
-                    &[&a.notification_id.as_str()],
-                )
-                .await
-                .map_err(pg)?
-                .is_some();
-            if !exists {
-                return Err(StoreError::Database(format!(
-                    "no notification {:?}",
-                    a.notification_id
-                )));
-            }
+        match self.writer.submit(Op::Attempt(record)).await? {
+            Outcome::Recorded => Ok(()),
+            other => Err(StoreError::Database(format!(
+                "record_attempt answered {other:?}"
+            ))),
         }
-        tx.execute(
-            "INSERT INTO attempts (notification_id, delivery, attempt, at_ms, status_code,
-                 latency_us, error)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[
-                &a.notification_id.as_str(),
-                &i64::from(a.delivery),
-                &i64::from(a.attempt),
-                &a.at_ms,
-                &a.status_code.map(i64::from),
-                &a.latency_us,
-                &a.error,
-            ],
-        )
-        .await
-        .map_err(pg)?;
-        tx.commit().await.map_err(pg)
     }
 
     /// Implements [`Store::list_notifications`](crate::Store::list_notifications): newest
