@@ -19,7 +19,7 @@
 //! (so it is in effect everywhere within the feed's latency), and the owner of an
 //! instance loads its new pending notifications. A lost announcement is healed by the
 //! resync every [`ClusterConfig::resync`]: instances are read again, and an owned
-//! instance whose pending count in the store exceeds its queue is loaded again. Leases
+//! instance with pending notifications in the store but an empty queue is loaded again. Leases
 //! given up are announced too, so the next holder takes them at once.
 //!
 //! With a store one host owns (SQLite) there is no cluster: [`Ownership::single`] owns
@@ -323,10 +323,15 @@ async fn resync(m: &Members, shared: &dyn SharedStore) {
         }
         Err(e) => tracing::warn!(error = %e, "cannot read the instances to resync"),
     }
+    // An owned instance with pending notifications in the store but none queued here
+    // missed an announcement. (One with a queue is left alone: the store lags its queue
+    // by the attempt records not yet written, so comparing counts would send some twice.)
+    // The records written first, an idle instance's pending rows are really pending.
+    m.dispatcher.flush_records().await;
     match shared.pending_counts().await {
         Ok(counts) => {
-            for (id, count) in counts {
-                if m.ownership.owns(id) && (m.dispatcher.queued(id) as u64) < count {
+            for (id, _) in counts {
+                if m.ownership.owns(id) && m.dispatcher.queued(id) == 0 {
                     load_all(m, shared, id).await;
                 }
             }

@@ -833,3 +833,31 @@ async fn instances_moving_to_a_joining_host_keep_their_order_and_never_overlap()
         "a handover waits for the attempt in flight and its record"
     );
 }
+
+#[tokio::test]
+async fn a_notification_whose_announcement_was_lost_is_delivered_after_a_resync() {
+    let db = TestDatabase::create();
+    let hosts = cluster(&db, 2, &["ecwid"], &["--resync-ms", "1000"]);
+    let callback = Receiver::start().await;
+    let created = create_instance(&hosts[0], &ecwid_instance(&callback.url("/"))).await;
+    let id = created["id"].as_i64().unwrap();
+    known_everywhere(&hosts, id).await;
+    // A notification written as a host that died between its commit and its
+    // announcement would leave it: in the outbox, announced to nobody.
+    let client = crate::store_suite::pg_client(&db).await;
+    client
+        .execute(
+            "INSERT INTO notifications (id, instance_id, endpoint, event_count, created_ms,
+                 state, delivery, attempts, next_attempt_ms, body)
+             VALUES ('lost-1', $1, 'orders', 1, 1, 'pending', 1, 0, 1, $2)",
+            &[&id, &b"{\"lost\":true}".to_vec()],
+        )
+        .await
+        .unwrap();
+    let got = eventually(Duration::from_secs(10), "the resync to find it", || async {
+        callback.delivered().first().cloned()
+    })
+    .await;
+    assert_eq!(got.body.as_ref(), b"{\"lost\":true}");
+    assert_eq!(callback.delivered().len(), 1, "delivered once");
+}

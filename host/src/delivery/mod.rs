@@ -263,12 +263,7 @@ impl Dispatcher {
                 queues.by_instance.get(&instance_id).map(|q| q.wake.clone())
             };
             let Some(wake) = wake else {
-                let sent = self
-                    .inner
-                    .records_sent
-                    .load(std::sync::atomic::Ordering::SeqCst);
-                let mut written = self.inner.records_written.clone();
-                let _ = tokio::time::timeout_at(deadline, written.wait_for(|w| *w >= sent)).await;
+                let _ = tokio::time::timeout_at(deadline, self.records_written()).await;
                 return;
             };
             if self.inner.ownership.owns(instance_id) {
@@ -283,6 +278,23 @@ impl Dispatcher {
             wake.notify_one();
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// Waits until the records of every attempt made so far are written (at most the
+    /// attempt time-out).
+    pub async fn flush_records(&self) {
+        let _ =
+            tokio::time::timeout(self.inner.config.attempt_timeout, self.records_written()).await;
+    }
+
+    /// Resolves once the records of the attempts made until now are written.
+    async fn records_written(&self) {
+        let sent = self
+            .inner
+            .records_sent
+            .load(std::sync::atomic::Ordering::SeqCst);
+        let mut written = self.inner.records_written.clone();
+        let _ = written.wait_for(|w| *w >= sent).await;
     }
 
     /// Starts nothing more of an instance's queue until [`Dispatcher::unhold`]: its
