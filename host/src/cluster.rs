@@ -274,7 +274,7 @@ async fn apply(m: &Members, change: Change) {
                 return;
             }
             match shared.pending_among(&seqs).await {
-                Ok(pending) => m.dispatcher.load(pending),
+                Ok(pending) => m.dispatcher.load_with_bodies(pending),
                 Err(e) => tracing::warn!(error = %e, "cannot read newly pending notifications"),
             }
         }

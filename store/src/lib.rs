@@ -405,8 +405,11 @@ pub trait SharedStore: Send + Sync {
     async fn listen(&self) -> Result<tokio::sync::mpsc::UnboundedReceiver<Change>, StoreError>;
     /// The pending notifications of one instance, in seq order.
     async fn pending_of(&self, instance_id: InstanceId) -> Result<Vec<Notification>, StoreError>;
-    /// The pending notifications among `seqs`, in seq order.
-    async fn pending_among(&self, seqs: &[i64]) -> Result<Vec<Notification>, StoreError>;
+    /// The pending notifications among `seqs`, in seq order, each with its whole body
+    /// (as [`Store::body`] reads it), so the host that delivers them need not read them
+    /// one by one.
+    async fn pending_among(&self, seqs: &[i64])
+    -> Result<Vec<(Notification, Vec<u8>)>, StoreError>;
     /// How many notifications each instance has pending (instances with none left out).
     async fn pending_counts(&self) -> Result<Vec<(InstanceId, u64)>, StoreError>;
 }

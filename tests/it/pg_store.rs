@@ -269,7 +269,12 @@ async fn another_stores_changes_reach_a_listener_and_its_own_do_not() {
     );
     let pending = b.shared().unwrap().pending_among(&seqs).await.unwrap();
     assert_eq!(pending.len(), 1);
-    assert_eq!(pending[0].instance_id, inst.id);
+    assert_eq!(pending[0].0.instance_id, inst.id);
+    assert_eq!(
+        Some(pending[0].1.clone()),
+        b.body(&pending[0].0.id).await.unwrap(),
+        "with its whole body"
+    );
     assert_eq!(
         b.shared().unwrap().pending_counts().await.unwrap(),
         [(inst.id, 1)]
@@ -282,5 +287,29 @@ async fn another_stores_changes_reach_a_listener_and_its_own_do_not() {
             .unwrap()
             .len(),
         0
+    );
+}
+
+#[tokio::test]
+async fn pending_among_reads_a_shared_webhook_body_back_whole() {
+    use crate::store_suite::fixtures::{intake, webhook_note};
+    let db = TestDatabase::create();
+    let store = open(&db).await;
+    let [inst] = instances(&store, ["a"]).await;
+    let raw = br#"{"orders":[1,2,3]}"#;
+    let notes: Vec<_> = (0..3)
+        .map(|i| webhook_note(&format!("w{i}"), inst.id, 10, raw))
+        .collect();
+    let wanted: Vec<Vec<u8>> = notes.iter().map(|n| n.body.clone()).collect();
+    let stored = store
+        .enqueue_webhook(intake(7, raw, None), notes)
+        .await
+        .unwrap();
+    let seqs: Vec<i64> = stored.seqs.iter().map(|s| s.unwrap()).collect();
+    let pending = store.shared().unwrap().pending_among(&seqs).await.unwrap();
+    let bodies: Vec<Vec<u8>> = pending.into_iter().map(|(_, body)| body).collect();
+    assert_eq!(
+        bodies, wanted,
+        "each envelope with the webhook's body spliced in"
     );
 }

@@ -230,6 +230,19 @@ impl Dispatcher {
         self.enqueue(pending.into_iter().map(Job::from).collect(), true);
     }
 
+    /// [`Dispatcher::load`] with the notifications' bodies at hand (kept in memory within
+    /// the budget, as new ones are).
+    pub fn load_with_bodies(&self, pending: Vec<(Notification, Vec<u8>)>) {
+        let jobs = pending
+            .into_iter()
+            .map(|(n, body)| Job {
+                body: Some(Bytes::from(body)),
+                ..Job::from(n)
+            })
+            .collect();
+        self.enqueue(jobs, true);
+    }
+
     /// Drops the queue of an instance this host no longer owns; its worker stops after
     /// the attempt it may be making.
     pub fn forget(&self, instance_id: InstanceId) {

@@ -76,6 +76,27 @@ pub(super) async fn insert_notifications(
         .collect()
 }
 
+/// The whole body of a notification from the row's columns `first` (its own body),
+/// `first + 1` (where a shared webhook body goes in it, if it has one) and `first + 2`
+/// (that shared body): the two spliced together.
+pub(super) fn whole_body(row: &Row, first: usize) -> Result<Vec<u8>, StoreError> {
+    let body: Vec<u8> = row.try_get(first).map_err(pg)?;
+    let at: Option<i64> = row.try_get(first + 1).map_err(pg)?;
+    let raw: Option<Vec<u8>> = row.try_get(first + 2).map_err(pg)?;
+    let (Some(at), Some(raw)) = (at, raw) else {
+        return Ok(body);
+    };
+    let at = usize::try_from(at)
+        .ok()
+        .filter(|&at| at <= body.len())
+        .ok_or_else(|| StoreError::Corrupt(format!("raw_at {at}")))?;
+    let mut whole = Vec::with_capacity(body.len() + raw.len());
+    whole.extend_from_slice(&body[..at]);
+    whole.extend_from_slice(&raw);
+    whole.extend_from_slice(&body[at..]);
+    Ok(whole)
+}
+
 impl PgStore {
     /// Implements [`Store::enqueue`](crate::Store::enqueue): group-committed by the writer,
     /// one multi-row insert per batch.
@@ -137,21 +158,7 @@ impl PgStore {
         let Some(row) = client.query_opt(&statement, &[&id]).await.map_err(pg)? else {
             return Ok(None);
         };
-        let body: Vec<u8> = row.try_get(0).map_err(pg)?;
-        let at: Option<i64> = row.try_get(1).map_err(pg)?;
-        let raw: Option<Vec<u8>> = row.try_get(2).map_err(pg)?;
-        let (Some(at), Some(raw)) = (at, raw) else {
-            return Ok(Some(body));
-        };
-        let at = usize::try_from(at)
-            .ok()
-            .filter(|&at| at <= body.len())
-            .ok_or_else(|| StoreError::Corrupt(format!("raw_at {at}")))?;
-        let mut whole = Vec::with_capacity(body.len() + raw.len());
-        whole.extend_from_slice(&body[..at]);
-        whole.extend_from_slice(&raw);
-        whole.extend_from_slice(&body[at..]);
-        Ok(Some(whole))
+        whole_body(&row, 0).map(Some)
     }
 
     /// Implements [`Store::record_attempt`](crate::Store::record_attempt): group-committed

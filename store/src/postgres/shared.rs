@@ -22,7 +22,7 @@ use futures_util::StreamExt as _;
 use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use super::outbox::{NOTIFICATION_COLUMNS, notification_from_row};
+use super::outbox::{NOTIFICATION_COLUMNS, notification_from_row, whole_body};
 use super::{PgStore, mask_url, pg};
 use crate::{Change, InstanceId, Notification, SharedStore, StoreError};
 
@@ -327,18 +327,29 @@ impl SharedStore for PgStore {
             .collect()
     }
 
-    async fn pending_among(&self, seqs: &[i64]) -> Result<Vec<Notification>, StoreError> {
+    async fn pending_among(
+        &self,
+        seqs: &[i64],
+    ) -> Result<Vec<(Notification, Vec<u8>)>, StoreError> {
         let client = self.pool.get().await?;
+        let columns: Vec<String> = NOTIFICATION_COLUMNS
+            .split(',')
+            .map(|c| format!("n.{}", c.trim()))
+            .collect();
         let sql = format!(
-            "SELECT {NOTIFICATION_COLUMNS} FROM notifications
-             WHERE seq = ANY($1) AND state = 'pending' ORDER BY seq"
+            "SELECT {}, n.body, r.raw_at, b.body FROM notifications n
+             LEFT JOIN notification_bodies r ON r.seq = n.seq
+             LEFT JOIN webhook_bodies b ON b.id = r.body_id
+             WHERE n.seq = ANY($1) AND n.state = 'pending' ORDER BY n.seq",
+            columns.join(", ")
         );
+        let width = columns.len();
         client
             .query(&sql, &[&seqs])
             .await
             .map_err(pg)?
             .iter()
-            .map(notification_from_row)
+            .map(|row| Ok((notification_from_row(row)?, whole_body(row, width)?)))
             .collect()
     }
 
