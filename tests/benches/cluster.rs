@@ -470,8 +470,14 @@ async fn latency(hosts: &[Host], pg: &PgMeter, rate: u64, seconds: u64) {
     while callback.received().len() < before + total as usize && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let received = callback.received();
-    let mut e2e: Vec<Duration> = received[before..]
+    // First arrivals only: an attempt that timed out at the host may arrive again.
+    let mut seen = std::collections::HashSet::new();
+    let received: Vec<_> = callback.received()[before..]
+        .iter()
+        .filter(|r| seen.insert(r.json()["message"]["eventId"].to_string()))
+        .cloned()
+        .collect();
+    let mut e2e: Vec<Duration> = received
         .iter()
         .filter_map(|r| {
             let v = r.json();
@@ -491,6 +497,29 @@ async fn latency(hosts: &[Host], pg: &PgMeter, rate: u64, seconds: u64) {
         percentile(&answers, 0.99),
     );
     cpu.report(hosts, pg, total as f64, "webhook");
+    if hosts.len() > 1 {
+        // By the host the webhook went to: the lease holder delivers at once, the others
+        // through the database.
+        for (h, host) in hosts.iter().enumerate() {
+            let mut each: Vec<Duration> = received
+                .iter()
+                .filter_map(|r| {
+                    let v = r.json();
+                    let id = v["message"]["events"][0]["objectId"].as_str()?;
+                    let n: usize = id.strip_prefix('r')?.parse().ok()?;
+                    (n % hosts.len() == h).then(|| r.at.saturating_duration_since(sent[id]))
+                })
+                .collect();
+            each.sort();
+            let leases = metric(&host.metrics().await, "cluster_owned_instances");
+            println!(
+                "  sent to host {h} ({} lease(s)): p50 {:.2?}, p99 {:.2?}",
+                leases.map_or("-".into(), |v| v.to_string()),
+                percentile(&each, 0.50),
+                percentile(&each, 0.99),
+            );
+        }
+    }
 }
 
 /// The bucket bound at or under which fraction `p` of the polls between metrics `m0` and
