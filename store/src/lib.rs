@@ -485,6 +485,11 @@ pub trait Store: Send + Sync + 'static {
     /// earlier delivery round than the notification's current one is recorded but leaves
     /// the state alone.
     async fn record_attempt(&self, record: AttemptRecord) -> Result<(), StoreError>;
+    /// Records attempts in their order, as [`Store::record_attempt`] each; returns each
+    /// one's result, in the same order. A backend may write them together.
+    async fn record_attempts(&self, records: Vec<AttemptRecord>) -> Vec<Result<(), StoreError>> {
+        futures_util::future::join_all(records.into_iter().map(|r| self.record_attempt(r))).await
+    }
     /// Notifications of an instance, newest first.
     async fn list_notifications(
         &self,

@@ -8,13 +8,17 @@
 //! webhooks for one store, which every instance takes (fan-out: one webhook, `URLS`
 //! notifications), until `DRAIN_NOTIFICATIONS` are stored; then the receiver opens and
 //! answers 200 at once. Reported: notifications/s from the opening to the last one
-//! received, the best one-second window, and the most requests the receiver had open at
-//! once.
+//! received, the best one-second window, the most requests the receiver had open at
+//! once, the connections it accepted, and the CPU time per notification of the host
+//! process and of this bench process (receiver and timer) during the drain, read from
+//! `/proc` (Linux), so the host's cost can be told from the bench's on shared cores.
 //!
 //! Run: `cargo bench -p tests --bench drain` (env `DRAIN_NOTIFICATIONS`, default 60,000;
 //! `DRAIN_CASES`, default `1x1,1x16,50x1,50x16` as `URLSxK`; `DRAIN_RUNS`, default 1;
 //! `HOST_BIN`, the host binary; `RUST_LOG`, the host's log filter, default `info` as in
-//! production). The host's log goes to a file beside its data, as `serve` writes it.
+//! production; `DRAIN_PERF`, a path prefix: `perf record` samples the host during each
+//! drain into `<prefix>-<URLS>x<K>.data`, with `DRAIN_PERF_ARGS`, default `-F 999`). The
+//! host's log goes to a file beside its data, as `serve` writes it.
 
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
@@ -51,6 +55,7 @@ struct Counts {
     open: AtomicBool,
     gate: tokio::sync::Notify,
     received: AtomicUsize,
+    connections: AtomicUsize,
     current: AtomicUsize,
     most: AtomicUsize,
 }
@@ -60,6 +65,7 @@ async fn receiver(counts: Arc<Counts>) -> std::net::SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
+            counts.connections.fetch_add(1, Ordering::SeqCst);
             let counts = counts.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req: Request<hyper::body::Incoming>| {
@@ -146,6 +152,25 @@ fn start_host(bin: &PathBuf) -> Host {
     }
 }
 
+/// The user + system CPU time of process `pid` (`self` for this one), from
+/// `/proc/<pid>/stat`; zero where it cannot be read.
+fn cpu_time(pid: &str) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    // The fields after the command (which may hold spaces) and its closing parenthesis;
+    // utime and stime are the 14th and 15th fields, in clock ticks (100 per second).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
 /// One case: returns (notifications/s, best 1-s window, most open at the receiver).
@@ -204,6 +229,22 @@ async fn case(bin: &PathBuf, urls: usize, k: usize, total: usize) -> (f64, usize
     let total = webhooks * urls;
     let stored_in = filled.elapsed();
     let held = counts.current.load(Ordering::SeqCst);
+    let connections = counts.connections.load(Ordering::SeqCst);
+    let host_pid = host.child.id().to_string();
+    let (host_cpu, bench_cpu) = (cpu_time(&host_pid), cpu_time("self"));
+    let perf = std::env::var("DRAIN_PERF").ok().map(|prefix| {
+        let args = std::env::var("DRAIN_PERF_ARGS").unwrap_or_else(|_| "-F 999".into());
+        let perf = Command::new("perf")
+            .arg("record")
+            .args(args.split_whitespace())
+            .args(["-p", &host_pid, "-o", &format!("{prefix}-{urls}x{k}.data")])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn perf");
+        // perf prints nothing when it is attached: give it time to start sampling.
+        std::thread::sleep(Duration::from_millis(500));
+        perf
+    });
     // Open the receiver; count until everything arrived.
     let start = Instant::now();
     counts.open.store(true, Ordering::SeqCst);
@@ -226,6 +267,16 @@ async fn case(bin: &PathBuf, urls: usize, k: usize, total: usize) -> (f64, usize
         );
     }
     let took = start.elapsed();
+    if let Some(mut perf) = perf {
+        let _ = Command::new("kill")
+            .args(["-INT", &perf.id().to_string()])
+            .status();
+        let _ = perf.wait();
+    }
+    let host_cpu = cpu_time(&host_pid).saturating_sub(host_cpu);
+    let bench_cpu = cpu_time("self").saturating_sub(bench_cpu);
+    let per = |cpu: Duration| cpu.as_secs_f64() * 1e6 / total as f64;
+    let connections = counts.connections.load(Ordering::SeqCst) - connections;
     let rate = total as f64 / took.as_secs_f64();
     let most = counts.most.load(Ordering::SeqCst);
     let best_text = if best == 0 {
@@ -234,7 +285,9 @@ async fn case(bin: &PathBuf, urls: usize, k: usize, total: usize) -> (f64, usize
         format!("{best}/s")
     };
     println!(
-        "{urls} URL(s), K={k}: {total} notifications (stored in {stored_in:.1?}, {held} held at the receiver) drained in {took:.2?} = {rate:.0}/s; best 1 s window {best_text}; at most {most} open at the receiver"
+        "{urls} URL(s), K={k}: {total} notifications (stored in {stored_in:.1?}, {held} held at the receiver) drained in {took:.2?} = {rate:.0}/s; best 1 s window {best_text}; at most {most} open at the receiver, {connections} connections opened while draining; CPU per notification: host {:.1} µs, bench {:.1} µs",
+        per(host_cpu),
+        per(bench_cpu),
     );
     (rate, best, most)
 }

@@ -73,6 +73,31 @@ pub struct Job {
 /// in flight together; a hash collision only orders two that need not be.
 pub type Objects = Arc<[u64]>;
 
+/// A set of [`Objects`] keys. They are hashes already: they are their own hash, not
+/// hashed again with SipHash on every look into a queue (one per attempt finished).
+type Held = std::collections::HashSet<u64, std::hash::BuildHasherDefault<KeyHasher>>;
+
+/// The [`std::hash::Hasher`] of [`Held`]: a `u64` key is its own hash.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64`s are hashed here; any other input still hashes consistently.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
+    }
+}
+
 /// The [`Objects`] of a notification whose events have these object ids.
 pub fn objects<'a>(ids: impl IntoIterator<Item = &'a str>) -> Objects {
     let mut keys: Vec<u64> = ids.into_iter().map(seed).collect();
@@ -519,7 +544,8 @@ impl Dispatcher {
         }
         let now = now_ms();
         let mut room = k.saturating_sub(queue.running);
-        let mut held: std::collections::HashSet<u64> = std::collections::HashSet::new();
+        // The object ids of the jobs looked at, so later jobs of the same ids wait.
+        let mut held = Held::default();
         for (pos, entry) in queue.jobs.iter_mut().enumerate().take(LOOKAHEAD) {
             if room == 0 {
                 break;
@@ -735,8 +761,8 @@ fn seed(id: &str) -> u64 {
     })
 }
 
-/// Writes attempt records in the order they were made, many per commit, counting them
-/// on `written`.
+/// Writes attempt records in the order they were made, many per commit: what is waiting
+/// goes to the store as one batch. Counts them on `written`.
 async fn record_attempts(
     store: Arc<dyn Store>,
     mut rx: mpsc::UnboundedReceiver<AttemptRecord>,
@@ -745,9 +771,7 @@ async fn record_attempts(
     let mut batch = Vec::new();
     while rx.recv_many(&mut batch, 1024).await > 0 {
         let n = batch.len() as u64;
-        // Each call queues its write on its first poll, in order; all share a commit.
-        let writes = batch.drain(..).map(|r| store.record_attempt(r));
-        for result in futures_util::future::join_all(writes).await {
+        for result in store.record_attempts(std::mem::take(&mut batch)).await {
             if let Err(e) = result {
                 tracing::warn!(error = %e, "cannot record a delivery attempt");
             }

@@ -329,6 +329,10 @@ impl Store for SqliteStore {
         self.outbox_record_attempt(record).await
     }
 
+    async fn record_attempts(&self, records: Vec<AttemptRecord>) -> Vec<Result<(), StoreError>> {
+        self.outbox_record_attempts(records).await
+    }
+
     async fn list_notifications(
         &self,
         instance_id: InstanceId,

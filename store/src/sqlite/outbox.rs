@@ -326,64 +326,35 @@ impl SqliteStore {
         &self,
         record: AttemptRecord,
     ) -> Result<(), StoreError> {
-        self.write(move |conn| {
-            let a = &record.attempt;
-            let delivered = record.new_state == NotificationState::Delivered;
-            let changed = conn
-                .prepare_cached(
-                    "UPDATE notifications SET
-                         state = CASE WHEN state = 'dropped' AND ?2 <> 'delivered'
-                                      THEN 'dropped' ELSE ?2 END,
-                         attempts = ?3,
-                         next_attempt_ms = ?4,
-                         delivered_ms = CASE WHEN ?5 THEN ?6 ELSE delivered_ms END
-                     WHERE id = ?1 AND delivery = ?7",
-                )
-                .map_err(db)?
-                .execute(params![
-                    a.notification_id,
-                    record.new_state.as_str(),
-                    a.attempt,
-                    record.next_attempt_ms,
-                    delivered,
-                    a.at_ms,
-                    a.delivery,
-                ])
-                .map_err(db)?;
-            if changed == 0 {
-                // An attempt of an earlier round, finished after a redeliver call: kept in
-                // the history, but it does not change the new round's state.
-                let exists = conn
-                    .prepare_cached("SELECT 1 FROM notifications WHERE id = ?1")
-                    .map_err(db)?
-                    .exists([&a.notification_id])
-                    .map_err(db)?;
-                if !exists {
-                    return Err(StoreError::Database(format!(
-                        "no notification {:?}",
-                        a.notification_id
-                    )));
-                }
+        self.write(move |conn| record_attempt(conn, &record)?).await
+    }
+
+    /// Implements [`Store::record_attempts`](crate::Store::record_attempts): one write
+    /// operation for the whole batch (statements prepared once, one reply), instead of
+    /// one per attempt. A record of an unknown notification fails alone; a database error
+    /// fails the batch (the writer rolls it back), as it would fail each of its records.
+    pub(super) async fn outbox_record_attempts(
+        &self,
+        records: Vec<AttemptRecord>,
+    ) -> Vec<Result<(), StoreError>> {
+        let n = records.len();
+        match self
+            .write(move |conn| {
+                records
+                    .iter()
+                    .map(|record| record_attempt(conn, record))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await
+        {
+            Ok(each) => each,
+            Err(e) => {
+                let why = e.to_string();
+                (0..n)
+                    .map(|_| Err(StoreError::Database(why.clone())))
+                    .collect()
             }
-            conn.prepare_cached(
-                "INSERT INTO attempts (notification_id, delivery, attempt, at_ms, status_code,
-                     latency_us, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .map_err(db)?
-            .execute(params![
-                a.notification_id,
-                a.delivery,
-                a.attempt,
-                a.at_ms,
-                a.status_code,
-                a.latency_us,
-                a.error,
-            ])
-            .map_err(db)?;
-            Ok(())
-        })
-        .await
+        }
     }
 
     /// Implements [`Store::list_notifications`](crate::Store::list_notifications).
@@ -629,4 +600,67 @@ impl SqliteStore {
         })
         .await
     }
+}
+
+/// Records one attempt in the writer's transaction: `Err` on a database error (which fails
+/// the whole operation), `Ok(Err)` when the notification does not exist (nothing written).
+fn record_attempt(
+    conn: &Connection,
+    record: &AttemptRecord,
+) -> Result<Result<(), StoreError>, StoreError> {
+    let a = &record.attempt;
+    let delivered = record.new_state == NotificationState::Delivered;
+    let changed = conn
+        .prepare_cached(
+            "UPDATE notifications SET
+                 state = CASE WHEN state = 'dropped' AND ?2 <> 'delivered'
+                              THEN 'dropped' ELSE ?2 END,
+                 attempts = ?3,
+                 next_attempt_ms = ?4,
+                 delivered_ms = CASE WHEN ?5 THEN ?6 ELSE delivered_ms END
+             WHERE id = ?1 AND delivery = ?7",
+        )
+        .map_err(db)?
+        .execute(params![
+            a.notification_id,
+            record.new_state.as_str(),
+            a.attempt,
+            record.next_attempt_ms,
+            delivered,
+            a.at_ms,
+            a.delivery,
+        ])
+        .map_err(db)?;
+    if changed == 0 {
+        // An attempt of an earlier round, finished after a redeliver call: kept in the
+        // history, but it does not change the new round's state.
+        let exists = conn
+            .prepare_cached("SELECT 1 FROM notifications WHERE id = ?1")
+            .map_err(db)?
+            .exists([&a.notification_id])
+            .map_err(db)?;
+        if !exists {
+            return Ok(Err(StoreError::Database(format!(
+                "no notification {:?}",
+                a.notification_id
+            ))));
+        }
+    }
+    conn.prepare_cached(
+        "INSERT INTO attempts (notification_id, delivery, attempt, at_ms, status_code,
+             latency_us, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .map_err(db)?
+    .execute(params![
+        a.notification_id,
+        a.delivery,
+        a.attempt,
+        a.at_ms,
+        a.status_code,
+        a.latency_us,
+        a.error,
+    ])
+    .map_err(db)?;
+    Ok(Ok(()))
 }

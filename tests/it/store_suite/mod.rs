@@ -156,6 +156,7 @@ on_both_backends![
     instances_crud_and_config_upsert_keeps_ids,
     deleting_an_instance_drops_its_pending_notifications_only,
     outbox_enqueue_pending_body_and_attempts,
+    attempts_recorded_in_one_batch_fail_one_by_one,
     list_attempts_redeliver_and_counts_by_state,
     a_failing_write_fails_only_its_caller,
     everything_survives_a_reopen,

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use store::{
-    InstanceId, InstanceUpdate, NewNotification, NotificationState, PollState, StoreError,
-    StoredCredentials, WebhookStored,
+    AttemptRecord, InstanceId, InstanceUpdate, NewNotification, NotificationState, PollState,
+    StoreError, StoredCredentials, WebhookStored,
 };
 
 use super::Subject;
@@ -328,6 +328,55 @@ pub async fn outbox_enqueue_pending_body_and_attempts(s: Subject) {
     assert_eq!(s.count("attempts").await, 4);
 
     assert_eq!(ids(s.pending().await.unwrap()), ["o1", "n3"]);
+}
+
+pub async fn attempts_recorded_in_one_batch_fail_one_by_one(s: Subject) {
+    let [inst] = instances(&*s, ["i"]).await;
+    s.enqueue(vec![note("n1", inst.id, 10), note("n2", inst.id, 11)])
+        .await
+        .unwrap();
+    let rec = |a, state, next| AttemptRecord {
+        attempt: a,
+        new_state: state,
+        next_attempt_ms: next,
+    };
+    let (a1, a2) = (
+        attempt("n1", 1, 1, 20, Some(502)),
+        attempt("n1", 1, 2, 40, Some(200)),
+    );
+    let b1 = attempt("n2", 1, 1, 30, Some(204));
+    let results = s
+        .record_attempts(vec![
+            rec(a1.clone(), NotificationState::Pending, 35),
+            rec(
+                attempt("ghost", 1, 1, 25, Some(200)),
+                NotificationState::Delivered,
+                0,
+            ),
+            rec(b1.clone(), NotificationState::Delivered, 0),
+            rec(a2.clone(), NotificationState::Delivered, 0),
+        ])
+        .await;
+    // The unknown notification fails alone, naming it; the others are recorded, in order.
+    assert_eq!(results.len(), 4);
+    assert!(
+        results[0].is_ok() && results[2].is_ok() && results[3].is_ok(),
+        "{results:?}"
+    );
+    match &results[1] {
+        Err(StoreError::Database(e)) => assert!(e.contains("ghost"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    let n1 = s.get_notification(&nid("n1")).await.unwrap().unwrap();
+    assert_eq!(
+        (n1.state, n1.attempts, n1.delivered_ms),
+        (NotificationState::Delivered, 2, Some(40))
+    );
+    assert_eq!(s.attempts(&nid("n1")).await.unwrap(), vec![a1, a2]);
+    assert_eq!(s.attempts(&nid("n2")).await.unwrap(), vec![b1]);
+    assert_eq!(state_of(&*s, "n2").await, NotificationState::Delivered);
+    assert_eq!(s.count("attempts").await, 3);
+    assert_eq!(s.pending().await.unwrap(), vec![]);
 }
 
 pub async fn list_attempts_redeliver_and_counts_by_state(s: Subject) {
