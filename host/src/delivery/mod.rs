@@ -211,6 +211,9 @@ struct Pick {
     start: Vec<Job>,
     wake_at: Option<i64>,
     wake: Arc<tokio::sync::Notify>,
+    /// K = 1: nothing else may start until this attempt ends, so the worker makes it
+    /// itself rather than spawning a task for it.
+    one_at_a_time: bool,
 }
 
 /// The delivery engine. Cheap to clone.
@@ -520,6 +523,7 @@ impl Dispatcher {
             start: Vec::new(),
             wake_at: None,
             wake: queue.wake.clone(),
+            one_at_a_time: k == 1,
         };
         if queues.held.contains(&instance_id) {
             return Some(pick);
@@ -623,11 +627,21 @@ impl Dispatcher {
     /// an attempt ends, the queue changes or a backoff is over.
     async fn work(self, instance_id: InstanceId, mine: Arc<tokio::sync::Notify>) {
         while let Some(Pick {
-            start,
+            mut start,
             wake_at,
             wake,
+            one_at_a_time,
         }) = self.pick(instance_id, &mine)
         {
+            if one_at_a_time && start.len() == 1 {
+                let job = start.pop().expect("one job");
+                let retry = {
+                    let _permit = self.inner.in_flight.acquire().await;
+                    self.attempt(&job).await
+                };
+                self.settle(&job, retry);
+                continue;
+            }
             for job in start {
                 let (this, wake) = (self.clone(), wake.clone());
                 tokio::spawn(async move {
