@@ -481,8 +481,21 @@ async fn round(
     if !gained.is_empty() {
         tracing::info!(instances = gained.len(), "taking over instances");
     }
-    for id in &gained {
-        load_all(m, shared, *id).await;
+    if !gained.is_empty() {
+        // Read only those with something pending: one count query, not one per instance
+        // (a host starting takes thousands at once).
+        let with_pending: Option<HashSet<InstanceId>> = match shared.pending_counts().await {
+            Ok(counts) => Some(counts.into_iter().map(|(id, _)| id).collect()),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot count the pending notifications");
+                None
+            }
+        };
+        for id in &gained {
+            if with_pending.as_ref().is_none_or(|ids| ids.contains(id)) {
+                load_all(m, shared, *id).await;
+            }
+        }
     }
     for id in &taking {
         m.dispatcher.unhold(*id);
