@@ -19,8 +19,14 @@
 //! (so it is in effect everywhere within the feed's latency), and the owner of an
 //! instance loads its new pending notifications. A lost announcement is healed by the
 //! resync every [`ClusterConfig::resync`]: instances are read again, and an owned
-//! instance with pending notifications in the store but an empty queue is loaded again. Leases
-//! given up are announced too, so the next holder takes them at once.
+//! instance with pending notifications in the store but an empty queue is loaded again.
+//!
+//! **Handover.** A host giving an instance up (another host joined, or it is stopping)
+//! starts nothing more for it, waits for its attempts in flight and their records
+//! (`Dispatcher::drain`) and for a poll under way, then releases the lease; the release is
+//! announced, so the next holder takes it at once. The taker holds the instance's queue
+//! until its pending notifications are loaded, so none submitted meanwhile goes out
+//! before older ones. A dead host's leases simply expire.
 //!
 //! With a store one host owns (SQLite) there is no cluster: [`Ownership::single`] owns
 //! everything and nothing here runs.
