@@ -73,24 +73,35 @@ mod tests {
     }
 
     #[test]
-    fn live_wit_matches_the_frozen_copy_while_its_version_is_frozen() {
+    fn the_live_wit_has_a_frozen_copy_of_its_version_and_matches_it() {
         assert_eq!(package_version(FROZEN_0_1_0_WIT), Some("0.1.0"));
         let live_version =
             package_version(LIVE_WIT).expect("wit/connector.wit has no package line");
-        if live_version != "0.1.0" {
-            return;
-        }
+        // The live contract's version must be frozen beside it, word for word: a bump
+        // without a new frozen folder fails here, as does an edit of a frozen version.
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../wit/frozen")
+            .join(live_version)
+            .join("connector.wit");
+        let frozen_text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "wit/connector.wit is version {live_version}, but {} cannot be read ({e}). \
+                 Copy the contract there when its version is bumped, add bindings for it in \
+                 runtime/src/bindings.rs and its track to SUPPORTED.",
+                path.display()
+            )
+        });
         let live: Vec<&str> = LIVE_WIT.lines().collect();
-        let frozen: Vec<&str> = FROZEN_0_1_0_WIT.lines().collect();
+        let frozen: Vec<&str> = frozen_text.lines().collect();
         if let Some(line) =
             (0..live.len().max(frozen.len())).find(|&i| live.get(i) != frozen.get(i))
         {
             panic!(
-                "wit/connector.wit differs from wit/frozen/0.1.0/connector.wit (first at line {}) \
-                 while its package version is still 0.1.0. Released contracts are frozen: do not \
-                 edit one. Bump the package version in wit/connector.wit, copy it to \
-                 wit/frozen/<new version>/connector.wit and add bindings for it in \
-                 host/src/runtime/bindings.rs (and to SUPPORTED) instead.",
+                "wit/connector.wit differs from wit/frozen/{live_version}/connector.wit (first \
+                 at line {}) while its package version is still {live_version}. Released \
+                 contracts are frozen: do not edit one. Bump the package version in \
+                 wit/connector.wit, copy it to wit/frozen/<new version>/connector.wit and add \
+                 bindings for it in runtime/src/bindings.rs (and to SUPPORTED) instead.",
                 line + 1
             );
         }

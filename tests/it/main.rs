@@ -5,6 +5,7 @@ mod callback_url_secrets;
 mod cli;
 mod connections;
 mod connectors;
+mod contract_versions;
 mod delivery;
 mod egress;
 mod elements;
