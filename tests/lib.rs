@@ -1,6 +1,7 @@
 //! Test support: the built guests, a host process on loopback, a small HTTP client, and
 //! polling with a deadline instead of sleeps.
 
+pub mod bench;
 pub mod pg;
 pub mod receiver;
 pub mod seeds;

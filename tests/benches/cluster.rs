@@ -57,6 +57,7 @@ use hyper::Request;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
+use tests::bench::{env_or, metric, percentile, proc_stat};
 use tests::pg::TestDatabase;
 use tests::receiver::Receiver;
 use tests::seeds::{ecwid_instance, ecwid_order, infusionsoft_instance};
@@ -68,21 +69,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Clock ticks per second of `/proc`'s CPU times.
 const TICKS_PER_SECOND: f64 = 100.0;
-
-fn env_or(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
 
 /// Where the hosts keep their store.
 #[derive(Clone, Copy, PartialEq)]
@@ -136,7 +122,7 @@ impl Host {
     }
 
     fn cpu_ticks(&self) -> u64 {
-        proc_ticks(self.child.id()).map_or(0, |t| t.own)
+        proc_stat(&self.child.id().to_string()).map_or(0, |t| t.own_ticks)
     }
 }
 
@@ -215,44 +201,20 @@ fn start_hosts(n: usize, database_url: Option<&str>, guest: &str) -> Vec<Host> {
     hosts
 }
 
-/// CPU clock ticks of a process: its own (user + system) and its waited-for children's.
-struct Ticks {
-    own: u64,
-    children: u64,
-}
-
-/// `/proc/<pid>/stat`'s utime + stime and cutime + cstime, with its parent's pid.
-fn proc_stat(pid: u32) -> Option<(Ticks, u32)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After the `)`: state is 0, ppid 1, utime 11, stime 12, cutime 13, cstime 14.
-    let n = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
-    Some((
-        Ticks {
-            own: n(11)? + n(12)?,
-            children: n(13)? + n(14)?,
-        },
-        n(1)? as u32,
-    ))
-}
-
-fn proc_ticks(pid: u32) -> Option<Ticks> {
-    proc_stat(pid).map(|(t, _)| t)
+/// The pids of the processes on this machine, from `/proc`.
+fn pids() -> impl Iterator<Item = u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
 }
 
 /// The pid of the PostgreSQL postmaster listening on `port` on this machine: a `postgres`
 /// process started with `-D DIR` whose `DIR/postmaster.pid` names that port (its fourth
 /// line). `None` when none is found (a server elsewhere, or not readable).
 fn postmaster_on(port: u16) -> Option<u32> {
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
+    for pid in pids() {
         let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
             continue;
         };
@@ -279,22 +241,15 @@ fn postmaster_on(port: u16) -> Option<u32> {
 /// All CPU ticks of a PostgreSQL server so far: the postmaster's own and its finished
 /// children's (backends that exited and were waited for), plus its live children's.
 fn postgres_ticks(postmaster: u32) -> u64 {
-    let Some(top) = proc_ticks(postmaster) else {
+    let Some(top) = proc_stat(&postmaster.to_string()) else {
         return 0;
     };
-    let mut total = top.own + top.children;
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if let Some((t, ppid)) = proc_stat(pid)
-            && ppid == postmaster
+    let mut total = top.own_ticks + top.children_ticks;
+    for pid in pids() {
+        if let Some(t) = proc_stat(&pid.to_string())
+            && t.ppid == postmaster
         {
-            total += t.own + t.children;
+            total += t.own_ticks + t.children_ticks;
         }
     }
     total
@@ -325,12 +280,6 @@ impl PgMeter {
     fn ticks(&self) -> Option<u64> {
         self.postmaster.map(postgres_ticks)
     }
-}
-
-/// The first line of `text` named exactly `name` (labels included), as a number.
-fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;

@@ -35,18 +35,12 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use tests::bench::{env_or, proc_stat};
 use tests::seeds::{ecwid_instance, ecwid_order};
 
 /// The host binary's allocator, so the numbers are the binary's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The callback receiver: counts requests, holds them while closed, and keeps the most
 /// open at once.
@@ -150,25 +144,6 @@ fn start_host(bin: &PathBuf) -> Host {
         auth,
         _dir: dir,
     }
-}
-
-/// The user + system CPU time of process `pid` (`self` for this one), from
-/// `/proc/<pid>/stat`; zero where it cannot be read.
-fn cpu_time(pid: &str) -> Duration {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return Duration::ZERO;
-    };
-    // The fields after the command (which may hold spaces) and its closing parenthesis;
-    // utime and stime are the 14th and 15th fields, in clock ticks (100 per second).
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
@@ -293,8 +268,8 @@ async fn case(bin: &PathBuf, urls: usize, k: usize, total: usize) -> (f64, usize
 }
 
 fn main() {
-    let total = env_or("DRAIN_NOTIFICATIONS", 60_000) as usize;
-    let runs = env_or("DRAIN_RUNS", 1);
+    let total = env_or("DRAIN_NOTIFICATIONS", 60_000usize);
+    let runs = env_or("DRAIN_RUNS", 1u64);
     let cases = std::env::var("DRAIN_CASES").unwrap_or_else(|_| "1x1,1x16,50x1,50x16".into());
     let bin = std::env::var_os("HOST_BIN")
         .map(PathBuf::from)
@@ -313,4 +288,9 @@ fn main() {
             }
         }
     });
+}
+
+/// The CPU time of process `pid` (or `self`) so far; zero when it cannot be read.
+fn cpu_time(pid: &str) -> Duration {
+    proc_stat(pid).map_or(Duration::ZERO, |s| s.own())
 }

@@ -23,27 +23,13 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use tests::bench::{env_or, percentile};
 use tests::receiver::Receiver;
 use tests::seeds::{ecwid_instance, ecwid_order};
 
 /// The host binary's allocator, so the numbers are the binary's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
@@ -102,9 +88,9 @@ async fn saturate(url: &str, store: u64, concurrency: usize, seconds: u64, what:
 }
 
 fn main() {
-    let seconds = env_or("INGEST_SECONDS", 10);
-    let concurrency = env_or("INGEST_CONCURRENCY", 64) as usize;
-    let rate = env_or("INGEST_RATE", 1000);
+    let seconds = env_or("INGEST_SECONDS", 10u64);
+    let concurrency = env_or("INGEST_CONCURRENCY", 64usize);
+    let rate = env_or("INGEST_RATE", 1000u64);
     let latency_seconds = env_or("INGEST_LATENCY_SECONDS", seconds);
 
     let dirs = tempfile::tempdir().unwrap();

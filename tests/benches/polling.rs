@@ -10,33 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use tests::bench::{env_or, proc_stat};
 use tests::receiver::Receiver;
 use tests::seeds::infusionsoft_instance;
 use tests::standin::{StandIn, VendorAnswer, futures_answer};
-
-fn env_or(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// User + system CPU seconds of this process.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the line; 12 and 13 after the `)`.
-    (ticks(11) + ticks(12)) / 100.0
-}
 
 /// A line of `/proc/self/status` in MiB.
 fn status_mib(key: &str) -> f64 {
@@ -47,14 +24,6 @@ fn status_mib(key: &str) -> f64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|kb| kb.parse::<f64>().ok())
         .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
-}
-
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
         .unwrap_or(0.0)
 }
 
@@ -137,10 +106,10 @@ fn main() {
             async move { String::from_utf8(tests::get(&url).await.body.to_vec()).unwrap() }
         };
         let m0 = metrics().await;
-        let (cpu0, t0) = (cpu_seconds(), Instant::now());
+        let (cpu0, t0) = (proc_stat("self").map_or(0.0, |s| s.own().as_secs_f64()), Instant::now());
         tokio::time::sleep(Duration::from_secs_f64(interval_min * 60.0 * rounds)).await;
         let m1 = metrics().await;
-        let (cpu1, wall) = (cpu_seconds(), t0.elapsed());
+        let (cpu1, wall) = (proc_stat("self").map_or(0.0, |s| s.own().as_secs_f64()), t0.elapsed());
         let polls = metric(&m1, "polls_total{outcome=\"ok\"}") - metric(&m0, "polls_total{outcome=\"ok\"}");
         let failed = metric(&m1, "polls_total{outcome=\"error\"}");
         let drift_count = metric(&m1, "poll_drift_seconds_count");
@@ -168,4 +137,9 @@ fn main() {
         );
         host.shutdown().await;
     });
+}
+
+/// A metric's value in `/metrics` text, 0 when absent.
+fn metric(text: &str, name: &str) -> f64 {
+    tests::bench::metric(text, name).unwrap_or(0.0)
 }
