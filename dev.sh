@@ -6,7 +6,8 @@
 #   ./dev.sh test    fmt and clippy checks, then the whole test suite (what CI runs);
 #                    its PostgreSQL tests start a private cluster (tests/pg.rs), installing
 #                    Debian's server package first if it is missing, unless TEST_DATABASE_URL
-#                    names a server to use instead
+#                    names a server to use instead; componentize-py, which builds the Python
+#                    connectors, is installed from PyPI under target/tools first
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -50,6 +51,23 @@ ensure_postgres() {
     apt-get install -y -qq --no-install-recommends postgresql >/dev/null
 }
 
+# componentize-py, which builds the Python example and the Python template (tests/python.rs),
+# at the pinned version from PyPI, in a virtual environment under target/ (exported as
+# COMPONENTIZE_PY for the tests).
+COMPONENTIZE_PY_VERSION=0.25.1
+ensure_componentize_py() {
+  local venv=target/tools/componentize-py
+  local bin="$venv/bin/componentize-py"
+  if [ ! -x "$bin" ] || [ "$("$bin" --version 2>/dev/null)" != "componentize-py $COMPONENTIZE_PY_VERSION" ]; then
+    echo "dev.sh: installing componentize-py $COMPONENTIZE_PY_VERSION from PyPI into $venv" >&2
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check \
+      "componentize-py==$COMPONENTIZE_PY_VERSION"
+  fi
+  export COMPONENTIZE_PY="$PWD/$bin"
+}
+
 build_connectors() {
   ensure_targets
   # Built without WASI: the host makes each a component that imports only `logging`.
@@ -75,6 +93,7 @@ case "${1:-}" in
     shift
     ensure_targets
     ensure_postgres
+    ensure_componentize_py
     # A one-shot run gains nothing from the incremental cache, which is gigabytes on disk.
     export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
     cargo fmt --all --check

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod pg;
+pub mod python;
 pub mod receiver;
 pub mod seeds;
 pub mod standin;

@@ -22,6 +22,7 @@ mod pg_store;
 mod poll_budget;
 mod polling;
 mod postgres;
+mod python_connector;
 mod quotas;
 mod responsive;
 mod sqlite_store;
