@@ -198,6 +198,23 @@ impl Error {
 }
 
 impl WebhookRequest {
+    /// A `POST` webhook with this body and no header, as tests build one.
+    pub fn post(body: impl Into<Vec<u8>>) -> Self {
+        WebhookRequest {
+            method: "POST".into(),
+            path: "/".into(),
+            query: String::new(),
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+
+    /// The request with a header added.
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
     /// The first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         header(&self.headers, name)

@@ -19,6 +19,7 @@ pub mod polling;
 pub mod quotas;
 pub mod registry;
 pub mod retention;
+pub mod scaffold;
 pub mod tenancy;
 pub mod views;
 

@@ -160,6 +160,27 @@ enum ConnectorsCommand {
         #[arg(long, default_value = "")]
         query: String,
     },
+    /// Write a new connector's skeleton: a webhook connector with a unit test, a webhook
+    /// fixture and a README giving its one build command.
+    New {
+        /// The connector's element key, e.g. `my-shop`.
+        name: String,
+        /// Its language: `rust`, `python` or `js`.
+        #[arg(long, default_value = "rust", value_parser = parse_lang)]
+        lang: host::scaffold::Lang,
+        /// Where to write it (default: `./NAME`); must not exist or be empty.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The Rust SDK (`guest-sdk`) a Rust skeleton depends on (default: this build's).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+}
+
+fn parse_lang(name: &str) -> Result<host::scaffold::Lang, String> {
+    host::scaffold::Lang::parse(name).ok_or_else(|| {
+        format!("`{name}` is not a language of `connectors new`: rust, python or js")
+    })
 }
 
 /// Logs go to standard error through a writer thread: a request's thread formats its
@@ -361,6 +382,28 @@ async fn main() -> anyhow::Result<()> {
             };
             let report = host::check::check(&file, &input).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Command::Connectors {
+            command:
+                ConnectorsCommand::New {
+                    name,
+                    lang,
+                    dir,
+                    sdk,
+                },
+        } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            let sdk = sdk.unwrap_or_else(host::scaffold::default_sdk);
+            let written = host::scaffold::write(&name, lang, &dir, &sdk)?;
+            for file in &written {
+                println!("{}", dir.join(file).display());
+            }
+            eprintln!(
+                "wrote connector `{name}` in {}; build it there with: {}",
+                dir.display(),
+                lang.build_command()
+            );
             Ok(())
         }
     }
