@@ -49,6 +49,23 @@ impl Runtime {
 
     fn compile_now(&self, bytes: &[u8]) -> Result<Compiled, LoadError> {
         let sha256 = sha256_hex(bytes);
+        // A core module's memories are its component's (componentizing adds none), so
+        // the pool, and a cached artifact, are found before the costly componentizing.
+        let large = initial_memory_bytes(bytes) > SMALL_MEMORIES;
+        let pool = if large { &self.large } else { &self.small };
+        let compiled = |component, cached| Compiled {
+            sha256: sha256.clone(),
+            large,
+            component,
+            cached,
+        };
+        if let Some(component) = pool
+            .cache
+            .as_ref()
+            .and_then(|cache| cache.cached(&pool.engine, &sha256))
+        {
+            return Ok(compiled(component, true));
+        }
         let componentized;
         let bytes = if is_core_module(bytes) {
             componentized = componentize(bytes)?;
@@ -56,19 +73,12 @@ impl Runtime {
         } else {
             bytes
         };
-        let large = initial_memory_bytes(bytes) > SMALL_MEMORIES;
-        let pool = if large { &self.large } else { &self.small };
-        let (component, cached) = match &pool.cache {
-            Some(cache) => cache.load(&pool.engine, &sha256, bytes),
-            None => Component::new(&pool.engine, bytes).map(|c| (c, false)),
+        let component = match &pool.cache {
+            Some(cache) => cache.compile(&pool.engine, &sha256, bytes),
+            None => Component::new(&pool.engine, bytes),
         }
         .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
-        Ok(Compiled {
-            sha256,
-            large,
-            component,
-            cached,
-        })
+        Ok(compiled(component, false))
     }
 }
 
