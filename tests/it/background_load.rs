@@ -22,13 +22,13 @@ fn heavy() -> Vec<u8> {
     )
 }
 
-/// A connectors directory with ecwid and `heavy.wasm` (key `echo`), and a data directory.
+/// A connectors directory with ecwid and `echo-heavy.wasm` (key `echo`), and a data directory.
 fn dirs() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     let dirs = tempfile::tempdir().unwrap();
     let connectors = dirs.path().join("connectors");
     std::fs::create_dir_all(&connectors).unwrap();
     std::fs::copy(guest("ecwid"), connectors.join("ecwid.wasm")).unwrap();
-    std::fs::write(connectors.join("heavy.wasm"), heavy()).unwrap();
+    std::fs::write(connectors.join("echo-heavy.wasm"), heavy()).unwrap();
     let data = dirs.path().join("data");
     (dirs, connectors, data)
 }
@@ -52,7 +52,7 @@ async fn element(host: &TestHost, key: &str) -> Option<Value> {
     (a.status == 200).then(|| a.json())
 }
 
-/// Asserts `answer` is the 503 of a connector still loading, naming `heavy.wasm`.
+/// Asserts `answer` is the 503 of a connector still loading, naming `echo-heavy.wasm`.
 fn still_loading(what: &str, answer: &tests::Answer) {
     assert_eq!(answer.status, 503, "{what}: {}", answer.text());
     assert_eq!(
@@ -64,7 +64,7 @@ fn still_loading(what: &str, answer: &tests::Answer) {
         "{what}"
     );
     assert!(
-        answer.text().contains("heavy.wasm"),
+        answer.text().contains("echo-heavy.wasm"),
         "{what}: {}",
         answer.text()
     );
@@ -79,8 +79,8 @@ async fn the_host_answers_and_delivers_while_a_heavy_component_compiles() {
 
     // At once: the heavy file is listed as loading.
     let list = elements(&host).await;
-    let heavy = loading(&list, "heavy.wasm")
-        .unwrap_or_else(|| panic!("heavy.wasm is not listed as loading: {list}"));
+    let heavy = loading(&list, "echo-heavy.wasm")
+        .unwrap_or_else(|| panic!("echo-heavy.wasm is not listed as loading: {list}"));
     assert_eq!(heavy["status"], "loading", "{heavy}");
     assert!(heavy["elapsedMs"].is_u64(), "{heavy}");
     assert_eq!(list["failures"], json!([]), "{list}");
@@ -135,15 +135,15 @@ async fn the_host_answers_and_delivers_while_a_heavy_component_compiles() {
     // …while the heavy one was still compiling.
     let list = elements(&host).await;
     assert!(
-        loading(&list, "heavy.wasm").is_some(),
-        "heavy.wasm finished compiling before the Ecwid notification was delivered \
+        loading(&list, "echo-heavy.wasm").is_some(),
+        "echo-heavy.wasm finished compiling before the Ecwid notification was delivered \
          ({delivered:?}): make it heavier (HEAVY_FUNCTIONS) for this test to mean anything; {list}"
     );
 
     // Then it loads, and is no longer listed as loading.
     let echo = eventually(WITHIN, "the heavy echo loaded", || element(&host, "echo")).await;
     let heavy_loaded = started.elapsed();
-    assert_eq!(echo["file"], "heavy.wasm", "{echo}");
+    assert_eq!(echo["file"], "echo-heavy.wasm", "{echo}");
     assert_eq!(echo["fromCache"], false, "{echo}");
     let list = elements(&host).await;
     assert_eq!(list["loading"], json!([]), "{list}");
@@ -171,6 +171,11 @@ async fn a_restart_loads_the_heavy_component_from_the_compile_cache() {
     .await;
     let from_cache = restarted.elapsed();
     assert_eq!(echo["fromCache"], true, "{echo}");
+    // Generous (the target, 1 s, is the bench's to show): not a recompilation.
+    assert!(
+        from_cache < Duration::from_secs(10),
+        "the restart took {from_cache:?}"
+    );
     eprintln!(
         "restart: the first start compiled in {compiled:?}; the restart served the heavy echo \
          from the cache after {from_cache:?}"
