@@ -113,6 +113,11 @@ enum Command {
         /// again, in milliseconds, to heal a change announcement it missed.
         #[arg(long, default_value_t = 30_000)]
         resync_ms: u64,
+        /// Answer only once every connector file present at start has loaded or failed
+        /// (by default the API answers at once and lists the files still compiling as
+        /// loading).
+        #[arg(long)]
+        wait_for_connectors: bool,
     },
     /// Organizations.
     Orgs {
@@ -259,8 +264,10 @@ async fn main() -> anyhow::Result<()> {
             dedupe_window_ms,
             lease_ms,
             resync_ms,
+            wait_for_connectors,
         } => {
             let mut config = host::HostConfig::new(connectors, data);
+            config.wait_for_connectors = wait_for_connectors;
             config.database_url = database_url;
             if let Some(list) = retry_delays_ms {
                 config.delivery.schedule = host::delivery::RetrySchedule::parse_millis(&list)

@@ -7,6 +7,7 @@
 
 mod bindings;
 mod cache;
+mod compile;
 mod componentize;
 mod connector;
 mod deadline;
@@ -20,7 +21,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy};
 
 /// Wasmtime's pool settings, re-exported for [`Runtime::with_pool`].
@@ -33,7 +34,6 @@ pub use error::{CallError, LoadError};
 
 use bindings::{v0_1, v0_2};
 use cache::CompileCache;
-use componentize::{componentize, is_core_module};
 use state::CallState;
 
 /// Limits applied to every call into a connector.
@@ -240,24 +240,14 @@ impl Runtime {
         origin: &str,
         bytes: &[u8],
     ) -> Result<Arc<LoadedConnector>, LoadError> {
-        let sha256 = sha256_hex(bytes);
-        let componentized;
-        let bytes = if is_core_module(bytes) {
-            componentized = componentize(bytes)?;
-            &componentized[..]
-        } else {
-            bytes
-        };
-        let pool = if initial_memory_bytes(bytes) <= SMALL_MEMORIES {
-            &self.small
-        } else {
-            &self.large
-        };
-        let (component, cached) = match &pool.cache {
-            Some(cache) => cache.load(&pool.engine, &sha256, bytes),
-            None => Component::new(&pool.engine, bytes).map(|c| (c, false)),
-        }
-        .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        // Off the async workers: a large component compiles for seconds.
+        let compile::Compiled {
+            sha256,
+            large,
+            component,
+            cached,
+        } = self.compile(bytes).await?;
+        let pool = if large { &self.large } else { &self.small };
 
         let ty = component.component_type();
         let names: Vec<String> = ty

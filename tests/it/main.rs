@@ -1,6 +1,7 @@
 //! End-to-end tests, one binary (see matklad's "delete cargo integration tests").
 
 mod at_rest;
+mod background_load;
 mod callback_url_secrets;
 mod cli;
 mod connections;

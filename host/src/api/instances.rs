@@ -21,10 +21,12 @@ use runtime::{CallError, LoadedConnector};
 
 fn connector(app: &App, key: &str) -> Result<Arc<LoadedConnector>, ApiError> {
     app.registry.get(key).ok_or_else(|| {
-        ApiError::field(
-            "element.key",
-            format!("`element.key` names `{key}`, which is not a loaded connector; GET /elements lists those that are"),
-        )
+        super::elements::still_loading(&app.registry, key).unwrap_or_else(|| {
+            ApiError::field(
+                "element.key",
+                format!("`element.key` names `{key}`, which is not a loaded connector; GET /elements lists those that are"),
+            )
+        })
     })
 }
 
