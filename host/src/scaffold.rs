@@ -85,6 +85,10 @@ const RUST: &[File] = template!("rust":
 /// The contract every skeleton builds against (Rust's through `guest-sdk`).
 const WIT: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/connector.wit"));
 
+/// The repository's lock file: a Rust skeleton starts from the versions the SDK is tested
+/// with (Cargo drops what the skeleton does not use).
+const CARGO_LOCK: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock"));
+
 /// The repository's pinned toolchain, for a Rust skeleton's `rust-toolchain.toml`.
 const TOOLCHAIN: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -95,7 +99,7 @@ const TOOLCHAIN: &str = include_str!(concat!(
 /// contract).
 fn files(lang: Lang) -> (&'static [File], Vec<(&'static str, &'static str)>) {
     match lang {
-        Lang::Rust => (RUST, Vec::new()),
+        Lang::Rust => (RUST, vec![("Cargo.lock", CARGO_LOCK)]),
         Lang::Python => (&[], vec![("wit/connector.wit", WIT)]),
         Lang::Js => (&[], vec![("wit/connector.wit", WIT)]),
     }

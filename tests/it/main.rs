@@ -25,6 +25,7 @@ mod polling;
 mod postgres;
 mod quotas;
 mod responsive;
+mod scaffold;
 mod sqlite_store;
 mod store_suite;
 mod structure;
