@@ -75,20 +75,17 @@ pub async fn check(file: &Path, input: &CheckInput) -> Result<Value, CheckError>
             method: "POST".into(),
             path: format!("/elements/api-v2/events/{}", connector.key()),
             query: input.query.clone(),
-            headers: input.headers.clone(),
+            headers: connector.webhook_headers(input.headers.clone()),
             body: read(path)?,
         };
         let ctx = Context {
             config: input.config.clone(),
             credentials: None,
         };
-        connector
-            .verify_webhook(&ctx, &request)
-            .await
-            .map_err(CheckError::Webhook)?;
         let events = connector
-            .parse_webhook(&ctx, &request)
+            .verify_and_parse_webhook(&ctx, &request)
             .await
+            .and_then(|parsed| parsed)
             .map_err(CheckError::Webhook)?;
         report["events"] = Value::Array(events.iter().map(crate::views::event_json).collect());
     }

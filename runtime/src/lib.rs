@@ -11,6 +11,8 @@ mod componentize;
 mod connector;
 mod deadline;
 mod error;
+mod from_v0_1;
+pub mod headers;
 mod state;
 pub mod types;
 
@@ -24,11 +26,12 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy};
 /// Wasmtime's pool settings, re-exported for [`Runtime::with_pool`].
 pub use wasmtime::{Enabled, PoolingAllocationConfig};
 
+pub use bindings::Contract;
 pub use cache::{CacheKey, sha256_hex};
 pub use connector::LoadedConnector;
 pub use error::{CallError, LoadError};
 
-use bindings::v0_1;
+use bindings::{v0_1, v0_2};
 use cache::CompileCache;
 use componentize::{componentize, is_core_module};
 use state::CallState;
@@ -144,6 +147,7 @@ impl Pool {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         v0_1::Connector::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        v0_2::Connector::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
 
         let cache = match cache {
             Some((dir, key)) => Some(CompileCache::open(&engine, dir, key.clone())?),
@@ -276,7 +280,6 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        let pre = v0_1::ConnectorPre::new(pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let connector =
             LoadedConnector::new(self.clone(), origin, sha256, version, cached, pre).await?;
         tracing::debug!(origin, key = %connector.info().key, cached, "connector loaded");
