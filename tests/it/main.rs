@@ -17,6 +17,7 @@ mod inflight;
 mod instances;
 mod intake;
 mod isolation;
+mod js_connector;
 mod origins;
 mod pg_intake;
 mod pg_store;
