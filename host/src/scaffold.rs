@@ -82,6 +82,17 @@ const RUST: &[File] = template!("rust":
     "fixtures/webhook.json",
 );
 
+const JS: &[File] = template!("js":
+    "package.json", "build.mjs", "main.js", "connector.js", "connector.test.js",
+    "fixtures/webhook.json", "README.md", ".gitignore",
+);
+
+/// The JavaScript helper module, copied beside a JavaScript skeleton's code.
+const JS_SDK: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../guest-sdk/js/connector-sdk.js"
+));
+
 /// The contract every skeleton builds against (Rust's through `guest-sdk`).
 const WIT: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/connector.wit"));
 
@@ -101,7 +112,11 @@ fn files(lang: Lang) -> (&'static [File], Vec<(&'static str, &'static str)>) {
     match lang {
         Lang::Rust => (RUST, vec![("Cargo.lock", CARGO_LOCK)]),
         Lang::Python => (&[], vec![("wit/connector.wit", WIT)]),
-        Lang::Js => (&[], vec![("wit/connector.wit", WIT)]),
+        // The build reads modules and the WIT file from the skeleton's own folder only.
+        Lang::Js => (
+            JS,
+            vec![("connector-sdk.js", JS_SDK), ("wit/connector.wit", WIT)],
+        ),
     }
 }
 
@@ -239,6 +254,13 @@ mod tests {
                 "/../templates/rust/FILES"
             )),
             RUST,
+        );
+        listed(
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../templates/js/FILES"
+            )),
+            JS,
         );
     }
 

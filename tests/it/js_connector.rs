@@ -46,7 +46,7 @@ fn fixture() -> Vec<u8> {
 }
 
 /// The folder holding `node_modules/@bytecodealliance/componentize-js`.
-fn tools() -> PathBuf {
+pub(crate) fn tools() -> PathBuf {
     let dir = std::env::var_os("COMPONENTIZE_JS_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join("target/tools/js"));

@@ -27,13 +27,15 @@ fn new_skeleton(name: &str, lang: &str, parent: &Path) -> PathBuf {
 }
 
 /// Runs `connectors check` on `file` with the skeleton's fixture, signed with `secret`
-/// in `header` (base64 HMAC-SHA256 of the body); returns the report.
+/// (the value of `NAME.webhook.secret`) in `header` (base64 HMAC-SHA256 of the body), with
+/// the `config` pairs; returns the report.
 fn check_signed(
     file: &Path,
     name: &str,
     dir: &Path,
     header: &str,
     secret: &str,
+    config: &[&str],
 ) -> serde_json::Value {
     let fixture = dir.join("fixtures/webhook.json");
     let body = std::fs::read(&fixture).unwrap();
@@ -43,11 +45,9 @@ fn check_signed(
     let out = Command::new(host_binary())
         .args(["connectors", "check"])
         .arg(file)
-        .args([
-            "--config",
-            &format!("{name}.webhook.secret={secret}"),
-            "--webhook",
-        ])
+        .args(["--config", &format!("{name}.webhook.secret={secret}")])
+        .args(config.iter().flat_map(|c| ["--config", c]))
+        .arg("--webhook")
         .arg(&fixture)
         .args(["--header", &format!("{header}: {signature}")])
         .output()
@@ -94,7 +94,14 @@ fn a_rust_skeleton_builds_with_one_command_passes_its_tests_and_checks() {
     assert!(status.success(), "the skeleton's build failed");
     let file = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../target/skeletons/wasm32-unknown-unknown/release/demo_shop.wasm");
-    let report = check_signed(&file, "demo-shop", &dir, "X-Demo-Shop-Signature", "s3cret");
+    let report = check_signed(
+        &file,
+        "demo-shop",
+        &dir,
+        "X-Demo-Shop-Signature",
+        "s3cret",
+        &[],
+    );
     assert_eq!(report["element"]["key"], "demo-shop");
     assert_eq!(report["element"]["contractVersion"], "0.2.0");
     assert_eq!(report["events"][0]["objectType"], "orders");
@@ -110,4 +117,50 @@ fn a_rust_skeleton_builds_with_one_command_passes_its_tests_and_checks() {
     );
     let out = String::from_utf8_lossy(&tests.stdout);
     assert!(out.contains("2 passed"), "{out}");
+}
+
+#[test]
+fn a_javascript_skeleton_builds_with_one_command_passes_its_tests_and_checks() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = new_skeleton("demo-js", "js", parent.path());
+    // The build of `npm install && npm run build`, with the tools the tests installed
+    // (`./dev.sh test`) instead of a download per run.
+    let tools = crate::js_connector::tools();
+    let build = Command::new("npm")
+        .args(["run", "--silent", "build"])
+        .current_dir(&dir)
+        .env("COMPONENTIZE_JS_HOME", &tools)
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "npm run build: {}{}",
+        String::from_utf8_lossy(&build.stdout),
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let report = check_signed(
+        &dir.join("demo-js.wasm"),
+        "demo-js",
+        &dir,
+        "X-Webhook-Signature",
+        "s3cret",
+        &["demo-js.account.id=7"],
+    );
+    assert_eq!(report["element"]["key"], "demo-js");
+    assert_eq!(report["element"]["contractVersion"], "0.2.0");
+    assert_eq!(report["events"][0]["objectType"], "orders");
+    assert_eq!(report["events"][0]["objectId"], "42");
+    assert_eq!(report["events"][0]["eventType"], "CREATED");
+
+    let tests = Command::new("node")
+        .args(["--test"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&tests.stdout);
+    assert!(
+        tests.status.success(),
+        "the skeleton's unit tests failed: {out}"
+    );
+    assert!(out.contains("# fail 0"), "{out}");
 }
