@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod heavy;
+pub mod js;
 pub mod pg;
 pub mod receiver;
 pub mod seeds;

@@ -125,7 +125,7 @@ fn a_javascript_skeleton_builds_with_one_command_passes_its_tests_and_checks() {
     let dir = new_skeleton("demo-js", "js", parent.path());
     // The build of `npm install && npm run build`, with the tools the tests installed
     // (`./dev.sh test`) instead of a download per run.
-    let tools = crate::js_connector::tools();
+    let tools = tests::js::tools();
     let build = Command::new("npm")
         .args(["run", "--silent", "build"])
         .current_dir(&dir)
