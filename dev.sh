@@ -51,6 +51,25 @@ ensure_postgres() {
     apt-get install -y -qq --no-install-recommends postgresql >/dev/null
 }
 
+# The JavaScript connector toolchain (componentize-js, pinned by guest-sdk/js/tools/
+# package-lock.json) under target/tools/js, where tests/it/js_connector.rs looks for it.
+# Installed with npm when missing or when the lock file changed; never twice.
+ensure_js_tools() {
+  local dir=target/tools/js lock=guest-sdk/js/tools/package-lock.json
+  if cmp -s "$lock" "$dir/installed.lock"; then
+    return
+  fi
+  if ! command -v npm >/dev/null; then
+    echo "dev.sh test: the JavaScript connector tests need Node.js 20 and npm" >&2
+    exit 1
+  fi
+  echo "dev.sh test: installing componentize-js under $dir (npm ci)" >&2
+  mkdir -p "$dir"
+  cp guest-sdk/js/tools/package.json "$lock" "$dir/"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$lock" "$dir/installed.lock"
+}
+
 # componentize-py, which builds the Python example and the Python template (tests/python.rs),
 # at the pinned version from PyPI, in a virtual environment under target/ (exported as
 # COMPONENTIZE_PY for the tests).
@@ -93,6 +112,7 @@ case "${1:-}" in
     shift
     ensure_targets
     ensure_postgres
+    ensure_js_tools
     ensure_componentize_py
     # A one-shot run gains nothing from the incremental cache, which is gigabytes on disk.
     export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"

@@ -2,6 +2,8 @@
 //! polling with a deadline instead of sleeps.
 
 pub mod bench;
+pub mod heavy;
+pub mod js;
 pub mod pg;
 pub mod python;
 pub mod receiver;
@@ -63,6 +65,7 @@ pub fn loopback_config(connectors: PathBuf, data: PathBuf) -> host::HostConfig {
     config.quotas.instances_per_org = usize::MAX;
     config.quotas.min_poll_interval = Duration::from_millis(100);
     config.polling.min_interval = config.quotas.min_poll_interval;
+    config.wait_for_connectors = true;
     config
 }
 
@@ -117,6 +120,15 @@ impl TestHost {
         TestHost::spawn(connectors, data, &all)
     }
 
+    /// Like [`TestHost::start_in_with`], but answering before its connectors are loaded:
+    /// files still compiling are listed as loading. (The other constructors pass
+    /// `--wait-for-connectors`: their host answers once every file has loaded or failed.)
+    pub fn start_in_background(connectors: &Path, data: &Path, args: &[&str]) -> TestHost {
+        let mut all = LOOPBACK_ALLOWED.to_vec();
+        all.extend_from_slice(args);
+        TestHost::spawn_command(Command::new(host_binary()), connectors, data, &all, false)
+    }
+
     /// Like [`TestHost::start_with`], with the outbound guard's defaults: loopback refused.
     pub fn start_guarded(guests: &[&str], args: &[&str]) -> TestHost {
         TestHost::in_temp_dirs(guests, |c, d| TestHost::spawn(c, d, args))
@@ -130,7 +142,7 @@ impl TestHost {
             .args(["-c", &format!("ulimit -n {limit} && exec \"$0\" \"$@\"")])
             .arg(host_binary());
         TestHost::in_temp_dirs(guests, |c, d| {
-            TestHost::spawn_command(shell, c, d, &LOOPBACK_ALLOWED)
+            TestHost::spawn_command(shell, c, d, &LOOPBACK_ALLOWED, true)
         })
     }
 
@@ -140,7 +152,7 @@ impl TestHost {
     }
 
     fn spawn(connectors: &Path, data: &Path, args: &[&str]) -> TestHost {
-        TestHost::spawn_command(Command::new(host_binary()), connectors, data, args)
+        TestHost::spawn_command(Command::new(host_binary()), connectors, data, args, true)
     }
 
     fn spawn_command(
@@ -148,14 +160,19 @@ impl TestHost {
         connectors: &Path,
         data: &Path,
         args: &[&str],
+        wait_for_connectors: bool,
     ) -> TestHost {
-        let mut child = command
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--connectors"])
             .arg(connectors)
             .arg("--data")
             .arg(data)
             // Tests poll every few hundred milliseconds; a later flag overrides this one.
-            .args(["--min-poll-interval-ms", "100"])
+            .args(["--min-poll-interval-ms", "100"]);
+        if wait_for_connectors {
+            command.arg("--wait-for-connectors");
+        }
+        let mut child = command
             .args(args)
             .env("RUST_LOG", "warn")
             // Two runtime workers whatever the machine, as on CI's: a test that a busy

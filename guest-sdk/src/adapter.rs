@@ -26,15 +26,13 @@ impl<T: Connector> Guest for Adapter<T> {
         T::validate_config(&Config::new(config))
     }
 
-    fn verify_webhook(ctx: wit::Context, request: wit::WebhookRequest) -> Result<(), wit::Error> {
-        T::verify_webhook(&context(ctx), &request)
-    }
-
-    fn parse_webhook(
+    fn handle_webhook(
         ctx: wit::Context,
         request: wit::WebhookRequest,
     ) -> Result<Vec<wit::EventObject>, wit::Error> {
-        T::parse_webhook(&context(ctx), &request)
+        let ctx = context(ctx);
+        T::verify_webhook(&ctx, &request)?;
+        T::parse_webhook(&ctx, &request)
     }
 
     fn build_auth_request(

@@ -80,7 +80,7 @@ pub mod prelude {
     pub use crate::{
         AuthStep, Config, ConfigKey, Connector, ConnectorInfo, Context, Credentials,
         DatesConfiguration, Error, EventObject, EventType, HttpRequest, HttpResponse,
-        InstanceFinder, PollPage, PollResource, PollTarget, PollWindow, WebhookRequest,
+        InstanceFinder, PollPage, PollResource, PollTarget, PollWindow, ValueType, WebhookRequest,
     };
 }
 

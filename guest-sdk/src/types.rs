@@ -5,7 +5,7 @@ use crate::bindings::openconnectors::connector::types as wit;
 pub use wit::{
     AuthStep, ConfigKey, ConnectorInfo, Credentials, DatesConfiguration, Error, EventObject,
     EventType, FieldError, HttpRequest, HttpResponse, InstanceFinder, Modes, PollPage,
-    PollResource, PollTarget, PollWindow, WebhookRequest,
+    PollResource, PollTarget, PollWindow, ValueType, WebhookRequest,
 };
 
 impl ConnectorInfo {
@@ -58,17 +58,17 @@ impl ConnectorInfo {
 }
 
 impl ConfigKey {
-    /// An optional, non-secret key.
+    /// An optional text key.
     pub fn optional(key: &str, description: &str) -> Self {
         ConfigKey {
             key: key.into(),
             description: description.into(),
-            secret: false,
+            value_type: ValueType::Text,
             required: false,
         }
     }
 
-    /// A required, non-secret key.
+    /// A required text key: the host refuses an instance without a value.
     pub fn required(key: &str, description: &str) -> Self {
         ConfigKey {
             required: true,
@@ -76,9 +76,14 @@ impl ConfigKey {
         }
     }
 
-    /// Marks the key as secret: the host masks its value everywhere.
-    pub fn secret(mut self) -> Self {
-        self.secret = true;
+    /// Marks the key as secret: a non-empty string the host masks everywhere.
+    pub fn secret(self) -> Self {
+        self.typed(ValueType::Secret)
+    }
+
+    /// Sets the type the host checks values against (`ValueType::Url`, `Integer`, …).
+    pub fn typed(mut self, value_type: ValueType) -> Self {
+        self.value_type = value_type;
         self
     }
 }
@@ -126,7 +131,15 @@ impl EventObject {
             event_type,
             date: None,
             fields: "{}".into(),
+            event_id: None,
         }
+    }
+
+    /// Sets the vendor's id of the event (a webhook delivery id): the host recognizes a
+    /// webhook it already accepted by the ids of its events when every event has one.
+    pub fn with_event_id(mut self, event_id: impl Into<String>) -> Self {
+        self.event_id = Some(event_id.into());
+        self
     }
 
     /// Sets the event date (RFC 3339, UTC).
@@ -185,6 +198,23 @@ impl Error {
 }
 
 impl WebhookRequest {
+    /// A `POST` webhook with this body and no header, as tests build one.
+    pub fn post(body: impl Into<Vec<u8>>) -> Self {
+        WebhookRequest {
+            method: "POST".into(),
+            path: "/".into(),
+            query: String::new(),
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+
+    /// The request with a header added.
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
     /// The first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         header(&self.headers, name)

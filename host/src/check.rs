@@ -28,6 +28,10 @@ pub enum CheckError {
     /// The configuration was refused.
     #[error("configuration refused: {0}")]
     Config(CallError),
+    /// A configuration value does not have its key's declared type, or a required key is
+    /// missing (the host's own check, contract 0.2 on).
+    #[error("configuration refused: `{}` {}", .0.field, .0.reason)]
+    Typed(crate::instances::settings::FieldError),
     /// The webhook fixture was refused or could not be parsed.
     #[error("webhook refused: {0}")]
     Webhook(CallError),
@@ -64,6 +68,10 @@ pub async fn check(file: &Path, input: &CheckInput) -> Result<Value, CheckError>
     let connector = runtime.load(&name, &bytes).await?;
     let mut report = json!({"element": crate::views::element(&connector)});
 
+    if connector.typed_config() {
+        crate::instances::typed::check_stored(connector.info(), &input.config)
+            .map_err(CheckError::Typed)?;
+    }
     connector
         .validate_config(&input.config)
         .await
@@ -75,20 +83,17 @@ pub async fn check(file: &Path, input: &CheckInput) -> Result<Value, CheckError>
             method: "POST".into(),
             path: format!("/elements/api-v2/events/{}", connector.key()),
             query: input.query.clone(),
-            headers: input.headers.clone(),
+            headers: connector.webhook_headers(input.headers.clone()),
             body: read(path)?,
         };
         let ctx = Context {
             config: input.config.clone(),
             credentials: None,
         };
-        connector
-            .verify_webhook(&ctx, &request)
-            .await
-            .map_err(CheckError::Webhook)?;
         let events = connector
-            .parse_webhook(&ctx, &request)
+            .verify_and_parse_webhook(&ctx, &request)
             .await
+            .and_then(|parsed| parsed)
             .map_err(CheckError::Webhook)?;
         report["events"] = Value::Array(events.iter().map(crate::views::event_json).collect());
     }

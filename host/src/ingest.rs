@@ -75,6 +75,28 @@ impl Webhook {
     }
 }
 
+/// The vendor's event ids of a webhook's events, when every event has one (contract 0.2's
+/// `event-id`): they, not the bytes, say which webhook it is, so a vendor's retry that
+/// changed a timestamp in the body is still recognized.
+fn vendor_event_ids(events: &[runtime::types::EventObject]) -> Option<Vec<String>> {
+    if events.is_empty() {
+        return None;
+    }
+    events.iter().map(|e| e.event_id.clone()).collect()
+}
+
+/// What makes two webhooks with vendor event ids the same one: sha256 of the ids, each
+/// length-prefixed, after a label that keeps it apart from a digest of bytes.
+fn ids_digest(ids: &[String]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"vendor-event-ids");
+    for id in ids {
+        h.update((id.len() as u64).to_be_bytes());
+        h.update(id.as_bytes());
+    }
+    h.finalize().into()
+}
+
 /// How long an identical webhook for an instance is answered without notifying again, by
 /// default: vendors retry (and attackers replay) within hours.
 pub const DEFAULT_DEDUPE_WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -411,7 +433,7 @@ impl Ingest {
             method: w.method.clone(),
             path: w.path.clone(),
             query: w.query.clone(),
-            headers: w.headers.clone(),
+            headers: connector.webhook_headers(w.headers.clone()),
             body: w.body.to_vec(),
         };
         if let Some(why) = shared {
@@ -431,6 +453,9 @@ impl Ingest {
         // The instances that take the webhook, with their events and their outcome's index.
         let mut found: Vec<(Arc<LiveInstance>, Vec<Event>, usize)> = Vec::new();
         let mut refused: Option<String> = None;
+        // The vendor event ids of the first instance that parsed the webhook (the same
+        // connector reads the same ids from the same request for every instance).
+        let mut vendor_ids: Option<Option<Vec<String>>> = None;
         let now = crate::now_ms();
         for instance in targets {
             if !instance.events_on() {
@@ -461,6 +486,9 @@ impl Ingest {
                 },
             };
             self.metrics.connector_call(start.elapsed());
+            if vendor_ids.is_none() {
+                vendor_ids = Some(vendor_event_ids(&events));
+            }
             let events: Vec<Event> = events
                 .iter()
                 .map(|e| Event {
@@ -500,7 +528,10 @@ impl Ingest {
             .dedupe_window
             .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         let persist = emit::Persist::Webhook {
-            digest: w.digest(),
+            digest: match vendor_ids.flatten() {
+                Some(ids) => ids_digest(&ids),
+                None => w.digest(),
+            },
             dedupe_since: window_ms.map(|ms| now.saturating_sub(ms)),
         };
         let emitted = emit::emit(&self.store, &self.dispatcher, &batches, persist, now).await?;
@@ -562,11 +593,15 @@ pub async fn signature_checking(
             config,
             credentials: None,
         };
-        match connector.verify_webhook(&ctx, &unsigned).await {
-            Ok(()) => {}
+        // A refusal of the unsigned body is `unauthorized`, or a bad request (a signature
+        // header missing) from the check or, in contract 0.2's one call, from the parse: a
+        // body the parse cannot read unsigned it cannot read signed either.
+        match connector.verify_and_parse_webhook(&ctx, &unsigned).await {
             Err(CallError::Connector(
                 ConnectorError::Unauthorized(_) | ConnectorError::BadRequest(_),
-            )) => out.push(instance),
+            ))
+            | Ok(Err(CallError::Connector(ConnectorError::BadRequest(_)))) => out.push(instance),
+            Ok(_) => {}
             Err(e) => on_failure(&instance, &e),
         }
     }

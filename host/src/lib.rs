@@ -19,6 +19,7 @@ pub mod polling;
 pub mod quotas;
 pub mod registry;
 pub mod retention;
+pub mod scaffold;
 pub mod tenancy;
 pub mod views;
 
@@ -120,6 +121,9 @@ pub struct HostConfig {
     pub dedupe_window: Option<Duration>,
     /// Leases and resync of hosts sharing a database (unused on SQLite).
     pub cluster: cluster::ClusterConfig,
+    /// Serve only once every connector file present at start has loaded or failed;
+    /// `false` serves at once, listing the files still compiling as loading.
+    pub wait_for_connectors: bool,
 }
 
 impl HostConfig {
@@ -142,6 +146,7 @@ impl HostConfig {
             quotas: quotas::Quotas::default(),
             dedupe_window: Some(ingest::DEFAULT_DEDUPE_WINDOW),
             cluster: cluster::ClusterConfig::default(),
+            wait_for_connectors: false,
         }
     }
 }
@@ -211,7 +216,7 @@ impl RunningHost {
     }
 }
 
-/// Loads the connectors directory, starts watching it and serves the API on `listener`.
+/// Starts loading the connectors directory, watches it and serves the API on `listener`.
 pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningHost, StartError> {
     let data_err = |source| StartError::DataDir {
         path: config.data_dir.clone(),
@@ -223,7 +228,12 @@ pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningH
     let runtime = Runtime::new(config.limits.clone(), Some((&cache_dir, &cache_key)))
         .map_err(|e| StartError::Engine(format!("{e:#}")))?;
     let registry = Registry::new(runtime, &config.connectors_dir);
-    registry.scan().await;
+    // The files load in the background: the API answers (listing them as loading) while
+    // a heavy component compiles.
+    registry.scan();
+    if config.wait_for_connectors {
+        registry.settled().await;
+    }
     let watcher = registry.watch(config.scan_interval);
 
     let store = open_store(&config.data_dir, config.database_url.as_deref()).await?;

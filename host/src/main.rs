@@ -113,6 +113,11 @@ enum Command {
         /// again, in milliseconds, to heal a change announcement it missed.
         #[arg(long, default_value_t = 30_000)]
         resync_ms: u64,
+        /// Answer only once every connector file present at start has loaded or failed
+        /// (by default the API answers at once and lists the files still compiling as
+        /// loading).
+        #[arg(long)]
+        wait_for_connectors: bool,
     },
     /// Organizations.
     Orgs {
@@ -160,6 +165,27 @@ enum ConnectorsCommand {
         #[arg(long, default_value = "")]
         query: String,
     },
+    /// Write a new connector's skeleton: a webhook connector with a unit test, a webhook
+    /// fixture and a README giving its one build command.
+    New {
+        /// The connector's element key, e.g. `my-shop`.
+        name: String,
+        /// Its language: `rust`, `python` or `js`.
+        #[arg(long, default_value = "rust", value_parser = parse_lang)]
+        lang: host::scaffold::Lang,
+        /// Where to write it (default: `./NAME`); must not exist or be empty.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The Rust SDK (`guest-sdk`) a Rust skeleton depends on (default: this build's).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+}
+
+fn parse_lang(name: &str) -> Result<host::scaffold::Lang, String> {
+    host::scaffold::Lang::parse(name).ok_or_else(|| {
+        format!("`{name}` is not a language of `connectors new`: rust, python or js")
+    })
 }
 
 /// Logs go to standard error through a writer thread: a request's thread formats its
@@ -238,8 +264,10 @@ async fn main() -> anyhow::Result<()> {
             dedupe_window_ms,
             lease_ms,
             resync_ms,
+            wait_for_connectors,
         } => {
             let mut config = host::HostConfig::new(connectors, data);
+            config.wait_for_connectors = wait_for_connectors;
             config.database_url = database_url;
             if let Some(list) = retry_delays_ms {
                 config.delivery.schedule = host::delivery::RetrySchedule::parse_millis(&list)
@@ -361,6 +389,28 @@ async fn main() -> anyhow::Result<()> {
             };
             let report = host::check::check(&file, &input).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Command::Connectors {
+            command:
+                ConnectorsCommand::New {
+                    name,
+                    lang,
+                    dir,
+                    sdk,
+                },
+        } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            let sdk = sdk.unwrap_or_else(host::scaffold::default_sdk);
+            let written = host::scaffold::write(&name, lang, &dir, &sdk)?;
+            for file in &written {
+                println!("{}", dir.join(file).display());
+            }
+            eprintln!(
+                "wrote connector `{name}` in {}; build it there with: {}",
+                dir.display(),
+                lang.build_command()
+            );
             Ok(())
         }
     }

@@ -9,11 +9,18 @@
 //! file provides) is listed with the reason, and its last good version keeps serving until
 //! the file is fixed or removed. A file refused because another file provides its key is
 //! tried again when that file goes away.
+//!
+//! A scan only starts loads: each new or changed file is read, hashed and compiled by a
+//! task of its own (the compilation on the runtime's compiling threads), so a heavy
+//! component compiling for seconds delays neither the API nor the other files, and a
+//! small file next to it is serving long before it. Until its load ends a file is listed
+//! as loading ([`Registry::loading`]); of two files with one key, the one whose load ends
+//! first serves it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use runtime::{LoadError, LoadedConnector, Runtime, sha256_hex};
 
@@ -24,6 +31,17 @@ pub struct LoadFailure {
     pub file: String,
     /// Why it was skipped.
     pub reason: String,
+}
+
+/// A file being read and compiled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadingFile {
+    /// The file name in the connectors directory.
+    pub file: String,
+    /// How long its load has been running.
+    pub elapsed: Duration,
+    /// The key its previous version serves meanwhile, if any.
+    pub serving: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +85,8 @@ struct Failure {
 struct State {
     connectors: BTreeMap<String, Arc<LoadedConnector>>,
     files: HashMap<String, FileState>,
+    /// The files whose load is running, and since when.
+    loading: BTreeMap<String, Instant>,
 }
 
 impl State {
@@ -92,6 +112,8 @@ pub struct Registry {
     state: RwLock<State>,
     /// The key of every connector loaded, replaced or unloaded, for [`Registry::subscribe`].
     changes: tokio::sync::broadcast::Sender<String>,
+    /// How many loads are running, for [`Registry::settled`].
+    running: tokio::sync::watch::Sender<usize>,
 }
 
 impl Registry {
@@ -102,6 +124,7 @@ impl Registry {
             dir: dir.to_path_buf(),
             state: RwLock::new(State::default()),
             changes: tokio::sync::broadcast::channel(64).0,
+            running: tokio::sync::watch::channel(0).0,
         })
     }
 
@@ -143,6 +166,34 @@ impl Registry {
         out
     }
 
+    /// The files whose load is running, by file name.
+    pub fn loading(&self) -> Vec<LoadingFile> {
+        let state = self.read();
+        state
+            .loading
+            .iter()
+            .map(|(file, since)| LoadingFile {
+                file: file.clone(),
+                elapsed: since.elapsed(),
+                serving: state.files.get(file).and_then(|f| f.serving.clone()),
+            })
+            .collect()
+    }
+
+    /// Waits until no load is running (at once when none is).
+    pub async fn settled(&self) {
+        let mut running = self.running.subscribe();
+        // The sender lives as long as `self`.
+        let _ = running.wait_for(|n| *n == 0).await;
+    }
+
+    /// Ends the load of `file`, whatever its outcome.
+    fn loaded(&self, state: &mut State, file: &str) {
+        if state.loading.remove(file).is_some() {
+            self.running.send_replace(state.loading.len());
+        }
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(|p| p.into_inner())
     }
@@ -151,8 +202,10 @@ impl Registry {
         self.state.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Brings the loaded set in step with the directory. A missing directory counts as empty.
-    pub async fn scan(&self) {
+    /// Brings the loaded set in step with the directory: unloads removed files and starts
+    /// a load of each new or changed file not loading already; returns without waiting for
+    /// them ([`Registry::settled`] does). A missing directory counts as empty.
+    pub fn scan(self: &Arc<Self>) {
         let mut present: Vec<(String, Stamp)> = Vec::new();
         if let Ok(entries) = std::fs::read_dir(&self.dir) {
             for entry in entries.flatten() {
@@ -190,32 +243,55 @@ impl Registry {
         }
 
         for (file, stamp) in present {
-            let unchanged = self
-                .read()
-                .files
-                .get(&file)
-                .is_some_and(|f| f.stamp.as_ref() == Some(&stamp));
-            if unchanged {
-                continue;
-            }
-            let bytes = match std::fs::read(self.dir.join(&file)) {
-                Ok(b) => b,
-                Err(e) => {
-                    self.record(&file, stamp, String::new(), Err(LoadError::Io(e)));
-                    continue;
-                }
-            };
-            let sha256 = sha256_hex(&bytes);
             {
                 let mut state = self.write();
-                if let Some(f) = state.files.get_mut(&file).filter(|f| f.sha256 == sha256) {
-                    f.stamp = Some(stamp);
+                let unchanged = state
+                    .files
+                    .get(&file)
+                    .is_some_and(|f| f.stamp.as_ref() == Some(&stamp));
+                if unchanged || state.loading.contains_key(&file) {
                     continue;
                 }
+                state.loading.insert(file.clone(), Instant::now());
+                self.running.send_replace(state.loading.len());
             }
-            let loaded = self.runtime.load(&file, &bytes).await;
-            self.record(&file, stamp, sha256, loaded);
+            tokio::spawn(self.clone().load(file, stamp));
         }
+    }
+
+    /// Reads, hashes and (when its content changed) loads `file`, then records the outcome.
+    async fn load(self: Arc<Self>, file: String, stamp: Stamp) {
+        // Whatever happens to this task, the file does not stay listed as loading.
+        let _ending = Ending {
+            registry: &self,
+            file: &file,
+        };
+        let path = self.dir.join(&file);
+        let read = tokio::task::spawn_blocking(move || {
+            std::fs::read(path).map(|bytes| {
+                let sha256 = sha256_hex(&bytes);
+                (bytes, sha256)
+            })
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        let (bytes, sha256) = match read {
+            Ok(read) => read,
+            Err(e) => {
+                self.record(&file, stamp, String::new(), Err(LoadError::Io(e)));
+                return;
+            }
+        };
+        {
+            let mut state = self.write();
+            if let Some(f) = state.files.get_mut(&file).filter(|f| f.sha256 == sha256) {
+                f.stamp = Some(stamp);
+                self.loaded(&mut state, &file);
+                return;
+            }
+        }
+        let loaded = self.runtime.load(&file, &bytes).await;
+        self.record(&file, stamp, sha256, loaded);
     }
 
     fn record(
@@ -226,6 +302,7 @@ impl Registry {
         loaded: Result<Arc<LoadedConnector>, LoadError>,
     ) {
         let mut state = self.write();
+        self.loaded(&mut state, file);
         let serving = state.files.get(file).and_then(|f| f.serving.clone());
         let mut failure = match loaded {
             Ok(connector) => {
@@ -304,8 +381,21 @@ impl Registry {
                 let Some(registry) = weak.upgrade() else {
                     break;
                 };
-                registry.scan().await;
+                registry.scan();
             }
         })
+    }
+}
+
+/// Ends a file's load when dropped (its task ended, or panicked).
+struct Ending<'a> {
+    registry: &'a Registry,
+    file: &'a str,
+}
+
+impl Drop for Ending<'_> {
+    fn drop(&mut self) {
+        let mut state = self.registry.write();
+        self.registry.loaded(&mut state, self.file);
     }
 }

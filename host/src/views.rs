@@ -26,7 +26,7 @@ pub fn element(c: &LoadedConnector) -> Value {
         "hub": info.hub,
         "modes": info.mode_names(),
         "configuration": info.config_keys.iter().map(|k| json!({
-            "key": k.key, "description": k.description, "secret": k.secret, "required": k.required,
+            "key": k.key, "description": k.description, "type": c.typed_config().then(|| k.value_type.as_str()), "secret": k.is_secret(), "required": k.required,
         })).collect::<Vec<_>>(),
         "defaultPollResources": info.poll_resources.iter().map(|r| json!({
             "name": r.name, "url": r.url, "idField": r.id_field, "datesConfiguration": dates(&r.dates),

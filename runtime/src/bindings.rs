@@ -2,7 +2,9 @@
 //!
 //! A released WIT version is frozen; when the contract grows, the old version's bindings stay
 //! here next to the new ones and calls are converted to the latest types (the pattern of Zed's
-//! extension host). Today 0.1 is the only version.
+//! extension host). 0.2 is the latest; 0.1 connectors are called through the frozen 0.1
+//! bindings where the types differ, and through the latest types where they do not (the
+//! component model checks types by shape, so an unchanged record lifts and lowers the same).
 
 /// Bindings of `openconnectors:connector@0.1.x`, from the frozen copy in `wit/frozen/0.1.0/`
 /// (never from the live `wit/`, so editing the live contract cannot change what 0.1 means).
@@ -15,8 +17,40 @@ pub mod v0_1 {
     });
 }
 
+/// Bindings of `openconnectors:connector@0.2.x`, the latest contract, from its frozen copy
+/// in `wit/frozen/0.2.0/` (the same text as the live `wit/connector.wit`, a test checks).
+#[allow(missing_docs, clippy::all)]
+pub mod v0_2 {
+    wasmtime::component::bindgen!({
+        path: "../wit/frozen/0.2.0",
+        world: "connector",
+        exports: { default: async },
+    });
+}
+
 /// The contract versions this host accepts, as `major.minor` semver tracks.
-pub const SUPPORTED: &[&str] = &["0.1"];
+pub const SUPPORTED: &[&str] = &["0.1", "0.2"];
+
+/// A contract track the host speaks, as found from a component's exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Contract {
+    /// `0.1.x`: untyped configuration keys, `verify-webhook` and `parse-webhook`.
+    V0_1,
+    /// `0.2.x`: typed keys, vendor event ids, `handle-webhook`.
+    V0_2,
+}
+
+impl Contract {
+    /// The track of a full version (`0.2.0` gives `V0_2`); `None` when unsupported.
+    pub fn of(version: &str) -> Option<Self> {
+        let mut parts = version.split('.');
+        match (parts.next(), parts.next()) {
+            (Some("0"), Some("1")) => Some(Contract::V0_1),
+            (Some("0"), Some("2")) => Some(Contract::V0_2),
+            _ => None,
+        }
+    }
+}
 
 /// The interface every connector exports, without version.
 pub const API_INTERFACE: &str = "openconnectors:connector/api";
@@ -32,11 +66,7 @@ pub fn exported_version<'a>(export_names: impl IntoIterator<Item = &'a str>) -> 
 
 /// True when `version` is on a supported semver track (`0.1.z` for `0.1`).
 pub fn is_supported(version: &str) -> bool {
-    let mut parts = version.split('.');
-    let (Some(major), Some(minor)) = (parts.next(), parts.next()) else {
-        return false;
-    };
-    SUPPORTED.contains(&format!("{major}.{minor}").as_str())
+    Contract::of(version).is_some()
 }
 
 #[cfg(test)]
@@ -49,7 +79,14 @@ mod tests {
         assert_eq!(exported_version(names).as_deref(), Some("0.1.3"));
         assert!(is_supported("0.1.3"));
         assert!(!is_supported("9.0.0"));
-        assert!(!is_supported("0.2.0"));
+        assert!(is_supported("0.2.0"));
+        assert!(!is_supported("0.3.0"));
+        assert_eq!(Contract::of("0.1.7"), Some(Contract::V0_1));
+        assert_eq!(Contract::of("0.2.0"), Some(Contract::V0_2));
+        // Every supported track has a `Contract`, and only those.
+        for track in SUPPORTED {
+            assert!(Contract::of(&format!("{track}.0")).is_some(), "{track}");
+        }
         assert_eq!(exported_version(["other:pkg/api@1.0.0"]), None);
     }
 

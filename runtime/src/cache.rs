@@ -115,13 +115,24 @@ impl CompileCache {
 
     /// The component for `bytes` (whose sha256 is `sha256`): from the cache when present
     /// and authentic, otherwise compiled and written to the cache. A cache that cannot be
-    /// written only costs a recompilation next time.
+    /// written only costs a recompilation next time. (The runtime calls the two halves
+    /// itself, to make the bytes to compile only when nothing is cached.)
+    #[cfg(test)]
     pub fn load(
         &self,
         engine: &Engine,
         sha256: &str,
         bytes: &[u8],
     ) -> wasmtime::Result<(Component, bool)> {
+        match self.cached(engine, sha256) {
+            Some(component) => Ok((component, true)),
+            None => self.compile(engine, sha256, bytes).map(|c| (c, false)),
+        }
+    }
+
+    /// The cached component of the source whose sha256 is `sha256`, when present and
+    /// authentic; an artifact that fails its check is deleted.
+    pub fn cached(&self, engine: &Engine, sha256: &str) -> Option<Component> {
         let name = self.name(sha256);
         if let Ok(file) = self.dir.read(&name) {
             match self.verified(&name, &file) {
@@ -132,7 +143,7 @@ impl CompileCache {
                     // source bytes and an engine with this compatibility hash.
                     #[allow(unsafe_code)]
                     match unsafe { Component::deserialize(engine, artifact) } {
-                        Ok(component) => return Ok((component, true)),
+                        Ok(component) => return Some(component),
                         Err(e) => {
                             tracing::warn!(artifact = %name, error = %e, "discarding unreadable cached artifact")
                         }
@@ -147,6 +158,19 @@ impl CompileCache {
                 }
             }
         }
+        None
+    }
+
+    /// Compiles `bytes` (whose sha256 is `sha256`, or that of the file they were made
+    /// from) and writes the artifact to the cache. A cache that cannot be written only
+    /// costs a recompilation next time.
+    pub fn compile(
+        &self,
+        engine: &Engine,
+        sha256: &str,
+        bytes: &[u8],
+    ) -> wasmtime::Result<Component> {
+        let name = self.name(sha256);
         let artifact = engine.precompile_component(bytes)?;
         let mac = self.mac(&name, &artifact).finalize().into_bytes();
         let tmp = format!("{name}.tmp{}", std::process::id());
@@ -160,7 +184,7 @@ impl CompileCache {
         // SAFETY: these bytes were produced by this engine a moment ago.
         #[allow(unsafe_code)]
         let component = unsafe { Component::deserialize(engine, &artifact)? };
-        Ok((component, false))
+        Ok(component)
     }
 }
 

@@ -4,16 +4,17 @@ use std::sync::Arc;
 
 use wasmtime::Store;
 use wasmtime::component::{
-    ComponentExportIndex, ComponentNamedList, Instance, Lift, Lower, TypedFunc,
+    ComponentExportIndex, ComponentNamedList, Instance, InstancePre, Lift, Lower, TypedFunc,
 };
 
 use super::Runtime;
-use super::bindings::v0_1;
+use super::bindings::Contract;
+use super::bindings::v0_1::openconnectors::connector::types as v0_1;
 use super::error::{CallError, LoadError};
 use super::state::CallState;
 use super::types::{
-    AuthStep, ConnectorInfo, Context, Credentials, EventObject, HttpRequest, HttpResponse,
-    PollPage, PollTarget, PollWindow, WebhookRequest,
+    AuthStep, ConnectorError, ConnectorInfo, Context, Credentials, EventObject, HttpRequest,
+    HttpResponse, PollPage, PollTarget, PollWindow, WebhookRequest,
 };
 
 /// A connector ready to be called: its pre-linked component and the info it gave at load.
@@ -22,7 +23,8 @@ use super::types::{
 /// does not disturb calls in flight.
 pub struct LoadedConnector {
     runtime: Arc<Runtime>,
-    pre: v0_1::ConnectorPre<CallState>,
+    pre: InstancePre<CallState>,
+    contract: Contract,
     exports: ApiExports,
     key: Arc<str>,
     origin: String,
@@ -53,18 +55,29 @@ impl std::fmt::Debug for LoadedConnector {
 struct ApiExports {
     info: ComponentExportIndex,
     validate_config: ComponentExportIndex,
-    verify_webhook: ComponentExportIndex,
-    parse_webhook: ComponentExportIndex,
+    webhook: WebhookExports,
     build_auth_request: ComponentExportIndex,
     parse_auth_response: ComponentExportIndex,
     build_poll_request: ComponentExportIndex,
     parse_poll_response: ComponentExportIndex,
 }
 
+/// The webhook functions, which 0.2 made one.
+enum WebhookExports {
+    /// 0.1's `verify-webhook` and `parse-webhook`.
+    Split {
+        verify: ComponentExportIndex,
+        parse: ComponentExportIndex,
+    },
+    /// 0.2's `handle-webhook`.
+    Handle(ComponentExportIndex),
+}
+
 impl ApiExports {
     fn find(
         component: &wasmtime::component::Component,
         interface: &str,
+        contract: Contract,
     ) -> Result<Self, LoadError> {
         let iface = component
             .get_export_index(None, interface)
@@ -77,8 +90,13 @@ impl ApiExports {
         Ok(ApiExports {
             info: f("info")?,
             validate_config: f("validate-config")?,
-            verify_webhook: f("verify-webhook")?,
-            parse_webhook: f("parse-webhook")?,
+            webhook: match contract {
+                Contract::V0_1 => WebhookExports::Split {
+                    verify: f("verify-webhook")?,
+                    parse: f("parse-webhook")?,
+                },
+                Contract::V0_2 => WebhookExports::Handle(f("handle-webhook")?),
+            },
             build_auth_request: f("build-auth-request")?,
             parse_auth_response: f("parse-auth-response")?,
             build_poll_request: f("build-poll-request")?,
@@ -128,9 +146,10 @@ impl LoadedConnector {
         sha256: String,
         version: String,
         cached: bool,
-        pre: v0_1::ConnectorPre<CallState>,
+        pre: InstancePre<CallState>,
     ) -> Result<Self, LoadError> {
-        let component = pre.instance_pre().component();
+        let contract = Contract::of(&version).ok_or(LoadError::NotAConnector)?;
+        let component = pre.component();
         let ty = component.component_type();
         let engine = pre.engine();
         let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_string()).collect();
@@ -140,10 +159,11 @@ impl LoadedConnector {
             .map(|(n, _)| n.to_string())
             .find(|n| n.starts_with(super::bindings::API_INTERFACE))
             .ok_or(LoadError::NotAConnector)?;
-        let exports = ApiExports::find(component, &interface)?;
+        let exports = ApiExports::find(component, &interface, contract)?;
         let mut connector = LoadedConnector {
             runtime,
             pre,
+            contract,
             exports,
             key: Arc::from(origin),
             origin: origin.to_string(),
@@ -152,19 +172,22 @@ impl LoadedConnector {
             cached,
             imports,
             sync,
-            info: ConnectorInfo {
-                key: String::new(),
-                display_name: String::new(),
-                hub: String::new(),
-                modes: super::types::Modes::empty(),
-                config_keys: Vec::new(),
-                poll_resources: Vec::new(),
-                instance_finder: None,
-            },
+            info: ConnectorInfo::unknown(),
         };
         connector.check_signatures().await?;
-        // SAFETY: the signature checked by `check_signatures`.
-        let (info,) = unsafe { connector.call::<(), (ConnectorInfo,)>(|e| &e.info, ()) }.await?;
+        let info = match contract {
+            // SAFETY: the signatures checked by `check_signatures`.
+            Contract::V0_1 => super::from_v0_1::info(
+                unsafe { connector.call::<(), (v0_1::ConnectorInfo,)>(|e| &e.info, ()) }
+                    .await?
+                    .0,
+            ),
+            Contract::V0_2 => {
+                unsafe { connector.call::<(), (ConnectorInfo,)>(|e| &e.info, ()) }
+                    .await?
+                    .0
+            }
+        };
         if info.key.is_empty()
             || !info
                 .key
@@ -206,6 +229,27 @@ impl LoadedConnector {
         &self.version
     }
 
+    /// The contract track the connector speaks.
+    pub fn contract(&self) -> Contract {
+        self.contract
+    }
+
+    /// True when the host checks the types and the required keys of the connector's
+    /// configuration (contract 0.2 on); a 0.1 connector's keys are untyped and it checks
+    /// its own.
+    pub fn typed_config(&self) -> bool {
+        self.contract >= Contract::V0_2
+    }
+
+    /// The request headers a webhook hands this connector: from 0.2, without the hop-by-hop
+    /// ones and `content-length`; 0.1 gets them all, as 0.1 said.
+    pub fn webhook_headers(&self, headers: Vec<(String, String)>) -> Vec<(String, String)> {
+        match self.contract {
+            Contract::V0_1 => headers,
+            Contract::V0_2 => super::headers::without_hop_by_hop(headers),
+        }
+    }
+
     /// True when the compiled code came from the cache rather than a fresh compilation.
     pub fn from_cache(&self) -> bool {
         self.cached
@@ -221,7 +265,7 @@ impl LoadedConnector {
     fn store(&self) -> Store<CallState> {
         let limits = self.runtime.limits();
         let mut store = Store::new(
-            self.pre.engine(),
+            self.pre.component().engine(),
             CallState::new(self.key.clone(), limits.memory_bytes),
         );
         store.limiter(|s| s.limiter());
@@ -245,7 +289,7 @@ impl LoadedConnector {
     /// bounds it), on a fiber under the callback otherwise. The instantiation's time counts
     /// against the call's one budget.
     async fn instantiate(&self, store: &mut Store<CallState>) -> Result<Instance, CallError> {
-        let pre = self.pre.instance_pre();
+        let pre = &self.pre;
         // One budget for the instantiation and the calls: it counts from here.
         let budget = super::deadline::cpu_budget(self.runtime.limits().cpu_deadline);
         let instance = if self.sync {
@@ -371,7 +415,7 @@ impl LoadedConnector {
             inst.get_typed_func::<P, R>(&mut *store, index).map(|_| ())
         }
         let mut store = self.store();
-        let pre = self.pre.instance_pre();
+        let pre = &self.pre;
         let inst = if self.sync {
             pre.instantiate(&mut store)
         } else {
@@ -382,10 +426,20 @@ impl LoadedConnector {
         let store = &mut store;
         let inst = &inst;
         let checked = (|| {
-            check::<(), (ConnectorInfo,)>(inst, store, &ex.info)?;
+            match self.contract {
+                Contract::V0_1 => check::<(), (v0_1::ConnectorInfo,)>(inst, store, &ex.info)?,
+                Contract::V0_2 => check::<(), (ConnectorInfo,)>(inst, store, &ex.info)?,
+            }
             check::<ValidateP<'_>, ConnResult<()>>(inst, store, &ex.validate_config)?;
-            check::<WebhookP<'_>, ConnResult<()>>(inst, store, &ex.verify_webhook)?;
-            check::<WebhookP<'_>, ConnResult<Vec<EventObject>>>(inst, store, &ex.parse_webhook)?;
+            match &ex.webhook {
+                WebhookExports::Split { verify, parse } => {
+                    check::<WebhookP<'_>, ConnResult<()>>(inst, store, verify)?;
+                    check::<WebhookP<'_>, ConnResult<Vec<v0_1::EventObject>>>(inst, store, parse)?;
+                }
+                WebhookExports::Handle(handle) => {
+                    check::<WebhookP<'_>, ConnResult<Vec<EventObject>>>(inst, store, handle)?;
+                }
+            }
             check::<AuthP<'_>, ConnResult<Option<HttpRequest>>>(
                 inst,
                 store,
@@ -408,31 +462,47 @@ impl LoadedConnector {
         unsafe { self.call_api::<ValidateP<'_>, ()>(|e| &e.validate_config, (config,)) }.await
     }
 
-    /// Verifies a webhook's vendor signature.
+    /// Verifies a webhook's vendor signature. A 0.2 connector verifies and parses in one
+    /// call: its verification failed when it answers `unauthorized`, and any other answer
+    /// means the signature verified.
     pub async fn verify_webhook(
         &self,
         ctx: &Context,
         request: &WebhookRequest,
     ) -> Result<(), CallError> {
-        // SAFETY: the signature checked by `check_signatures`.
-        unsafe { self.call_api::<WebhookP<'_>, ()>(|e| &e.verify_webhook, (ctx, request)) }.await
+        match self.verify_and_parse_webhook(ctx, request).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
-    /// Parses a webhook into standardized events.
+    /// Parses a webhook into standardized events (a 0.2 connector verifies it too).
     pub async fn parse_webhook(
         &self,
         ctx: &Context,
         request: &WebhookRequest,
     ) -> Result<Vec<EventObject>, CallError> {
-        // SAFETY: the signature checked by `check_signatures`.
-        unsafe {
-            self.call_api::<WebhookP<'_>, Vec<EventObject>>(|e| &e.parse_webhook, (ctx, request))
+        match &self.exports.webhook {
+            WebhookExports::Split { .. } => {
+                // SAFETY: the signature checked by `check_signatures`.
+                let events = unsafe {
+                    self.call_api::<WebhookP<'_>, Vec<v0_1::EventObject>>(
+                        |e| match &e.webhook {
+                            WebhookExports::Split { parse, .. } => parse,
+                            WebhookExports::Handle(handle) => handle,
+                        },
+                        (ctx, request),
+                    )
+                }
+                .await?;
+                Ok(super::from_v0_1::events(events))
+            }
+            WebhookExports::Handle(_) => self.verify_and_parse_webhook(ctx, request).await?,
         }
-        .await
     }
 
-    /// Verifies a webhook and, if it verifies, parses it: both calls in one fresh instance
-    /// (half the instantiation cost of two calls), under one CPU deadline.
+    /// Verifies a webhook and, if it verifies, parses it: both in one fresh instance, under
+    /// one CPU deadline (0.1's two calls; 0.2's one `handle-webhook`).
     ///
     /// The outer error is the verification's (or the instance's); the inner result is the
     /// parse's.
@@ -446,40 +516,49 @@ impl LoadedConnector {
         let params: WebhookP<'_> = (ctx, request);
         self.timed(async {
             let instance = self.instantiate(&mut store).await?;
-            // SAFETY: `webhook_funcs` names the signatures checked at load.
-            let (verify, parse) = unsafe { self.webhook_funcs(&instance, &mut store) }?;
-            let verified = verify.call_async(&mut store, params).await;
-            self.answer(verified, &store)?;
-            Ok(self.answer(parse.call_async(&mut store, params).await, &store))
+            match &self.exports.webhook {
+                WebhookExports::Split { verify, parse } => {
+                    // SAFETY: the signatures checked at load for these indexes.
+                    let verify = unsafe {
+                        typed::<WebhookP<'_>, ConnResult<()>>(&instance, &mut store, verify)
+                    }
+                    .map_err(|e| self.classify(e, &store))?;
+                    // SAFETY: as above.
+                    let parse = unsafe {
+                        typed::<WebhookP<'_>, ConnResult<Vec<v0_1::EventObject>>>(
+                            &instance, &mut store, parse,
+                        )
+                    }
+                    .map_err(|e| self.classify(e, &store))?;
+                    let verified = verify.call_async(&mut store, params).await;
+                    self.answer(verified, &store)?;
+                    let parsed = parse.call_async(&mut store, params).await;
+                    Ok(self.answer(parsed, &store).map(super::from_v0_1::events))
+                }
+                WebhookExports::Handle(handle) => {
+                    // SAFETY: the signature checked at load for this index.
+                    let handle = unsafe {
+                        typed::<WebhookP<'_>, ConnResult<Vec<EventObject>>>(
+                            &instance, &mut store, handle,
+                        )
+                    }
+                    .map_err(|e| self.classify(e, &store))?;
+                    let handled = handle.call_async(&mut store, params).await;
+                    // The connector's own answers but `unauthorized` are the parse's; an
+                    // instance failure (a trap, the deadline) is the call's, as a failure
+                    // of 0.1's first call is.
+                    match self.answer(handled, &store) {
+                        Err(CallError::Connector(ConnectorError::Unauthorized(m))) => {
+                            Err(CallError::Connector(ConnectorError::Unauthorized(m)))
+                        }
+                        Err(e @ CallError::Connector(_)) => Ok(Err(e)),
+                        Err(e) => Err(e),
+                        Ok(events) => Ok(Ok(events)),
+                    }
+                }
+            }
         })
         .await
-    }
-
-    /// The `verify-webhook` and `parse-webhook` functions of `instance`.
-    ///
-    /// # Safety
-    /// Sound for instances of this connector: the types are those `check_signatures`
-    /// checked at load.
-    #[allow(clippy::type_complexity)]
-    unsafe fn webhook_funcs<'a>(
-        &self,
-        instance: &Instance,
-        store: &mut Store<CallState>,
-    ) -> Result<
-        (
-            TypedFunc<WebhookP<'a>, ConnResult<()>>,
-            TypedFunc<WebhookP<'a>, ConnResult<Vec<EventObject>>>,
-        ),
-        CallError,
-    > {
-        let ex = &self.exports;
-        // SAFETY: the caller's contract.
-        let verify = unsafe { typed(instance, store, &ex.verify_webhook) };
-        let verify = verify.map_err(|e| self.classify(e, store))?;
-        // SAFETY: the caller's contract.
-        let parse = unsafe { typed(instance, store, &ex.parse_webhook) };
-        let parse = parse.map_err(|e| self.classify(e, store))?;
-        Ok((verify, parse))
     }
 
     /// A call's outcome as the connector's answer or the classified failure.

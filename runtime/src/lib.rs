@@ -7,10 +7,13 @@
 
 mod bindings;
 mod cache;
+mod compile;
 mod componentize;
 mod connector;
 mod deadline;
 mod error;
+mod from_v0_1;
+pub mod headers;
 mod state;
 pub mod types;
 
@@ -18,19 +21,19 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy};
 
 /// Wasmtime's pool settings, re-exported for [`Runtime::with_pool`].
 pub use wasmtime::{Enabled, PoolingAllocationConfig};
 
+pub use bindings::Contract;
 pub use cache::{CacheKey, sha256_hex};
 pub use connector::LoadedConnector;
 pub use error::{CallError, LoadError};
 
-use bindings::v0_1;
+use bindings::{v0_1, v0_2};
 use cache::CompileCache;
-use componentize::{componentize, is_core_module};
 use state::CallState;
 
 /// Limits applied to every call into a connector.
@@ -144,6 +147,7 @@ impl Pool {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         v0_1::Connector::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        v0_2::Connector::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
 
         let cache = match cache {
             Some((dir, key)) => Some(CompileCache::open(&engine, dir, key.clone())?),
@@ -236,24 +240,14 @@ impl Runtime {
         origin: &str,
         bytes: &[u8],
     ) -> Result<Arc<LoadedConnector>, LoadError> {
-        let sha256 = sha256_hex(bytes);
-        let componentized;
-        let bytes = if is_core_module(bytes) {
-            componentized = componentize(bytes)?;
-            &componentized[..]
-        } else {
-            bytes
-        };
-        let pool = if initial_memory_bytes(bytes) <= SMALL_MEMORIES {
-            &self.small
-        } else {
-            &self.large
-        };
-        let (component, cached) = match &pool.cache {
-            Some(cache) => cache.load(&pool.engine, &sha256, bytes),
-            None => Component::new(&pool.engine, bytes).map(|c| (c, false)),
-        }
-        .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        // Off the async workers: a large component compiles for seconds.
+        let compile::Compiled {
+            sha256,
+            large,
+            component,
+            cached,
+        } = self.compile(bytes).await?;
+        let pool = if large { &self.large } else { &self.small };
 
         let ty = component.component_type();
         let names: Vec<String> = ty
@@ -276,7 +270,6 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        let pre = v0_1::ConnectorPre::new(pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let connector =
             LoadedConnector::new(self.clone(), origin, sha256, version, cached, pre).await?;
         tracing::debug!(origin, key = %connector.info().key, cached, "connector loaded");

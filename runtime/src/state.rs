@@ -4,7 +4,8 @@ use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::v0_1::openconnectors::connector::logging;
+use super::bindings::v0_1::openconnectors::connector::logging as logging_0_1;
+use super::bindings::v0_2::openconnectors::connector::logging;
 
 /// Longest log line a connector may write; longer lines are cut.
 const MAX_LOG_LINE: usize = 4096;
@@ -89,9 +90,19 @@ impl WasiView for CallState {
     }
 }
 
-impl logging::Host for CallState {
-    fn log(&mut self, level: logging::Level, message: String) {
-        let mut message = message;
+/// How severe a connector's log line is, whatever its contract version.
+#[derive(Clone, Copy)]
+enum Level {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl CallState {
+    /// Writes a connector's log line, cut to `MAX_LOG_LINE` bytes, tagged with its key.
+    fn log_line(&self, level: Level, mut message: String) {
         if message.len() > MAX_LOG_LINE {
             let mut cut = MAX_LOG_LINE;
             while !message.is_char_boundary(cut) {
@@ -102,13 +113,40 @@ impl logging::Host for CallState {
         }
         let key = &*self.key;
         match level {
-            logging::Level::Trace => tracing::trace!(connector = key, "{message}"),
-            logging::Level::Debug => tracing::debug!(connector = key, "{message}"),
-            logging::Level::Info => tracing::info!(connector = key, "{message}"),
-            logging::Level::Warn => tracing::warn!(connector = key, "{message}"),
-            logging::Level::Error => tracing::error!(connector = key, "{message}"),
+            Level::Trace => tracing::trace!(connector = key, "{message}"),
+            Level::Debug => tracing::debug!(connector = key, "{message}"),
+            Level::Info => tracing::info!(connector = key, "{message}"),
+            Level::Warn => tracing::warn!(connector = key, "{message}"),
+            Level::Error => tracing::error!(connector = key, "{message}"),
         }
     }
 }
 
+impl logging::Host for CallState {
+    fn log(&mut self, level: logging::Level, message: String) {
+        let level = match level {
+            logging::Level::Trace => Level::Trace,
+            logging::Level::Debug => Level::Debug,
+            logging::Level::Info => Level::Info,
+            logging::Level::Warn => Level::Warn,
+            logging::Level::Error => Level::Error,
+        };
+        self.log_line(level, message);
+    }
+}
+
+impl logging_0_1::Host for CallState {
+    fn log(&mut self, level: logging_0_1::Level, message: String) {
+        let level = match level {
+            logging_0_1::Level::Trace => Level::Trace,
+            logging_0_1::Level::Debug => Level::Debug,
+            logging_0_1::Level::Info => Level::Info,
+            logging_0_1::Level::Warn => Level::Warn,
+            logging_0_1::Level::Error => Level::Error,
+        };
+        self.log_line(level, message);
+    }
+}
+
 impl super::bindings::v0_1::openconnectors::connector::types::Host for CallState {}
+impl super::bindings::v0_2::openconnectors::connector::types::Host for CallState {}

@@ -1,10 +1,32 @@
 //! The contract's types in their latest version, as the rest of the host uses them.
 
-pub use super::bindings::v0_1::openconnectors::connector::types::{
+pub use super::bindings::v0_2::openconnectors::connector::types::{
     AuthStep, ConfigKey, ConnectorInfo, Context, Credentials, DatesConfiguration,
     Error as ConnectorError, EventObject, EventType, FieldError, HttpRequest, HttpResponse,
-    InstanceFinder, Modes, PollPage, PollResource, PollTarget, PollWindow, WebhookRequest,
+    InstanceFinder, Modes, PollPage, PollResource, PollTarget, PollWindow, ValueType,
+    WebhookRequest,
 };
+
+impl ValueType {
+    /// The name shown in the API: `text`, `boolean`, `integer`, `url`, `json`, `secret`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ValueType::Text => "text",
+            ValueType::Boolean => "boolean",
+            ValueType::Integer => "integer",
+            ValueType::Url => "url",
+            ValueType::Json => "json",
+            ValueType::Secret => "secret",
+        }
+    }
+}
+
+impl ConfigKey {
+    /// True when the host masks the value.
+    pub fn is_secret(&self) -> bool {
+        self.value_type == ValueType::Secret
+    }
+}
 
 /// A connector error in words: `invalid configuration `key`: reason`, `unauthorized: …`.
 pub fn describe(error: &ConnectorError) -> String {

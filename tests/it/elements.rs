@@ -27,7 +27,7 @@ async fn bundled_connectors_are_listed_with_their_hubs() {
     assert_eq!(ecwid.status, 200);
     let ecwid = ecwid.json();
     assert_eq!(ecwid["instanceFinder"], "ecwid.store.id|storeId");
-    assert_eq!(ecwid["contractVersion"], "0.1.0");
+    assert_eq!(ecwid["contractVersion"], "0.2.0");
     assert!(
         ecwid["modes"]
             .as_array()

@@ -1,6 +1,7 @@
 //! End-to-end tests, one binary (see matklad's "delete cargo integration tests").
 
 mod at_rest;
+mod background_load;
 mod callback_url_secrets;
 mod cli;
 mod connections;
@@ -16,6 +17,7 @@ mod inflight;
 mod instances;
 mod intake;
 mod isolation;
+mod js_connector;
 mod origins;
 mod pg_intake;
 mod pg_store;
@@ -25,6 +27,7 @@ mod postgres;
 mod python_connector;
 mod quotas;
 mod responsive;
+mod scaffold;
 mod sqlite_store;
 mod store_suite;
 mod structure;

@@ -17,7 +17,7 @@ impl Connector for Ecwid {
         ConnectorInfo::new("ecwid", "Ecwid", "ecommerce")
             .webhooks()
             .polling()
-            .key(ConfigKey::required("ecwid.store.id", "Ecwid store id"))
+            .key(ConfigKey::required("ecwid.store.id", "Ecwid store id").typed(ValueType::Integer))
             .key(ConfigKey::optional("ecwid.order.key", "Legacy order API secret").secret())
             .key(ConfigKey::optional("ecwid.product.key", "Legacy product API secret").secret())
             .key(ConfigKey::optional("ecwid.access.token", "REST API access token").secret())
@@ -28,7 +28,7 @@ impl Connector for Ecwid {
                 )
                 .secret(),
             )
-            .key(ConfigKey::optional("base.url", "REST API base URL"))
+            .key(ConfigKey::optional("base.url", "REST API base URL").typed(ValueType::Url))
             .resource(
                 PollResource::new(
                     "orders",

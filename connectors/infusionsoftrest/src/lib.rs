@@ -76,18 +76,27 @@ impl Connector for InfusionsoftRest {
                 "Keap app client id (Key Name)",
             ))
             .key(ConfigKey::required(API_SECRET, "Keap app client secret").secret())
-            .key(ConfigKey::optional(
-                CALLBACK_URL,
-                "OAuth2 redirect URI registered with the Keap app",
-            ))
-            .key(ConfigKey::optional(
-                BASE_URL,
-                "REST API base URL (default https://api.infusionsoft.com/crm/rest/v1)",
-            ))
-            .key(ConfigKey::optional(
-                TOKEN_URL,
-                "OAuth2 token URL (default: the origin of base.url + /token)",
-            ));
+            .key(
+                ConfigKey::optional(
+                    CALLBACK_URL,
+                    "OAuth2 redirect URI registered with the Keap app",
+                )
+                .typed(ValueType::Url),
+            )
+            .key(
+                ConfigKey::optional(
+                    BASE_URL,
+                    "REST API base URL (default https://api.infusionsoft.com/crm/rest/v1)",
+                )
+                .typed(ValueType::Url),
+            )
+            .key(
+                ConfigKey::optional(
+                    TOKEN_URL,
+                    "OAuth2 token URL (default: the origin of base.url + /token)",
+                )
+                .typed(ValueType::Url),
+            );
         for (name, updated, created, format) in RESOURCES {
             info = info.resource(
                 PollResource::new(name, &format!("/hubs/crm/{name}"), "id", updated, format)
@@ -507,7 +516,7 @@ mod tests {
         assert_eq!(info.hub, "crm");
         assert_eq!(info.modes, guest_sdk::Modes::POLLING);
         let secret = info.config_keys.iter().find(|k| k.key == API_SECRET);
-        assert!(secret.is_some_and(|k| k.secret && k.required));
+        assert!(secret.is_some_and(|k| k.value_type == ValueType::Secret && k.required));
         let names: Vec<&str> = info
             .poll_resources
             .iter()

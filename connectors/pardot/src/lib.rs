@@ -32,14 +32,17 @@ impl Connector for Pardot {
             .key(ConfigKey::required(USER_NAME, "Pardot user email"))
             .key(ConfigKey::required(USER_PASSWORD, "Pardot user password").secret())
             .key(ConfigKey::required(USER_KEY, "Pardot user key").secret())
-            .key(ConfigKey::optional(
-                PROVIDER_VERSION,
-                "Pardot API version (only 4 is supported)",
-            ))
-            .key(ConfigKey::optional(
-                BASE_URL,
-                "Pardot API base URL (default https://pi.pardot.com)",
-            ))
+            .key(
+                ConfigKey::optional(PROVIDER_VERSION, "Pardot API version (only 4 is supported)")
+                    .typed(ValueType::Integer),
+            )
+            .key(
+                ConfigKey::optional(
+                    BASE_URL,
+                    "Pardot API base URL (default https://pi.pardot.com)",
+                )
+                .typed(ValueType::Url),
+            )
             .resource(resource("contacts", "/hubs/marketing/contacts"))
             .resource(resource("leads", "/hubs/marketing/leads"))
     }
@@ -330,7 +333,7 @@ mod tests {
         let secret: Vec<_> = info
             .config_keys
             .iter()
-            .filter(|k| k.secret)
+            .filter(|k| k.value_type == ValueType::Secret)
             .map(|k| k.key.as_str())
             .collect();
         assert_eq!(secret, vec![USER_PASSWORD, USER_KEY]);

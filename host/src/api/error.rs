@@ -48,6 +48,15 @@ pub enum ApiError {
     /// A connector failed while handling the request.
     #[error("{0}")]
     BadGateway(String),
+    /// Not ready yet (a connector still loading): retry after the given number of
+    /// seconds (sent as `Retry-After`).
+    #[error("{message}")]
+    Unavailable {
+        /// What is not ready.
+        message: String,
+        /// Whole seconds until a retry may find it ready, at least 1.
+        retry_after_secs: u64,
+    },
     /// Something failed inside the host.
     #[error("internal error: {0}")]
     Internal(String),
@@ -99,6 +108,7 @@ impl ApiError {
             ApiError::Quota(_) => StatusCode::BAD_REQUEST,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -107,6 +117,9 @@ impl ApiError {
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
             ApiError::TooManyRequests {
+                retry_after_secs, ..
+            }
+            | ApiError::Unavailable {
                 retry_after_secs, ..
             } => Some(*retry_after_secs),
             _ => None,

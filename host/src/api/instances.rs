@@ -14,17 +14,19 @@ use crate::instances::settings::{
     self, FieldError, MASK, event_settings, flatten, is_secret, is_shown_as_url, mask_url,
 };
 use crate::instances::{
-    LiveInstance, configuration_json, instance_json, origin, without_host_keys,
+    LiveInstance, configuration_json, instance_json, origin, typed, without_host_keys,
 };
 use runtime::types::{ConnectorError, ConnectorInfo};
 use runtime::{CallError, LoadedConnector};
 
 fn connector(app: &App, key: &str) -> Result<Arc<LoadedConnector>, ApiError> {
     app.registry.get(key).ok_or_else(|| {
-        ApiError::field(
-            "element.key",
-            format!("`element.key` names `{key}`, which is not a loaded connector; GET /elements lists those that are"),
-        )
+        super::elements::still_loading(&app.registry, key).unwrap_or_else(|| {
+            ApiError::field(
+                "element.key",
+                format!("`element.key` names `{key}`, which is not a loaded connector; GET /elements lists those that are"),
+            )
+        })
     })
 }
 
@@ -53,6 +55,9 @@ pub async fn validate(
     config: &[(String, String)],
 ) -> Result<(), ApiError> {
     let events = event_settings(connector.info(), config)?;
+    if connector.typed_config() {
+        typed::check_stored(connector.info(), config)?;
+    }
     refuse_literal_addresses(limits.egress, config)?;
     limits.quotas.check_config(config)?;
     if let Some(minutes) = events.refresh_interval_minutes {
@@ -156,6 +161,18 @@ pub fn config_field(body: &Map<String, Value>) -> Result<Vec<(String, String)>, 
     }
 }
 
+/// Checks the values of a `configuration` object as given (JSON values, before they are
+/// kept as strings) against the connector's declared types, for a typed connector.
+fn check_given(
+    connector: &LoadedConnector,
+    given: Option<&Map<String, Value>>,
+) -> Result<(), ApiError> {
+    match given {
+        Some(given) if connector.typed_config() => Ok(typed::check_given(connector.info(), given)?),
+        _ => Ok(()),
+    }
+}
+
 /// `POST /instances`.
 pub async fn create(app: &App, caller: &Caller, req: &Req) -> Answer {
     let Caller::Org(org_id) = *caller else {
@@ -170,6 +187,10 @@ pub async fn create(app: &App, caller: &Caller, req: &Req) -> Answer {
     };
     let connector = connector(app, &key)?;
     let config = config_field(&body)?;
+    check_given(
+        &connector,
+        body.get("configuration").and_then(Value::as_object),
+    )?;
     validate(&Limits::of(app), &connector, &config).await?;
     let provider_data = match body.get("providerData") {
         None | Some(Value::Null) => json!({}),
@@ -387,6 +408,10 @@ async fn apply(app: &App, current: &LiveInstance, mut update: InstanceUpdate) ->
 /// `PATCH /instances/{id}`: `name`, `tags`, `disabled` and a partial `configuration`.
 pub async fn patch(app: &App, current: &LiveInstance, req: &Req) -> Answer {
     let body = req.json_object()?;
+    check_given(
+        &*connector(app, &current.element_key)?,
+        body.get("configuration").and_then(Value::as_object),
+    )?;
     let update = InstanceUpdate {
         name: string_field(&body, "name")?,
         tags: tags_field(&body)?,
@@ -410,6 +435,10 @@ pub async fn patch_entry(app: &App, current: &LiveInstance, cid: &str, req: &Req
             ))
         })?;
     let body = req.json_object()?;
+    if let Some(given) = body.get("propertyValue") {
+        let given = Map::from_iter([(entry.key.clone(), given.clone())]);
+        check_given(&*connector(app, &current.element_key)?, Some(&given))?;
+    }
     let value = body
         .get("propertyValue")
         .and_then(settings::value_string)

@@ -76,7 +76,14 @@ pub async fn post(app: &App, req: &Req, key: &str, suffix: Option<&str>) -> Answ
         }
         Err(e) => {
             let (refusal, error) = match e {
-                IngestError::UnknownConnector(_) | IngestError::UnknownInstance(_) => {
+                // A connector still loading may provide the key: the vendor retries.
+                IngestError::UnknownConnector(_) => {
+                    match super::elements::still_loading(&app.registry, key) {
+                        Some(loading) => (Refusal::Error, loading),
+                        None => (Refusal::NotFound, ApiError::NotFound(e.to_string())),
+                    }
+                }
+                IngestError::UnknownInstance(_) => {
                     (Refusal::NotFound, ApiError::NotFound(e.to_string()))
                 }
                 IngestError::Unauthorized(m) => (

@@ -4,6 +4,7 @@
 mod live;
 pub mod origin;
 pub mod settings;
+pub mod typed;
 
 pub use live::{LiveInstance, Settings, without_host_keys};
 

@@ -119,7 +119,7 @@ pub fn secrets_to_give_again(
 mod tests {
     use super::*;
     use crate::instances::test_pairs;
-    use runtime::types::{ConfigKey, Modes};
+    use runtime::types::{ConfigKey, Modes, ValueType};
 
     fn info() -> ConnectorInfo {
         ConnectorInfo {
@@ -131,7 +131,7 @@ mod tests {
                 key: "api.key".into(),
                 description: String::new(),
                 required: true,
-                secret: true,
+                value_type: ValueType::Secret,
             }],
             poll_resources: vec![],
             instance_finder: None,

@@ -300,6 +300,13 @@ pub fn event_settings(
     config: &[(String, String)],
 ) -> Result<EventSettings, FieldError> {
     let enabled = boolean(config, ENABLED)?.unwrap_or(false);
+    let signature_key = config.iter().rev().find(|(k, _)| k == SIGNATURE_KEY);
+    if signature_key.is_some_and(|(_, v)| v.trim().is_empty()) {
+        return Err(FieldError::config(
+            SIGNATURE_KEY,
+            "must not be empty: an empty key would sign nothing; leave the key out to send unsigned notifications",
+        ));
+    }
     let vendor_type = match get(config, VENDOR_TYPE).map(|v| v.trim().to_ascii_lowercase()) {
         None if info.modes.contains(Modes::WEBHOOKS) => VendorType::Webhooks,
         None => VendorType::Polling,
@@ -378,7 +385,11 @@ pub fn is_secret(info: &ConnectorInfo, key: &str) -> bool {
     if key == SIGNATURE_KEY || key == BASIC_PASSWORD || key == CALLBACK_HEADERS {
         return true;
     }
-    if info.config_keys.iter().any(|k| k.key == key && k.secret) {
+    if info
+        .config_keys
+        .iter()
+        .any(|k| k.key == key && k.is_secret())
+    {
         return true;
     }
     let last = key.rsplit('.').next().unwrap_or(key).to_ascii_lowercase();
@@ -515,7 +526,7 @@ pub fn mask_url(url: &str) -> Cow<'_, str> {
 mod tests {
     use super::*;
     use crate::instances::test_pairs as cfg;
-    use runtime::types::ConfigKey;
+    use runtime::types::{ConfigKey, ValueType};
 
     fn info(modes: Modes) -> ConnectorInfo {
         ConnectorInfo {
@@ -526,7 +537,7 @@ mod tests {
             config_keys: vec![ConfigKey {
                 key: "shop.key".into(),
                 description: String::new(),
-                secret: true,
+                value_type: ValueType::Secret,
                 required: false,
             }],
             poll_resources: vec![],
@@ -559,6 +570,16 @@ mod tests {
             flatten(v.as_object().unwrap()),
             cfg(&[("a", "true"), ("b", "15"), ("c", "x"), ("d", r#"{"e":1}"#)])
         );
+    }
+
+    #[test]
+    fn an_empty_signature_key_is_refused() {
+        for blank in ["", "   "] {
+            let err = event_settings(&info(Modes::WEBHOOKS), &cfg(&[(SIGNATURE_KEY, blank)]))
+                .unwrap_err();
+            assert_eq!(err.field, format!("configuration.{SIGNATURE_KEY}"));
+        }
+        event_settings(&info(Modes::WEBHOOKS), &cfg(&[(SIGNATURE_KEY, "k")])).unwrap();
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! `{"version": 1}` or `{"version": 2}`, so a test can tell which build answered. A body
 //! `{"id": ..., "count": n}` becomes n such events, ids `{id}-0` … `{id}-{n-1}`. The id
 //! `$config-keys` is replaced by the configuration keys the connector was called with,
-//! joined by commas, so a test can see what reaches a connector. The id `$spin` makes the
+//! joined by commas, so a test can see what reaches a connector; the id `$headers` by the
+//! request's header names, lowercased and joined by commas. A request header
+//! `X-Echo-Event-Id` becomes the events' vendor event id. The id `$spin` makes the
 //! call loop until the host's CPU deadline stops it: a slow connector that imports only
 //! `logging`. Its `validate-config` and
 //! its `build-auth-request` (run for an OAuth2 code at creation) refuse any
@@ -67,9 +69,22 @@ impl Connector for Echo {
                 .collect();
             id = keys.join(",");
         }
+        if id == "$headers" {
+            let names: Vec<String> = req
+                .headers
+                .iter()
+                .map(|(k, _)| k.to_ascii_lowercase())
+                .collect();
+            id = names.join(",");
+        }
+        let event_id = req.header("x-echo-event-id").map(str::to_string);
         let event = |id: String| {
-            EventObject::new("things", id, EventType::Created)
-                .with_fields(&json!({ "version": VERSION }))
+            let event = EventObject::new("things", id, EventType::Created)
+                .with_fields(&json!({ "version": VERSION }));
+            match &event_id {
+                Some(e) => event.with_event_id(e.clone()),
+                None => event,
+            }
         };
         match json::i64_at(&body, "count") {
             Some(n) => Ok((0..n).map(|k| event(format!("{id}-{k}"))).collect()),
