@@ -1,14 +1,16 @@
 //! Python guests: componentize-py builds the Python example connector
-//! (`connectors/shopify-py`) and connectors made from `templates/python`, and writes the stub
-//! bindings their unit tests run against under plain CPython.
+//! (`connectors/shopify-py`) once per run, for the tests and the benches, and writes the stub
+//! bindings that Python unit tests run against under plain CPython.
 //!
 //! componentize-py is found at `$COMPONENTIZE_PY` (which `./dev.sh test` sets after installing
 //! the pinned version from PyPI), else where `dev.sh` installs it, else on `PATH`.
 
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
 
 /// The repository's root.
 pub fn root() -> PathBuf {
@@ -84,81 +86,51 @@ pub fn componentize(wit: &Path, python_path: &[&Path], module: &str, out: &Path)
 }
 
 /// The Shopify example (`connectors/shopify-py` with `guest-sdk/python`), built against the
-/// live contract. Built once per process, and kept under `target/python-guests/` by the hash
-/// of its inputs, so a run after no change reuses it.
-pub fn shopify_example() -> PathBuf {
+/// live contract: built at the first call of the run, and kept under
+/// `target/tools/componentize-py/built/` by the digest of its inputs, so a run whose sources
+/// did not change builds nothing.
+pub fn shopify_example() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let root = root();
-            let app = root.join("connectors/shopify-py");
-            let sdk = root.join("guest-sdk/python");
-            let wit = root.join("wit");
-            let inputs = [
-                app.join("app.py"),
-                sdk.join("connector_sdk.py"),
-                wit.join("connector.wit"),
-            ];
-            let out = cached("shopify-py", &inputs);
-            if !out.exists() {
-                let tmp = out.with_extension(format!("{}.tmp", std::process::id()));
-                componentize(&wit, &[&app, &sdk], "app", &tmp);
-                std::fs::rename(&tmp, &out).expect("move the built component");
-            }
-            out
-        })
-        .clone()
-}
-
-/// Where a component built from `inputs` is kept: the hash of their bytes and of
-/// componentize-py's path names it.
-fn cached(name: &str, inputs: &[PathBuf]) -> PathBuf {
-    let mut hasher = std::hash::DefaultHasher::new();
-    componentize_py().hash(&mut hasher);
-    for input in inputs {
-        std::fs::read(input)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", input.display()))
-            .hash(&mut hasher);
-    }
-    let dir = root().join("target/python-guests");
-    std::fs::create_dir_all(&dir).expect("create target/python-guests");
-    dir.join(format!("{name}-{:016x}.wasm", hasher.finish()))
-}
-
-/// Writes a connector skeleton made from `templates/python` to `dir`, as
-/// `connector-host connectors new KEY --lang python` does: the template's files with
-/// `{{name}}` (the element key) and `{{display_name}}` filled in, the helper module `connector_sdk.py` and the
-/// contract in `wit/`.
-pub fn new_from_template(dir: &Path, key: &str, display_name: &str) {
-    fn copy(from: &Path, to: &Path, key: &str, display_name: &str) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            let target = to.join(entry.file_name());
-            if entry.file_type().unwrap().is_dir() {
-                copy(&entry.path(), &target, key, display_name);
-            } else {
-                let text = std::fs::read_to_string(entry.path()).unwrap();
-                let text = text
-                    .replace("{{name}}", key)
-                    .replace("{{display_name}}", display_name);
-                std::fs::write(target, text).unwrap();
-            }
+    BUILT.get_or_init(|| {
+        let root = root();
+        let mut digest = Sha256::new();
+        for input in [
+            "connectors/shopify-py/app.py",
+            "guest-sdk/python/connector_sdk.py",
+            "wit/connector.wit",
+        ] {
+            digest.update(input.as_bytes());
+            digest.update(std::fs::read(root.join(input)).unwrap());
         }
-    }
-    let root = root();
-    copy(&root.join("templates/python"), dir, key, display_name);
-    std::fs::copy(
-        root.join("guest-sdk/python/connector_sdk.py"),
-        dir.join("connector_sdk.py"),
-    )
-    .unwrap();
-    std::fs::create_dir_all(dir.join("wit")).unwrap();
-    std::fs::copy(
-        root.join("wit/connector.wit"),
-        dir.join("wit/connector.wit"),
-    )
-    .unwrap();
+        digest.update(componentize_py().as_os_str().as_encoded_bytes());
+        let hex: String = digest.finalize()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let built = root.join("target/tools/componentize-py/built");
+        std::fs::create_dir_all(&built).unwrap();
+        let out = built.join(format!("shopify-{hex}.wasm"));
+        if !out.exists() {
+            let started = Instant::now();
+            let tmp = out.with_extension(format!("{}.tmp", std::process::id()));
+            componentize(
+                &root.join("wit"),
+                &[
+                    &root.join("connectors/shopify-py"),
+                    &root.join("guest-sdk/python"),
+                ],
+                "app",
+                &tmp,
+            );
+            std::fs::rename(&tmp, &out).unwrap();
+            eprintln!(
+                "python_connector: built {} in {:.1} s",
+                out.display(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        out
+    })
 }
 
 /// Runs the unit tests in `dir` (`python3 -m unittest discover -s dir`) with `path` on

@@ -69,7 +69,8 @@ __all__ = [
     # Forms and query strings.
     "form_encode", "escape", "with_query", "form_parse", "unescape",
     # Signatures.
-    "hmac_sha256", "hmac_sha256_base64", "verify_hmac_sha256_base64",
+    "hmac_sha256", "hmac_sha256_base64", "verify_hmac_sha256_base64", "hmac_sha256_hex",
+    "verify_hmac_sha256_hex",
     # Dates.
     "rfc3339_from_unix_seconds", "rfc3339_from_ms", "sql_datetime_from_ms",
     "iso_millis_from_ms", "rfc3339_utc",
@@ -615,6 +616,24 @@ def verify_hmac_sha256_base64(key, data, signature):
     try:
         given = base64.b64decode(signature.strip(), validate=True)
     except (binascii.Error, ValueError):
+        return False
+    return hmac.compare_digest(given, hmac_sha256(key, data))
+
+
+def hmac_sha256_hex(key, data):
+    """Lowercase hex of HMAC-SHA256 of `data` under `key`."""
+    return hmac_sha256(key, data).hex()
+
+
+def verify_hmac_sha256_hex(key, data, signature):
+    """True when `signature` (hex, either case) is the HMAC-SHA256 of `data` under `key`; the
+    comparison takes the same time wherever the bytes differ. Strip a vendor's prefix (such
+    as GitHub's `sha256=`) first."""
+    if signature is None:
+        return False
+    try:
+        given = bytes.fromhex(signature.strip())
+    except ValueError:
         return False
     return hmac.compare_digest(given, hmac_sha256(key, data))
 

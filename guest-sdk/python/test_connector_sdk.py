@@ -95,6 +95,15 @@ class Signatures(unittest.TestCase):
         self.assertFalse(sdk.verify_hmac_sha256_base64(b"k", b"{}", None))
         self.assertEqual(len(sdk.hmac_sha256(b"k", "text")), 32)
 
+    def test_hex_signatures(self):
+        body = b'{"message":{"eventId":"1"}}'
+        hexsig = sdk.hmac_sha256_hex("abcd1234efgh5678", body)
+        self.assertEqual(hexsig, "2bce6a993225bc490eafa4be5a238a8ffc9f10b4120bc96c443d1100b9fb7cb1")
+        self.assertTrue(sdk.verify_hmac_sha256_hex("abcd1234efgh5678", body, hexsig.upper()))
+        self.assertFalse(sdk.verify_hmac_sha256_hex("abcd1234efgh5678", b"{}", hexsig))
+        self.assertFalse(sdk.verify_hmac_sha256_hex("k", body, "sha256=" + hexsig))
+        self.assertFalse(sdk.verify_hmac_sha256_hex("k", body, None))
+
     def test_matches_the_ecwid_vector(self):
         signed = "1234567.80aece08-40e8-4145-8764-6c2f0d38678"
         self.assertEqual(

@@ -409,7 +409,7 @@ async fn main() -> anyhow::Result<()> {
             eprintln!(
                 "wrote connector `{name}` in {}; build it there with: {}",
                 dir.display(),
-                lang.build_command()
+                lang.build_command().replace("NAME", &name)
             );
             Ok(())
         }

@@ -30,7 +30,7 @@ impl Lang {
     pub fn build_command(self) -> &'static str {
         match self {
             Lang::Rust => "cargo build --release --target wasm32-unknown-unknown",
-            Lang::Python => "./build.sh",
+            Lang::Python => "componentize-py -d wit -w connector componentize app -o NAME.wasm",
             Lang::Js => "npm install && npm run build",
         }
     }
@@ -82,6 +82,16 @@ const RUST: &[File] = template!("rust":
     "fixtures/webhook.json",
 );
 
+const PYTHON: &[File] = template!("python":
+    ".gitignore", "README.md", "app.py", "test_app.py", "fixtures/webhook.json",
+);
+
+/// The Python helper module, copied beside a Python skeleton's `app.py`.
+const PY_SDK: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../guest-sdk/python/connector_sdk.py"
+));
+
 const JS: &[File] = template!("js":
     "package.json", "build.mjs", "main.js", "connector.js", "connector.test.js",
     "fixtures/webhook.json", "README.md", ".gitignore",
@@ -111,7 +121,10 @@ const TOOLCHAIN: &str = include_str!(concat!(
 fn files(lang: Lang) -> (&'static [File], Vec<(&'static str, &'static str)>) {
     match lang {
         Lang::Rust => (RUST, vec![("Cargo.lock", CARGO_LOCK)]),
-        Lang::Python => (&[], vec![("wit/connector.wit", WIT)]),
+        Lang::Python => (
+            PYTHON,
+            vec![("connector_sdk.py", PY_SDK), ("wit/connector.wit", WIT)],
+        ),
         // The build reads modules and the WIT file from the skeleton's own folder only.
         Lang::Js => (
             JS,
@@ -261,6 +274,13 @@ mod tests {
                 "/../templates/js/FILES"
             )),
             JS,
+        );
+        listed(
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../templates/python/FILES"
+            )),
+            PYTHON,
         );
     }
 

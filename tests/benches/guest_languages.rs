@@ -110,7 +110,37 @@ fn cases(rt: &tokio::runtime::Runtime, runtime: &std::sync::Arc<Runtime>) -> Vec
             gh_body,
         ),
     };
-    vec![rust, js]
+
+    // Python: the Shopify example, an `orders/create` webhook signed with
+    // X-Shopify-Hmac-Sha256 (base64).
+    let shop_secret = "shpss_client_secret";
+    let shop_body =
+        std::fs::read(root.join("connectors/shopify-py/fixtures/orders-create.json")).unwrap();
+    let shop_sig = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(hmac(shop_secret, &shop_body))
+    };
+    let py = Case {
+        name: "python (shopify-py)",
+        connector: load("shopify.wasm", tests::python::shopify_example()),
+        ctx: context(&[
+            ("shopify.shop.domain", "jsmith.myshopify.com"),
+            ("shopify.client.secret", shop_secret),
+        ]),
+        request: request(
+            vec![
+                ("x-shopify-topic", "orders/create".into()),
+                ("x-shopify-hmac-sha256", shop_sig),
+                ("x-shopify-shop-domain", "jsmith.myshopify.com".into()),
+                (
+                    "x-shopify-webhook-id",
+                    "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043".into(),
+                ),
+            ],
+            shop_body,
+        ),
+    };
+    vec![rust, js, py]
 }
 
 fn hex(bytes: &[u8]) -> String {

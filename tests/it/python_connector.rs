@@ -1,7 +1,8 @@
 //! Connectors written in Python: the helper module's and the Shopify example's unit tests
 //! under CPython, the example built with componentize-py and driven through a running host
-//! (signed webhook in, signed notification out), `connectors check` on it, and a connector
-//! made from the Python template that builds with its one command and passes the check.
+//! (signed webhook in, signed notification out, a retry recognized by Shopify's delivery
+//! id), `connectors check` on it, and a skeleton from `connectors new --lang python` that
+//! builds with its one command, passes its unit tests and the check.
 
 use std::path::Path;
 use std::process::Command;
@@ -71,13 +72,14 @@ fn the_python_helper_and_example_pass_their_unit_tests() {
 async fn a_shopify_webhook_through_the_python_connector_reaches_the_callback_signed() {
     let wasm = python::shopify_example();
     let host = TestHost::start(&[]);
-    std::fs::copy(&wasm, host.connectors.join("shopify-py.wasm")).unwrap();
+    std::fs::copy(wasm, host.connectors.join("shopify-py.wasm")).unwrap();
     let element = eventually(LOADED_WITHIN, "the Python connector loaded", || async {
         let answer = get(&host.url("/elements/shopify")).await;
         (answer.status == 200).then(|| answer.json())
     })
     .await;
     assert_eq!(element["hub"], "ecommerce");
+    assert_eq!(element["contractVersion"], "0.2.0", "{element}");
 
     // The host checks the keys the connector declares: the secret is required.
     let callback = Receiver::start().await;
@@ -174,15 +176,31 @@ async fn a_shopify_webhook_through_the_python_connector_reaches_the_callback_sig
         format!("sha256={}", hmac_b64(b"abcd1234efgh5678", &got.body))
     );
 
-    // A deletion carries only the id; its date is when Shopify triggered the webhook.
+    // Shopify's retry of the delivery: the same X-Shopify-Webhook-Id, here with other bytes
+    // (the payload read and written again), is recognized by the id and not notified again.
+    let again = serde_json::to_vec(&raw).unwrap();
+    assert_ne!(again, body);
+    let retried = post(shopify_headers("orders/create", &again, SECRET), again).await;
+    assert_eq!(retried.status, 200, "{}", retried.text());
+    assert_eq!(retried.json()["duplicate"], true, "{}", retried.text());
+
+    // A deletion (another delivery id) carries only the order's id; its date is when
+    // Shopify triggered the webhook.
     let deleted = br#"{"id":820982911946154508}"#.to_vec();
-    let answer = post(shopify_headers("orders/delete", &deleted, SECRET), deleted).await;
+    let mut headers = shopify_headers("orders/delete", &deleted, SECRET);
+    headers.retain(|(k, _)| k != "x-shopify-webhook-id");
+    headers.push(("x-shopify-webhook-id".into(), "1b7f9c2e-delete".into()));
+    let answer = post(headers, deleted).await;
     assert_eq!(answer.status, 200, "{}", answer.text());
-    let got = eventually(WITHIN, "the deletion", || async {
-        callback.delivered().get(1).cloned()
+    // Delivery keeps an instance's order: once the deletion has arrived, anything the
+    // refused or the repeated webhook had queued would have arrived before it.
+    let all = eventually(WITHIN, "the deletion", || async {
+        let all = callback.delivered();
+        (all.len() >= 2).then_some(all)
     })
     .await;
-    let event = &got.json()["message"]["events"][0];
+    assert_eq!(all.len(), 2, "one notification per accepted delivery");
+    let event = &all[1].json()["message"]["events"][0];
     assert_eq!(event["eventType"], "DELETED");
     assert_eq!(event["objectId"], "820982911946154508");
     assert_eq!(event["date"], "2023-03-29T18:00:27.877041Z");
@@ -219,7 +237,7 @@ fn connectors_check_accepts_the_python_example_and_refuses_a_bad_signature() {
     for (k, v) in shopify_headers("orders/create", &body, SECRET) {
         args.extend(["--header".into(), format!("{k}: {v}")]);
     }
-    let (ok, stdout, stderr) = check(&wasm, &args);
+    let (ok, stdout, stderr) = check(wasm, &args);
     assert!(ok, "{stderr}");
     let report: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["element"]["key"], "shopify");
@@ -233,39 +251,64 @@ fn connectors_check_accepts_the_python_example_and_refuses_a_bad_signature() {
     for (k, v) in signed_by_another {
         bad.extend(["--header".into(), format!("{k}: {v}")]);
     }
-    let (ok, _, stderr) = check(&wasm, &bad);
+    let (ok, _, stderr) = check(wasm, &bad);
     assert!(!ok);
     assert!(stderr.contains("unauthorized"), "{stderr}");
 }
 
 #[test]
-fn a_connector_from_the_python_template_builds_with_one_command_and_passes_the_check() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = dir.path().join("mything");
-    python::new_from_template(&app, "mything", "MyThing");
+fn a_python_skeleton_builds_with_its_one_command_passes_its_tests_and_checks() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("demo-py");
+    let out = Command::new(host_binary())
+        .args(["connectors", "new", "demo-py", "--lang", "python", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "connectors new: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    let command = "componentize-py -d wit -w connector componentize app -o demo-py.wasm";
+    assert!(said.contains(command), "{said}");
 
     // Its unit tests, against the stub bindings, as its README says.
-    let bindings = app.join("bindings");
-    python::bindings(&app.join("wit"), &bindings);
-    let report = python::unit_tests(&app, &[&bindings, &app]);
+    let bindings = dir.join("bindings");
+    python::bindings(&dir.join("wit"), &bindings);
+    let report = python::unit_tests(&dir, &[&bindings, &dir]);
     assert!(report.trim_end().ends_with("OK"), "{report}");
 
     // The one build command, run in its folder.
+    let mut words = command.split(' ');
+    words.next();
     python::run(
         Command::new(python::componentize_py())
-            .current_dir(&app)
-            .args(["-q", "-d", "wit", "-w", "connector", "componentize", "app"])
-            .args(["-o", "mything.wasm"]),
+            .current_dir(&dir)
+            .arg("-q")
+            .args(words),
     );
-    let fixture = app.join("fixtures/webhook.json");
+    let fixture = dir.join("fixtures/webhook.json");
+    let body = std::fs::read(&fixture).unwrap();
+    let signature = format!("X-Signature: {}", hmac_b64(b"s3cret", &body));
     let (ok, stdout, stderr) = check(
-        &app.join("mything.wasm"),
-        &["--webhook".into(), fixture.display().to_string()],
+        &dir.join("demo-py.wasm"),
+        &[
+            "--config".into(),
+            "demo-py.webhook.secret=s3cret".into(),
+            "--webhook".into(),
+            fixture.display().to_string(),
+            "--header".into(),
+            signature,
+        ],
     );
     assert!(ok, "{stderr}");
     let report: Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(report["element"]["key"], "mything");
-    assert_eq!(report["element"]["name"], "MyThing");
+    assert_eq!(report["element"]["key"], "demo-py");
+    assert_eq!(report["element"]["name"], "Demo Py");
+    assert_eq!(report["element"]["contractVersion"], "0.2.0");
+    assert_eq!(report["events"][0]["objectType"], "orders");
     assert_eq!(report["events"][0]["objectId"], "1001");
     assert_eq!(report["events"][0]["eventType"], "CREATED");
 }
