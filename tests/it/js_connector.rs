@@ -146,6 +146,24 @@ async fn a_signed_github_delivery_reaches_the_callback_once() {
         "tags": ["dev"],
         "name": "Hello-World issues"
     });
+    // The connector checks nothing itself (its `validate` is unset): the host's check of
+    // the declared keys refuses a required key left out, and a value of the wrong type.
+    let mut without = instance.clone();
+    without["configuration"]
+        .as_object_mut()
+        .unwrap()
+        .remove("github.repository");
+    let refused = host.call("POST", "/instances", Some(&without)).await;
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert_eq!(refused.json()["field"], "configuration.github.repository");
+    let mut wrong = instance.clone();
+    wrong["configuration"]["github.webhook.secret"] = json!(["not", "a", "string"]);
+    let refused = host.call("POST", "/instances", Some(&wrong)).await;
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert_eq!(
+        refused.json()["field"],
+        "configuration.github.webhook.secret"
+    );
     let created = create_instance(&host, &instance).await;
     let id = created["id"].as_i64().unwrap();
     assert_eq!(
