@@ -9,6 +9,9 @@
 //! a new connection. `RESTARTS` (5) restarts on the same directories are timed from the
 //! process start to `GET /elements/echo` answering with `fromCache: true`.
 //!
+//! `HEAVY=python` compiles the Python example (`connectors/shopify-py`, 19 MB, built with
+//! componentize-py) instead, `HEAVY=js` the JavaScript one (12 MB).
+//!
 //! Run: `cargo bench -p tests --bench background_load`.
 
 use std::time::{Duration, Instant};
@@ -46,11 +49,17 @@ impl Latencies {
     }
 }
 
-async fn heavy_loading(host: &TestHost) -> bool {
+/// The heavy component's file name in the connectors folder, and its element key.
+struct Heavy {
+    file: &'static str,
+    key: &'static str,
+}
+
+async fn heavy_loading(host: &TestHost, heavy: &Heavy) -> bool {
     let list = get(&host.url("/elements")).await.json();
     list["loading"]
         .as_array()
-        .is_some_and(|l| l.iter().any(|f| f["file"] == "echo-heavy.wasm"))
+        .is_some_and(|l| l.iter().any(|f| f["file"] == heavy.file))
 }
 
 /// One `GET /elements` and one webhook, timed.
@@ -67,8 +76,8 @@ async fn round(host: &TestHost, n: &mut u64, into: &mut Latencies) {
     assert_eq!(answer.status, 200, "{}", answer.text());
 }
 
-async fn echo(host: &TestHost) -> Option<Value> {
-    let a = get(&host.url("/elements/echo")).await;
+async fn loaded(host: &TestHost, heavy: &Heavy) -> Option<Value> {
+    let a = get(&host.url(&format!("/elements/{}", heavy.key))).await;
     (a.status == 200).then(|| a.json())
 }
 
@@ -81,12 +90,36 @@ fn main() {
     let connectors = dirs.path().join("connectors");
     std::fs::create_dir_all(&connectors).unwrap();
     std::fs::copy(tests::guest("ecwid"), connectors.join("ecwid.wasm")).unwrap();
-    let heavy = tests::heavy::heavy_echo(functions, ops);
+    let (heavy, bytes) = match std::env::var("HEAVY").as_deref() {
+        Ok("python") => (
+            Heavy {
+                file: "shopify-heavy.wasm",
+                key: "shopify",
+            },
+            std::fs::read(tests::python::shopify_example()).unwrap(),
+        ),
+        Ok("js") => (
+            Heavy {
+                file: "github-heavy.wasm",
+                key: "github",
+            },
+            std::fs::read(tests::js::component()).unwrap(),
+        ),
+        _ => (
+            Heavy {
+                file: "echo-heavy.wasm",
+                key: "echo",
+            },
+            tests::heavy::heavy_echo(functions, ops),
+        ),
+    };
     println!(
-        "heavy component: {functions} functions x {ops} operations, {:.1} MB",
-        heavy.len() as f64 / 1e6
+        "heavy component: {} ({}), {:.1} MB",
+        heavy.file,
+        heavy.key,
+        bytes.len() as f64 / 1e6
     );
-    std::fs::write(connectors.join("echo-heavy.wasm"), heavy).unwrap();
+    std::fs::write(connectors.join(heavy.file), bytes).unwrap();
     let data = dirs.path().join("data");
     let args = ["--dedupe-window-ms", "0"];
 
@@ -108,13 +141,13 @@ fn main() {
 
         let mut n = 0;
         let mut during = Latencies::default();
-        while heavy_loading(&host).await {
+        while heavy_loading(&host, &heavy).await {
             round(&host, &mut n, &mut during).await;
         }
         let compiled = started.elapsed();
-        let loaded = echo(&host).await.expect("the heavy echo loaded");
-        assert_eq!(loaded["fromCache"], false);
-        println!("heavy echo compiled and loaded after {compiled:.2?}");
+        let first = loaded(&host, &heavy).await.expect("the heavy component loaded");
+        assert_eq!(first["fromCache"], false);
+        println!("heavy component compiled and loaded after {compiled:.2?}");
 
         let mut idle = Latencies::default();
         let rounds = during.elements.len().max(200);
@@ -129,13 +162,16 @@ fn main() {
         for _ in 0..restarts {
             let started = Instant::now();
             let host = TestHost::start_in_background(&connectors, &data, &args);
-            let echo = eventually(WITHIN, "the heavy echo from the cache", || echo(&host)).await;
+            let again = eventually(WITHIN, "the heavy component from the cache", || {
+                loaded(&host, &heavy)
+            })
+            .await;
             times.push(started.elapsed());
-            assert_eq!(echo["fromCache"], true, "{echo}");
+            assert_eq!(again["fromCache"], true, "{again}");
         }
         times.sort();
         println!(
-            "restart to the heavy echo served from the cache ({restarts} runs): min={:.2?} median={:.2?} max={:.2?}",
+            "restart to the heavy component served from the cache ({restarts} runs): min={:.2?} median={:.2?} max={:.2?}",
             times[0],
             percentile(&times, 0.5),
             times[times.len() - 1]
