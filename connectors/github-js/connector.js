@@ -9,7 +9,9 @@
 import {
   at,
   badRequest,
+  bytesOf,
   event,
+  hmacSha256Hex,
   log,
   optional,
   required,
@@ -121,3 +123,29 @@ export const github = {
     ];
   },
 };
+
+/// The warm-up sample (main.js runs it at build time, see `warmUp`): a small `issues`
+/// delivery signed with a made-up secret, through the same code as a real one.
+export async function sample() {
+  const secret = 'warm-up secret';
+  const body = JSON.stringify({
+    action: 'opened',
+    issue: { id: 1, number: 1, title: 'warm-up', created_at: '2019-05-15T15:20:18Z', updated_at: '2019-05-15T15:20:18Z' },
+    repository: { id: 1, full_name: 'octo-org/octo-repo' },
+  });
+  return {
+    ctx: { config: [[SECRET, secret], [REPOSITORY, 'octo-org/octo-repo']] },
+    request: {
+      method: 'POST',
+      path: '/events/github',
+      query: '',
+      headers: [
+        ['content-type', 'application/json'],
+        ['x-github-event', 'issues'],
+        ['x-github-delivery', '00000000-0000-0000-0000-000000000000'],
+        ['x-hub-signature-256', `sha256=${await hmacSha256Hex(secret, body)}`],
+      ],
+      body: bytesOf(body),
+    },
+  };
+}

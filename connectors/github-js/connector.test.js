@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
-import { bytesOf, defineConnector, hmacSha256Hex } from '../../guest-sdk/js/connector-sdk.js';
-import { REPOSITORY, SECRET, eventTypeOf, github } from './connector.js';
+import { bytesOf, defineConnector, hmacSha256Hex, warmUp } from '../../guest-sdk/js/connector-sdk.js';
+import { REPOSITORY, SECRET, eventTypeOf, github, sample } from './connector.js';
 
 const api = defineConnector(github);
 const ctx = { config: [[SECRET, 'It is a secret'], [REPOSITORY, 'Codertocat/Hello-World']] };
@@ -97,4 +97,9 @@ test('a signed but malformed delivery is a bad request', async () => {
   await assert.rejects(api.handleWebhook(ctx, await delivery('issues', '{"action":"opened"}')), (e) =>
     /issue is missing/.test(e.payload.val),
   );
+});
+
+test('the warm-up sample verifies and parses (main.js runs it at build time)', async () => {
+  const [e] = await warmUp(api, await sample());
+  assert.deepEqual([e.objectType, e.objectId, e.eventType], ['issues', '1', 'created']);
 });

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
-import { bytesOf, defineConnector, hmacSha256Base64 } from './connector-sdk.js';
-import { ACCOUNT, SECRET, connector } from './connector.js';
+import { bytesOf, defineConnector, hmacSha256Base64, warmUp } from './connector-sdk.js';
+import { ACCOUNT, SECRET, connector, sample } from './connector.js';
 
 const api = defineConnector(connector);
 const ctx = { config: [[SECRET, 's3cret'], [ACCOUNT, '7']] };
@@ -30,4 +30,9 @@ test('a signed webhook is an event', async () => {
 
 test('a wrongly signed webhook is unauthorized', async () => {
   await assert.rejects(api.handleWebhook(ctx, await request('guess')), (e) => e.payload.tag === 'unauthorized');
+});
+
+test('the warm-up sample verifies and parses (main.js runs it at build time)', async () => {
+  const [e] = await warmUp(api, await sample());
+  assert.deepEqual([e.objectType, e.objectId, e.eventType], ['orders', '1', 'created']);
 });
