@@ -22,10 +22,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy};
+use wasmtime::{Engine, InstanceAllocationStrategy};
 
-/// Wasmtime's pool settings, re-exported for [`Runtime::with_pool`].
-pub use wasmtime::{Enabled, PoolingAllocationConfig};
+/// Wasmtime's engine and pool settings, re-exported for [`Runtime::with_pool`] and
+/// [`Runtime::tuned`].
+pub use wasmtime::{Config, Enabled, PoolingAllocationConfig};
 
 pub use bindings::Contract;
 pub use cache::{CacheKey, sha256_hex};
@@ -59,6 +60,24 @@ impl Default for Limits {
             cpu_deadline: Duration::from_secs(1),
             call_timeout: Duration::from_secs(2),
             max_instances: 256,
+        }
+    }
+}
+
+/// Changes to the host's engine settings, applied to both pools after its own (see
+/// [`Runtime::tuned`]).
+pub struct Tuning {
+    /// Changes the pooling allocator's settings.
+    pub pool: Box<dyn Fn(&mut PoolingAllocationConfig)>,
+    /// Changes the engine's settings.
+    pub config: Box<dyn Fn(&mut Config)>,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            pool: Box::new(|_| {}),
+            config: Box::new(|_| {}),
         }
     }
 }
@@ -104,7 +123,7 @@ impl Pool {
         limits: &Limits,
         cache: Option<(&Path, &CacheKey)>,
         pagemap_scan: Enabled,
-        tune: &dyn Fn(&mut PoolingAllocationConfig),
+        tune: &Tuning,
     ) -> wasmtime::Result<Self> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(limits.max_instances)
@@ -131,7 +150,7 @@ impl Pool {
             // A batch would hold every freed slot (and its zero-length decommit) until the
             // batch is full, cycling calls through cold slots.
             .decommit_batch_size(1);
-        tune(&mut pool);
+        (tune.pool)(&mut pool);
         let mut config = Config::new();
         config
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
@@ -142,6 +161,7 @@ impl Pool {
             // reused; the SDK's arena keeps ordinary calls inside the initial memory.)
             .epoch_interruption(true)
             .wasm_component_model(true);
+        (tune.config)(&mut config);
         let engine = Engine::new(&config)?;
 
         let mut linker = Linker::new(&engine);
@@ -193,10 +213,27 @@ impl Runtime {
     pub fn with_pool(
         limits: Limits,
         cache: Option<(&Path, &CacheKey)>,
-        tune: impl Fn(&mut PoolingAllocationConfig),
+        tune: impl Fn(&mut PoolingAllocationConfig) + 'static,
     ) -> wasmtime::Result<Arc<Self>> {
-        let small = Pool::new(&limits, cache, Enabled::No, &tune)?;
-        let large = Pool::new(&limits, cache, Enabled::Auto, &tune)?;
+        Self::tuned(
+            limits,
+            cache,
+            Tuning {
+                pool: Box::new(tune),
+                ..Tuning::default()
+            },
+        )
+    }
+
+    /// [`Runtime::new`] with the engines' and the pools' configurations changed by `tuning`
+    /// after the host's own settings: for benchmarks that compare settings in one process.
+    pub fn tuned(
+        limits: Limits,
+        cache: Option<(&Path, &CacheKey)>,
+        tuning: Tuning,
+    ) -> wasmtime::Result<Arc<Self>> {
+        let small = Pool::new(&limits, cache, Enabled::No, &tuning)?;
+        let large = Pool::new(&limits, cache, Enabled::Auto, &tuning)?;
         let weak = [small.engine.weak(), large.engine.weak()];
         std::thread::Builder::new()
             .name("epoch-ticker".into())
