@@ -456,6 +456,35 @@ impl LoadedConnector {
         checked.map_err(|e| LoadError::Link(format!("the api functions do not type-check: {e:#}")))
     }
 
+    /// `validate_config` timed by phase, for benchmarks: the store's creation, the
+    /// instantiation, the call, and the store's drop (which returns the instance's memories
+    /// and tables to the pool and resets them).
+    #[doc(hidden)]
+    pub async fn validate_config_phases(
+        &self,
+        config: &[(String, String)],
+    ) -> Result<([std::time::Duration; 4], (u32, usize)), CallError> {
+        use std::time::Instant;
+        let _slot = self.runtime.slot().await;
+        let t0 = Instant::now();
+        let mut store = self.store();
+        let t1 = Instant::now();
+        let instance = self.instantiate(&mut store).await?;
+        let t2 = Instant::now();
+        // SAFETY: the signature checked by `check_signatures`.
+        let f = unsafe {
+            typed::<ValidateP<'_>, ConnResult<()>>(&instance, &mut store, &self.exports.validate_config)
+        }
+        .map_err(|e| self.classify(e, &store))?;
+        let answer = f.call_async(&mut store, (config,)).await;
+        self.answer(answer, &store)?;
+        let t3 = Instant::now();
+        let growths = store.data().memory_growths();
+        drop(store);
+        let t4 = Instant::now();
+        Ok(([t1 - t0, t2 - t1, t3 - t2, t4 - t3], growths))
+    }
+
     /// Checks an instance configuration.
     pub async fn validate_config(&self, config: &[(String, String)]) -> Result<(), CallError> {
         // SAFETY: the signature checked by `check_signatures`.

@@ -26,7 +26,7 @@ use wasmtime::{Engine, InstanceAllocationStrategy};
 
 /// Wasmtime's engine and pool settings, re-exported for [`Runtime::with_pool`] and
 /// [`Runtime::tuned`].
-pub use wasmtime::{Config, Enabled, PoolingAllocationConfig};
+pub use wasmtime::{Config, Enabled, PoolingAllocationConfig, ProfilingStrategy};
 
 pub use bindings::Contract;
 pub use cache::{CacheKey, sha256_hex};

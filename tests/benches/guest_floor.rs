@@ -90,6 +90,9 @@ fn variant(name: &str) -> Tuning {
                 .memory_guard_size(0)
                 .memory_reservation_for_growth(0);
         }),
+        "perfmap" => config(|c| {
+            c.profiler(runtime::ProfilingStrategy::PerfMap);
+        }),
         other => panic!("unknown variant {other}"),
     }
 }
@@ -252,6 +255,53 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    if mode == "phases" {
+        let runtime = runtime_of(&env("VARIANT", "host"));
+        let n = env_n("N", 300);
+        for lang in langs {
+            let case = case(lang);
+            let bytes = std::fs::read(&case.path).unwrap();
+            let c = rt.block_on(runtime.load(case.lang, &bytes)).unwrap();
+            let mut phases: [Vec<Duration>; 4] = Default::default();
+            let mut faults = 0;
+            for i in 0..n + 50 {
+                if i == 50 {
+                    faults = minor_faults();
+                }
+                let (p, growths) = rt
+                    .block_on(c.validate_config_phases(&case.ctx.config))
+                    .unwrap();
+                if i == 0 || i == n + 49 {
+                    println!(
+                        "{:<5} memory growths (instantiation's included): {} to {} bytes",
+                        case.lang, growths.0, growths.1
+                    );
+                }
+                if i >= 50 {
+                    for (v, d) in phases.iter_mut().zip(p) {
+                        v.push(d);
+                    }
+                }
+            }
+            println!(
+                "{:<5} {:.0} minor page faults per call",
+                case.lang,
+                (minor_faults() - faults) as f64 / n as f64
+            );
+            let names = ["store", "instantiate", "call", "drop (reset)"];
+            for (name, v) in names.iter().zip(&mut phases) {
+                v.sort();
+                println!(
+                    "{:<5} {name:<14} median {:>7.1} µs  p10 {:>7.1}  p90 {:>7.1}",
+                    case.lang,
+                    v[v.len() / 2].as_secs_f64() * 1e6,
+                    v[v.len() / 10].as_secs_f64() * 1e6,
+                    v[v.len() * 9 / 10].as_secs_f64() * 1e6
+                );
+            }
+        }
+        return;
+    }
     if mode == "loop" {
         let case = case(&env("LANG", "py"));
         let op = env("OP", "validate");
@@ -318,6 +368,16 @@ fn main() {
             }
         }
     }
+}
+
+/// The process's minor page faults so far (Linux).
+fn minor_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command's closing parenthesis: state is the 3rd, minflt the 10th.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(7))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Prints what a component is made of: its core modules (memories, data, tables,
