@@ -108,7 +108,10 @@ pub struct Runtime {
     large: Pool,
     limits: Limits,
     /// One permit per pool slot: calls beyond the pool wait for a slot instead of failing.
-    slots: tokio::sync::Semaphore,
+    /// (A spare instance, see [`Runtime::set_spare_instances`], holds one too.)
+    slots: Arc<tokio::sync::Semaphore>,
+    /// True when connectors of the `large` pool keep a spare instance.
+    spares: std::sync::atomic::AtomicBool,
 }
 
 /// One engine with its pooling allocator, the linker and the compile cache for it.
@@ -252,17 +255,41 @@ impl Runtime {
         Ok(Arc::new(Runtime {
             small,
             large,
-            slots: tokio::sync::Semaphore::new(limits.max_instances as usize),
+            slots: Arc::new(tokio::sync::Semaphore::new(limits.max_instances as usize)),
+            spares: std::sync::atomic::AtomicBool::new(false),
             limits,
         }))
     }
 
     /// Waits for a free instance slot; held for the length of one call.
-    pub(crate) async fn slot(&self) -> tokio::sync::SemaphorePermit<'_> {
+    pub(crate) async fn slot(&self) -> tokio::sync::OwnedSemaphorePermit {
         self.slots
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .expect("the slot semaphore is never closed")
+    }
+
+    /// A free instance slot if there is one now (for a spare instance, which must never
+    /// make a call wait).
+    pub(crate) fn try_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.slots.clone().try_acquire_owned().ok()
+    }
+
+    /// Off by default. When on, each connector of the `large` pool (memories over
+    /// 256 KiB at start: componentize-py and componentize-js builds) keeps one spare
+    /// instance, made in the background after each call, so that the next call skips the
+    /// instantiation; and the instance of a finished call is dropped (its pool slot reset)
+    /// in the background, after the answer. Every call still runs in an instance no call
+    /// ran in before: a spare is used once and discarded. The CPU work is the same; the
+    /// latency of a call that finds its spare ready is lower. A spare holds a pool slot
+    /// (and its memory) while it waits, and is made only when a slot is free.
+    pub fn set_spare_instances(&self, on: bool) {
+        self.spares.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn spare_instances(&self) -> bool {
+        self.spares.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The limits applied to every call.
@@ -308,7 +335,7 @@ impl Runtime {
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let connector =
-            LoadedConnector::new(self.clone(), origin, sha256, version, cached, pre).await?;
+            LoadedConnector::new(self.clone(), origin, sha256, version, cached, large, pre).await?;
         tracing::debug!(origin, key = %connector.info().key, cached, "connector loaded");
         Ok(Arc::new(connector))
     }

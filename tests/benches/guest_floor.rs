@@ -51,7 +51,7 @@ fn variant(name: &str) -> Tuning {
         ..Tuning::default()
     };
     match name {
-        "host" => Tuning::default(),
+        "host" | "spares" => Tuning::default(),
         "keep0" => pool(|p| {
             p.linear_memory_keep_resident(0);
         }),
@@ -63,6 +63,9 @@ fn variant(name: &str) -> Tuning {
         }),
         "tablekeep0" => pool(|p| {
             p.table_keep_resident(0);
+        }),
+        "tablekeep64k" => pool(|p| {
+            p.table_keep_resident(64 << 10);
         }),
         "tablekeep1m" => pool(|p| {
             p.table_keep_resident(1 << 20);
@@ -182,8 +185,9 @@ fn case(lang: &str) -> Case {
         }
         "py" => {
             let secret = "shpss_client_secret";
-            let body = std::fs::read(root.join("connectors/shopify-py/fixtures/orders-create.json"))
-                .unwrap();
+            let body =
+                std::fs::read(root.join("connectors/shopify-py/fixtures/orders-create.json"))
+                    .unwrap();
             let sig = {
                 use base64::Engine as _;
                 base64::engine::general_purpose::STANDARD.encode(hmac(secret, &body))
@@ -232,7 +236,9 @@ async fn call(c: &LoadedConnector, case: &Case, op: &str) {
 fn runtime_of(name: &str) -> Arc<Runtime> {
     let dir = tests::js::repo().join("target/guest-floor-cache");
     let key = CacheKey::new([7; 32]);
-    Runtime::tuned(Limits::default(), Some((&dir, &key)), variant(name)).unwrap()
+    let runtime = Runtime::tuned(Limits::default(), Some((&dir, &key)), variant(name)).unwrap();
+    runtime.set_spare_instances(name == "spares" || name.ends_with("+spares"));
+    runtime
 }
 
 fn main() {
@@ -323,6 +329,10 @@ fn main() {
         return;
     }
 
+    if mode == "spaced" {
+        spaced(&rt, &langs);
+        return;
+    }
     let variants = env("VARIANTS", "host,keep0");
     let variants: Vec<&str> = variants.split(',').collect();
     let rounds = env_n("ROUNDS", 15);
@@ -361,6 +371,64 @@ fn main() {
                 println!(
                     "{:<5} {op:<8} {name:<12} median {:>8.1} µs  range {:.1}–{:.1}",
                     case.lang,
+                    us(t[t.len() / 2]),
+                    us(t[0]),
+                    us(t[t.len() - 1])
+                );
+            }
+        }
+    }
+}
+
+/// The latency of calls made `GAP_MS` apart (2 ms; idle time in which a spare instance is
+/// made and a finished one reset), per variant (`VARIANTS`, default `host,spares`): each
+/// call timed alone; per round the median call; printed, the median and range of the
+/// rounds' medians.
+fn spaced(rt: &tokio::runtime::Runtime, langs: &[&str]) {
+    let variants = env("VARIANTS", "host,spares");
+    let variants: Vec<&str> = variants.split(',').collect();
+    let rounds = env_n("ROUNDS", 15);
+    let batch = env_n("BATCH", 40);
+    let gap = Duration::from_millis(env_n("GAP_MS", 2) as u64);
+    let runtimes: Vec<Arc<Runtime>> = variants.iter().map(|v| runtime_of(v)).collect();
+    for lang in langs {
+        let case = case(lang);
+        let bytes = std::fs::read(&case.path).unwrap();
+        let loaded: Vec<Arc<LoadedConnector>> = runtimes
+            .iter()
+            .map(|r| rt.block_on(r.load(case.lang, &bytes)).unwrap())
+            .collect();
+        for op in ["validate", "handle"] {
+            let run = |c: &LoadedConnector| {
+                rt.block_on(async {
+                    let mut t = Vec::with_capacity(batch);
+                    for _ in 0..batch {
+                        tokio::time::sleep(gap).await;
+                        let start = Instant::now();
+                        call(c, &case, op).await;
+                        t.push(start.elapsed());
+                    }
+                    t.sort();
+                    t[t.len() / 2]
+                })
+            };
+            for c in &loaded {
+                run(c);
+            }
+            let mut times: Vec<Vec<Duration>> = vec![Vec::new(); variants.len()];
+            for round in 0..rounds {
+                for k in 0..variants.len() {
+                    let i = (k + round) % variants.len();
+                    times[i].push(run(&loaded[i]));
+                }
+            }
+            for (name, t) in variants.iter().zip(&mut times) {
+                t.sort();
+                let us = |d: Duration| d.as_secs_f64() * 1e6;
+                println!(
+                    "{:<5} {op:<8} {name:<12} {}ms apart: median {:>8.1} µs  range {:.1}–{:.1}",
+                    case.lang,
+                    gap.as_millis(),
                     us(t[t.len() / 2]),
                     us(t[0]),
                     us(t[t.len() - 1])
