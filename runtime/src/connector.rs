@@ -58,16 +58,17 @@ struct Spares {
 }
 
 impl Spares {
-    /// Makes a spare instance unless one is ready or being made, or no pool slot is free
-    /// (a spare never makes a call wait for a slot). A spare that fails to instantiate is
-    /// dropped: the next call instantiates its own and reports the error.
+    /// Makes a spare instance unless one is ready or being made, or too few pool slots are
+    /// free (a spare never makes a call wait for a slot: `Runtime::spare_slot`). A spare
+    /// that fails to instantiate is dropped: the next call instantiates its own and
+    /// reports the error.
     async fn fill(self: Arc<Self>) {
         use std::sync::atomic::Ordering;
         if !self.runtime.spare_instances() || self.filling.swap(true, Ordering::AcqRel) {
             return;
         }
         let empty = self.ready.lock().expect("never poisoned").is_none();
-        if let Some(slot) = empty.then(|| self.runtime.try_slot()).flatten() {
+        if let Some(slot) = empty.then(|| self.runtime.spare_slot()).flatten() {
             let mut store = new_store(&self.runtime, self.pre.engine(), &self.key);
             if let Ok(instance) = self.pre.instantiate_async(&mut store).await {
                 *self.ready.lock().expect("never poisoned") = Some(Spare {

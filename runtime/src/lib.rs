@@ -270,9 +270,12 @@ impl Runtime {
             .expect("the slot semaphore is never closed")
     }
 
-    /// A free instance slot if there is one now (for a spare instance, which must never
-    /// make a call wait).
-    pub(crate) fn try_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    /// A free instance slot for a spare instance, if taking it leaves at least half of
+    /// the slots free: spares never take the slots calls wait for.
+    pub(crate) fn spare_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        if self.slots.available_permits() <= (self.limits.max_instances as usize).div_ceil(2) {
+            return None;
+        }
         self.slots.clone().try_acquire_owned().ok()
     }
 
@@ -283,7 +286,8 @@ impl Runtime {
     /// in the background, after the answer. Every call still runs in an instance no call
     /// ran in before: a spare is used once and discarded. The CPU work is the same; the
     /// latency of a call that finds its spare ready is lower. A spare holds a pool slot
-    /// (and its memory) while it waits, and is made only when a slot is free.
+    /// (and its memory) while it waits, and is made only while more than half of the
+    /// slots are free.
     pub fn set_spare_instances(&self, on: bool) {
         self.spares.store(on, std::sync::atomic::Ordering::Relaxed);
     }
