@@ -35,6 +35,63 @@ pub struct LoadedConnector {
     /// True when every import is synchronous, so instantiation needs no fiber.
     sync: bool,
     info: ConnectorInfo,
+    /// The spare instance of a connector of the `large` pool (see
+    /// [`Runtime::set_spare_instances`]); `None` for the `small` pool's.
+    spares: Option<Arc<Spares>>,
+}
+
+/// A fresh instance made ahead of a call, with the pool slot it holds.
+struct Spare {
+    slot: tokio::sync::OwnedSemaphorePermit,
+    store: Store<CallState>,
+    instance: Instance,
+}
+
+/// A connector's spare instance and what a background task needs to make the next one.
+struct Spares {
+    runtime: Arc<Runtime>,
+    pre: InstancePre<CallState>,
+    key: Arc<str>,
+    ready: std::sync::Mutex<Option<Spare>>,
+    /// True while a task makes a spare.
+    filling: std::sync::atomic::AtomicBool,
+}
+
+impl Spares {
+    /// Makes a spare instance unless one is ready or being made, or too few pool slots are
+    /// free (a spare never makes a call wait for a slot: `Runtime::spare_slot`). A spare
+    /// that fails to instantiate is dropped: the next call instantiates its own and
+    /// reports the error.
+    async fn fill(self: Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        if !self.runtime.spare_instances() || self.filling.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let empty = self.ready.lock().expect("never poisoned").is_none();
+        if let Some(slot) = empty.then(|| self.runtime.spare_slot()).flatten() {
+            let mut store = new_store(&self.runtime, self.pre.engine(), &self.key);
+            if let Ok(instance) = self.pre.instantiate_async(&mut store).await {
+                *self.ready.lock().expect("never poisoned") = Some(Spare {
+                    slot,
+                    store,
+                    instance,
+                });
+            }
+        }
+        self.filling.store(false, Ordering::Release);
+    }
+}
+
+/// A fresh store for one call, with the memory cap and the CPU deadline of its
+/// instantiation set.
+fn new_store(runtime: &Runtime, engine: &wasmtime::Engine, key: &Arc<str>) -> Store<CallState> {
+    let limits = runtime.limits();
+    let mut store = Store::new(engine, CallState::new(key.clone(), limits.memory_bytes));
+    store.limiter(|s| s.limiter());
+    let ticks = (limits.cpu_deadline.as_millis() / super::EPOCH_TICK.as_millis()).max(1) as u64;
+    store.set_epoch_deadline(ticks);
+    store.epoch_deadline_trap();
+    store
 }
 
 impl std::fmt::Debug for LoadedConnector {
@@ -146,6 +203,7 @@ impl LoadedConnector {
         sha256: String,
         version: String,
         cached: bool,
+        large: bool,
         pre: InstancePre<CallState>,
     ) -> Result<Self, LoadError> {
         let contract = Contract::of(&version).ok_or(LoadError::NotAConnector)?;
@@ -173,6 +231,7 @@ impl LoadedConnector {
             imports,
             sync,
             info: ConnectorInfo::unknown(),
+            spares: None,
         };
         connector.check_signatures().await?;
         let info = match contract {
@@ -201,6 +260,15 @@ impl LoadedConnector {
         }
         connector.key = Arc::from(info.key.as_str());
         connector.info = info;
+        if large {
+            connector.spares = Some(Arc::new(Spares {
+                runtime: connector.runtime.clone(),
+                pre: connector.pre.clone(),
+                key: connector.key.clone(),
+                ready: std::sync::Mutex::new(None),
+                filling: std::sync::atomic::AtomicBool::new(false),
+            }));
+        }
         Ok(connector)
     }
 
@@ -263,16 +331,51 @@ impl LoadedConnector {
     /// A fresh store for one call, with the memory cap and the CPU deadline of its
     /// instantiation set.
     fn store(&self) -> Store<CallState> {
-        let limits = self.runtime.limits();
-        let mut store = Store::new(
-            self.pre.component().engine(),
-            CallState::new(self.key.clone(), limits.memory_bytes),
-        );
-        store.limiter(|s| s.limiter());
-        let ticks = (limits.cpu_deadline.as_millis() / super::EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
-        store
+        new_store(&self.runtime, self.pre.component().engine(), &self.key)
+    }
+
+    /// A call's pool slot and store, and its instance when a spare was ready (then under a
+    /// CPU budget that counts from here: the spare's instantiation is not the call's).
+    async fn begin(
+        &self,
+    ) -> (
+        tokio::sync::OwnedSemaphorePermit,
+        Store<CallState>,
+        Option<Instance>,
+    ) {
+        if let Some(spares) = &self.spares {
+            let spare = spares.ready.lock().expect("never poisoned").take();
+            if let Some(Spare {
+                slot,
+                mut store,
+                instance,
+            }) = spare
+            {
+                store.set_epoch_deadline(1);
+                store.epoch_deadline_callback(super::deadline::cpu_budget(
+                    self.runtime.limits().cpu_deadline,
+                ));
+                return (slot, store, Some(instance));
+            }
+        }
+        (self.runtime.slot().await, self.store(), None)
+    }
+
+    /// Ends a call: with spare instances on, drops its store (which resets its pool slot)
+    /// and makes the next spare in the background, after the answer; otherwise drops the
+    /// store now.
+    fn end(&self, slot: tokio::sync::OwnedSemaphorePermit, store: Store<CallState>) {
+        match &self.spares {
+            Some(spares) if self.runtime.spare_instances() => {
+                let spares = spares.clone();
+                tokio::spawn(async move {
+                    drop(store);
+                    drop(slot);
+                    spares.fill().await;
+                });
+            }
+            _ => drop((store, slot)),
+        }
     }
 
     fn instantiate_error(&self, e: wasmtime::Error) -> CallError {
@@ -346,19 +449,24 @@ impl LoadedConnector {
         P: ComponentNamedList + Lower + Send + Sync,
         R: ComponentNamedList + Lift + Send + Sync + 'static,
     {
-        let _slot = self.runtime.slot().await;
-        let mut store = self.store();
+        let (slot, mut store, spare) = self.begin().await;
         let index = pick(&self.exports);
-        self.timed(async {
-            let instance = self.instantiate(&mut store).await?;
-            // SAFETY: the caller passes the signature checked at load.
-            let f = unsafe { typed::<P, R>(&instance, &mut store, index) }
-                .map_err(|e| self.classify(e, &store))?;
-            f.call_async(&mut store, params)
-                .await
-                .map_err(|e| self.classify(e, &store))
-        })
-        .await
+        let result = self
+            .timed(async {
+                let instance = match spare {
+                    Some(instance) => instance,
+                    None => self.instantiate(&mut store).await?,
+                };
+                // SAFETY: the caller passes the signature checked at load.
+                let f = unsafe { typed::<P, R>(&instance, &mut store, index) }
+                    .map_err(|e| self.classify(e, &store))?;
+                f.call_async(&mut store, params)
+                    .await
+                    .map_err(|e| self.classify(e, &store))
+            })
+            .await;
+        self.end(slot, store);
+        result
     }
 
     /// [`LoadedConnector::call`] for the functions that answer `result<T, connector-error>`.
@@ -456,6 +564,39 @@ impl LoadedConnector {
         checked.map_err(|e| LoadError::Link(format!("the api functions do not type-check: {e:#}")))
     }
 
+    /// `validate_config` timed by phase, for benchmarks: the store's creation, the
+    /// instantiation, the call, and the store's drop (which returns the instance's memories
+    /// and tables to the pool and resets them).
+    #[doc(hidden)]
+    pub async fn validate_config_phases(
+        &self,
+        config: &[(String, String)],
+    ) -> Result<([std::time::Duration; 4], (u32, usize)), CallError> {
+        use std::time::Instant;
+        let _slot = self.runtime.slot().await;
+        let t0 = Instant::now();
+        let mut store = self.store();
+        let t1 = Instant::now();
+        let instance = self.instantiate(&mut store).await?;
+        let t2 = Instant::now();
+        // SAFETY: the signature checked by `check_signatures`.
+        let f = unsafe {
+            typed::<ValidateP<'_>, ConnResult<()>>(
+                &instance,
+                &mut store,
+                &self.exports.validate_config,
+            )
+        }
+        .map_err(|e| self.classify(e, &store))?;
+        let answer = f.call_async(&mut store, (config,)).await;
+        self.answer(answer, &store)?;
+        let t3 = Instant::now();
+        let growths = store.data().memory_growths();
+        drop(store);
+        let t4 = Instant::now();
+        Ok(([t1 - t0, t2 - t1, t3 - t2, t4 - t3], growths))
+    }
+
     /// Checks an instance configuration.
     pub async fn validate_config(&self, config: &[(String, String)]) -> Result<(), CallError> {
         // SAFETY: the signature checked by `check_signatures`.
@@ -511,54 +652,59 @@ impl LoadedConnector {
         ctx: &Context,
         request: &WebhookRequest,
     ) -> Result<Result<Vec<EventObject>, CallError>, CallError> {
-        let _slot = self.runtime.slot().await;
-        let mut store = self.store();
+        let (slot, mut store, spare) = self.begin().await;
         let params: WebhookP<'_> = (ctx, request);
-        self.timed(async {
-            let instance = self.instantiate(&mut store).await?;
-            match &self.exports.webhook {
-                WebhookExports::Split { verify, parse } => {
-                    // SAFETY: the signatures checked at load for these indexes.
-                    let verify = unsafe {
-                        typed::<WebhookP<'_>, ConnResult<()>>(&instance, &mut store, verify)
-                    }
-                    .map_err(|e| self.classify(e, &store))?;
-                    // SAFETY: as above.
-                    let parse = unsafe {
-                        typed::<WebhookP<'_>, ConnResult<Vec<v0_1::EventObject>>>(
-                            &instance, &mut store, parse,
-                        )
-                    }
-                    .map_err(|e| self.classify(e, &store))?;
-                    let verified = verify.call_async(&mut store, params).await;
-                    self.answer(verified, &store)?;
-                    let parsed = parse.call_async(&mut store, params).await;
-                    Ok(self.answer(parsed, &store).map(super::from_v0_1::events))
-                }
-                WebhookExports::Handle(handle) => {
-                    // SAFETY: the signature checked at load for this index.
-                    let handle = unsafe {
-                        typed::<WebhookP<'_>, ConnResult<Vec<EventObject>>>(
-                            &instance, &mut store, handle,
-                        )
-                    }
-                    .map_err(|e| self.classify(e, &store))?;
-                    let handled = handle.call_async(&mut store, params).await;
-                    // The connector's own answers but `unauthorized` are the parse's; an
-                    // instance failure (a trap, the deadline) is the call's, as a failure
-                    // of 0.1's first call is.
-                    match self.answer(handled, &store) {
-                        Err(CallError::Connector(ConnectorError::Unauthorized(m))) => {
-                            Err(CallError::Connector(ConnectorError::Unauthorized(m)))
+        let result = self
+            .timed(async {
+                let instance = match spare {
+                    Some(instance) => instance,
+                    None => self.instantiate(&mut store).await?,
+                };
+                match &self.exports.webhook {
+                    WebhookExports::Split { verify, parse } => {
+                        // SAFETY: the signatures checked at load for these indexes.
+                        let verify = unsafe {
+                            typed::<WebhookP<'_>, ConnResult<()>>(&instance, &mut store, verify)
                         }
-                        Err(e @ CallError::Connector(_)) => Ok(Err(e)),
-                        Err(e) => Err(e),
-                        Ok(events) => Ok(Ok(events)),
+                        .map_err(|e| self.classify(e, &store))?;
+                        // SAFETY: as above.
+                        let parse = unsafe {
+                            typed::<WebhookP<'_>, ConnResult<Vec<v0_1::EventObject>>>(
+                                &instance, &mut store, parse,
+                            )
+                        }
+                        .map_err(|e| self.classify(e, &store))?;
+                        let verified = verify.call_async(&mut store, params).await;
+                        self.answer(verified, &store)?;
+                        let parsed = parse.call_async(&mut store, params).await;
+                        Ok(self.answer(parsed, &store).map(super::from_v0_1::events))
+                    }
+                    WebhookExports::Handle(handle) => {
+                        // SAFETY: the signature checked at load for this index.
+                        let handle = unsafe {
+                            typed::<WebhookP<'_>, ConnResult<Vec<EventObject>>>(
+                                &instance, &mut store, handle,
+                            )
+                        }
+                        .map_err(|e| self.classify(e, &store))?;
+                        let handled = handle.call_async(&mut store, params).await;
+                        // The connector's own answers but `unauthorized` are the parse's; an
+                        // instance failure (a trap, the deadline) is the call's, as a failure
+                        // of 0.1's first call is.
+                        match self.answer(handled, &store) {
+                            Err(CallError::Connector(ConnectorError::Unauthorized(m))) => {
+                                Err(CallError::Connector(ConnectorError::Unauthorized(m)))
+                            }
+                            Err(e @ CallError::Connector(_)) => Ok(Err(e)),
+                            Err(e) => Err(e),
+                            Ok(events) => Ok(Ok(events)),
+                        }
                     }
                 }
-            }
-        })
-        .await
+            })
+            .await;
+        self.end(slot, store);
+        result
     }
 
     /// A call's outcome as the connector's answer or the classified failure.

@@ -22,10 +22,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy};
+use wasmtime::{Engine, InstanceAllocationStrategy};
 
-/// Wasmtime's pool settings, re-exported for [`Runtime::with_pool`].
-pub use wasmtime::{Enabled, PoolingAllocationConfig};
+/// Wasmtime's engine and pool settings, re-exported for [`Runtime::with_pool`] and
+/// [`Runtime::tuned`].
+pub use wasmtime::{Config, Enabled, PoolingAllocationConfig, ProfilingStrategy};
 
 pub use bindings::Contract;
 pub use cache::{CacheKey, sha256_hex};
@@ -63,6 +64,24 @@ impl Default for Limits {
     }
 }
 
+/// Changes to the host's engine settings, applied to both pools after its own (see
+/// [`Runtime::tuned`]).
+pub struct Tuning {
+    /// Changes the pooling allocator's settings.
+    pub pool: Box<dyn Fn(&mut PoolingAllocationConfig)>,
+    /// Changes the engine's settings.
+    pub config: Box<dyn Fn(&mut Config)>,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            pool: Box::new(|_| {}),
+            config: Box::new(|_| {}),
+        }
+    }
+}
+
 /// Bytes of each linear memory kept resident between calls (see `Pool::new`).
 const KEEP_RESIDENT: usize = 2 << 20;
 
@@ -89,7 +108,10 @@ pub struct Runtime {
     large: Pool,
     limits: Limits,
     /// One permit per pool slot: calls beyond the pool wait for a slot instead of failing.
-    slots: tokio::sync::Semaphore,
+    /// (A spare instance, see [`Runtime::set_spare_instances`], holds one too.)
+    slots: Arc<tokio::sync::Semaphore>,
+    /// True when connectors of the `large` pool keep a spare instance.
+    spares: std::sync::atomic::AtomicBool,
 }
 
 /// One engine with its pooling allocator, the linker and the compile cache for it.
@@ -104,7 +126,7 @@ impl Pool {
         limits: &Limits,
         cache: Option<(&Path, &CacheKey)>,
         pagemap_scan: Enabled,
-        tune: &dyn Fn(&mut PoolingAllocationConfig),
+        tune: &Tuning,
     ) -> wasmtime::Result<Self> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(limits.max_instances)
@@ -131,7 +153,7 @@ impl Pool {
             // A batch would hold every freed slot (and its zero-length decommit) until the
             // batch is full, cycling calls through cold slots.
             .decommit_batch_size(1);
-        tune(&mut pool);
+        (tune.pool)(&mut pool);
         let mut config = Config::new();
         config
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
@@ -142,6 +164,7 @@ impl Pool {
             // reused; the SDK's arena keeps ordinary calls inside the initial memory.)
             .epoch_interruption(true)
             .wasm_component_model(true);
+        (tune.config)(&mut config);
         let engine = Engine::new(&config)?;
 
         let mut linker = Linker::new(&engine);
@@ -193,10 +216,27 @@ impl Runtime {
     pub fn with_pool(
         limits: Limits,
         cache: Option<(&Path, &CacheKey)>,
-        tune: impl Fn(&mut PoolingAllocationConfig),
+        tune: impl Fn(&mut PoolingAllocationConfig) + 'static,
     ) -> wasmtime::Result<Arc<Self>> {
-        let small = Pool::new(&limits, cache, Enabled::No, &tune)?;
-        let large = Pool::new(&limits, cache, Enabled::Auto, &tune)?;
+        Self::tuned(
+            limits,
+            cache,
+            Tuning {
+                pool: Box::new(tune),
+                ..Tuning::default()
+            },
+        )
+    }
+
+    /// [`Runtime::new`] with the engines' and the pools' configurations changed by `tuning`
+    /// after the host's own settings: for benchmarks that compare settings in one process.
+    pub fn tuned(
+        limits: Limits,
+        cache: Option<(&Path, &CacheKey)>,
+        tuning: Tuning,
+    ) -> wasmtime::Result<Arc<Self>> {
+        let small = Pool::new(&limits, cache, Enabled::No, &tuning)?;
+        let large = Pool::new(&limits, cache, Enabled::Auto, &tuning)?;
         let weak = [small.engine.weak(), large.engine.weak()];
         std::thread::Builder::new()
             .name("epoch-ticker".into())
@@ -215,17 +255,45 @@ impl Runtime {
         Ok(Arc::new(Runtime {
             small,
             large,
-            slots: tokio::sync::Semaphore::new(limits.max_instances as usize),
+            slots: Arc::new(tokio::sync::Semaphore::new(limits.max_instances as usize)),
+            spares: std::sync::atomic::AtomicBool::new(false),
             limits,
         }))
     }
 
     /// Waits for a free instance slot; held for the length of one call.
-    pub(crate) async fn slot(&self) -> tokio::sync::SemaphorePermit<'_> {
+    pub(crate) async fn slot(&self) -> tokio::sync::OwnedSemaphorePermit {
         self.slots
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .expect("the slot semaphore is never closed")
+    }
+
+    /// A free instance slot for a spare instance, if taking it leaves at least half of
+    /// the slots free: spares never take the slots calls wait for.
+    pub(crate) fn spare_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        if self.slots.available_permits() <= (self.limits.max_instances as usize).div_ceil(2) {
+            return None;
+        }
+        self.slots.clone().try_acquire_owned().ok()
+    }
+
+    /// Off by default. When on, each connector of the `large` pool (memories over
+    /// 256 KiB at start: componentize-py and componentize-js builds) keeps one spare
+    /// instance, made in the background after each call, so that the next call skips the
+    /// instantiation; and the instance of a finished call is dropped (its pool slot reset)
+    /// in the background, after the answer. Every call still runs in an instance no call
+    /// ran in before: a spare is used once and discarded. The CPU work is the same; the
+    /// latency of a call that finds its spare ready is lower. A spare holds a pool slot
+    /// (and its memory) while it waits, and is made only while more than half of the
+    /// slots are free.
+    pub fn set_spare_instances(&self, on: bool) {
+        self.spares.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn spare_instances(&self) -> bool {
+        self.spares.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The limits applied to every call.
@@ -271,7 +339,7 @@ impl Runtime {
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let connector =
-            LoadedConnector::new(self.clone(), origin, sha256, version, cached, pre).await?;
+            LoadedConnector::new(self.clone(), origin, sha256, version, cached, large, pre).await?;
         tracing::debug!(origin, key = %connector.info().key, cached, "connector loaded");
         Ok(Arc::new(connector))
     }

@@ -28,6 +28,8 @@ impl CallState {
             limiter: MemoryCap {
                 limit: memory_bytes,
                 hit: false,
+                growths: 0,
+                largest: 0,
             },
             key,
         }
@@ -42,12 +44,20 @@ impl CallState {
     pub(crate) fn memory_exceeded(&self) -> bool {
         self.limiter.hit
     }
+
+    /// The memory growths the call asked for: how many, and the largest size asked.
+    pub(crate) fn memory_growths(&self) -> (u32, usize) {
+        (self.limiter.growths, self.limiter.largest)
+    }
 }
 
 /// Caps linear memory growth and remembers that the cap was hit.
 pub(crate) struct MemoryCap {
     limit: usize,
     hit: bool,
+    /// Memory growths asked for (instantiation's included) and the largest size asked.
+    growths: u32,
+    largest: usize,
 }
 
 impl ResourceLimiter for MemoryCap {
@@ -57,6 +67,8 @@ impl ResourceLimiter for MemoryCap {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        self.growths += 1;
+        self.largest = self.largest.max(desired);
         if desired > self.limit {
             self.hit = true;
             wasmtime::bail!("memory limit of {} bytes exceeded", self.limit);

@@ -312,3 +312,54 @@ fn a_python_skeleton_builds_with_its_one_command_passes_its_tests_and_checks() {
     assert_eq!(report["events"][0]["objectId"], "1001");
     assert_eq!(report["events"][0]["eventType"], "CREATED");
 }
+
+/// With spare instances on (`Runtime::set_spare_instances`), a heavy connector's calls are
+/// served by spares made in the background, each used once: the answers are those of fresh
+/// instances (a verified webhook's events, then a refusal of a bad signature, then the
+/// events again), whether a spare was ready or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spare_instances_answer_python_calls_as_fresh_instances_do() {
+    use runtime::types::{Context, WebhookRequest};
+    let runtime = runtime::Runtime::new(runtime::Limits::default(), None).unwrap();
+    runtime.set_spare_instances(true);
+    let bytes = std::fs::read(python::shopify_example()).unwrap();
+    let shopify = runtime.load("shopify.wasm", &bytes).await.unwrap();
+    let ctx = Context {
+        config: vec![
+            ("shopify.shop.domain".into(), SHOP.into()),
+            ("shopify.client.secret".into(), SECRET.into()),
+        ],
+        credentials: None,
+    };
+    let body = order_fixture();
+    let request = |secret: &str| WebhookRequest {
+        method: "POST".into(),
+        path: "/elements/api-v2/events/shopify".into(),
+        query: String::new(),
+        headers: shopify_headers("orders/create", &body, secret),
+        body: body.clone(),
+    };
+    for (i, secret) in [SECRET, SECRET, "wrong", SECRET, SECRET].iter().enumerate() {
+        let answer = shopify
+            .verify_and_parse_webhook(&ctx, &request(secret))
+            .await;
+        if *secret == SECRET {
+            let events = answer.unwrap().unwrap();
+            assert_eq!(events.len(), 1, "call {i}");
+        } else {
+            let e = answer.unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    runtime::CallError::Connector(runtime::types::ConnectorError::Unauthorized(_))
+                ),
+                "call {i}: {e:?}"
+            );
+        }
+        shopify.validate_config(&ctx.config).await.unwrap();
+        // Time for the background to make the next spare (some calls find none ready).
+        if i % 2 == 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
