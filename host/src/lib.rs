@@ -124,6 +124,9 @@ pub struct HostConfig {
     /// Serve only once every connector file present at start has loaded or failed;
     /// `false` serves at once, listing the files still compiling as loading.
     pub wait_for_connectors: bool,
+    /// Keep a spare fresh instance of each heavy connector (Python, JavaScript), made in
+    /// the background, so a call skips the instantiation (`Runtime::set_spare_instances`).
+    pub spare_instances: bool,
 }
 
 impl HostConfig {
@@ -147,6 +150,7 @@ impl HostConfig {
             dedupe_window: Some(ingest::DEFAULT_DEDUPE_WINDOW),
             cluster: cluster::ClusterConfig::default(),
             wait_for_connectors: false,
+            spare_instances: false,
         }
     }
 }
@@ -227,6 +231,7 @@ pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningH
     let cache_key = cache_key::load_or_create(&config.data_dir)?;
     let runtime = Runtime::new(config.limits.clone(), Some((&cache_dir, &cache_key)))
         .map_err(|e| StartError::Engine(format!("{e:#}")))?;
+    runtime.set_spare_instances(config.spare_instances);
     let registry = Registry::new(runtime, &config.connectors_dir);
     // The files load in the background: the API answers (listing them as loading) while
     // a heavy component compiles.

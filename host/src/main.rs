@@ -118,6 +118,11 @@ enum Command {
         /// loading).
         #[arg(long)]
         wait_for_connectors: bool,
+        /// Keep one spare fresh instance of each heavy connector (Python, JavaScript) made
+        /// in the background, so a call skips the instantiation: lower latency when the
+        /// host has idle CPU, each call still in an instance no other call used.
+        #[arg(long)]
+        spare_instances: bool,
     },
     /// Organizations.
     Orgs {
@@ -265,9 +270,11 @@ async fn main() -> anyhow::Result<()> {
             lease_ms,
             resync_ms,
             wait_for_connectors,
+            spare_instances,
         } => {
             let mut config = host::HostConfig::new(connectors, data);
             config.wait_for_connectors = wait_for_connectors;
+            config.spare_instances = spare_instances;
             config.database_url = database_url;
             if let Some(list) = retry_delays_ms {
                 config.delivery.schedule = host::delivery::RetrySchedule::parse_millis(&list)

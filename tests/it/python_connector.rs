@@ -71,7 +71,9 @@ fn the_python_helper_and_example_pass_their_unit_tests() {
 #[tokio::test]
 async fn a_shopify_webhook_through_the_python_connector_reaches_the_callback_signed() {
     let wasm = python::shopify_example();
-    let host = TestHost::start(&[]);
+    // With a spare instance of the heavy connector ready for each call (each still used
+    // once): every answer below is the same as from a fresh instance made for the call.
+    let host = TestHost::start_with(&[], &["--spare-instances"]);
     std::fs::copy(wasm, host.connectors.join("shopify-py.wasm")).unwrap();
     let element = eventually(LOADED_WITHIN, "the Python connector loaded", || async {
         let answer = get(&host.url("/elements/shopify")).await;
