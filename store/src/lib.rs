@@ -263,6 +263,132 @@ pub struct Notification {
     pub delivered_ms: Option<Millis>,
 }
 
+/// A notification's status as the API shows it: its [`NotificationState`], with `Pending`
+/// split by whether the current delivery round has made an attempt yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NotificationStatus {
+    /// Pending, not tried yet in this round (`NEW`).
+    New,
+    /// Pending, tried and waiting for a retry (`DISPATCHED`).
+    Dispatched,
+    /// Delivered (`NOTIFIED`).
+    Notified,
+    /// Dead-lettered (`FAILED`).
+    Failed,
+    /// Dropped with its instance (`DROPPED`).
+    Dropped,
+}
+
+impl NotificationStatus {
+    /// Every status, in the order of a notification's life.
+    pub const ALL: [NotificationStatus; 5] = [
+        NotificationStatus::New,
+        NotificationStatus::Dispatched,
+        NotificationStatus::Notified,
+        NotificationStatus::Failed,
+        NotificationStatus::Dropped,
+    ];
+
+    /// The status of `n`.
+    pub fn of(n: &Notification) -> Self {
+        match n.state {
+            NotificationState::Pending if n.attempts == 0 => NotificationStatus::New,
+            NotificationState::Pending => NotificationStatus::Dispatched,
+            NotificationState::Delivered => NotificationStatus::Notified,
+            NotificationState::Dead => NotificationStatus::Failed,
+            NotificationState::Dropped => NotificationStatus::Dropped,
+        }
+    }
+
+    /// The name the API shows: `NEW`, `DISPATCHED`, `NOTIFIED`, `FAILED`, `DROPPED`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            NotificationStatus::New => "NEW",
+            NotificationStatus::Dispatched => "DISPATCHED",
+            NotificationStatus::Notified => "NOTIFIED",
+            NotificationStatus::Failed => "FAILED",
+            NotificationStatus::Dropped => "DROPPED",
+        }
+    }
+
+    /// The inverse of [`NotificationStatus::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        NotificationStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+    }
+
+    /// The SQL condition (on the `notifications` table's `state` and `attempts`) that
+    /// holds for the notifications of this status; the same text on both backends.
+    pub(crate) fn sql(&self) -> &'static str {
+        match self {
+            NotificationStatus::New => "(state = 'pending' AND attempts = 0)",
+            NotificationStatus::Dispatched => "(state = 'pending' AND attempts > 0)",
+            NotificationStatus::Notified => "state = 'delivered'",
+            NotificationStatus::Failed => "state = 'dead'",
+            NotificationStatus::Dropped => "state = 'dropped'",
+        }
+    }
+}
+
+/// Which notifications [`Store::find_notifications`] returns; the default passes every one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotificationFilter {
+    /// Only notifications of these statuses; empty: of any status.
+    pub statuses: Vec<NotificationStatus>,
+    /// Only those accepted at or after this time.
+    pub since: Option<Millis>,
+    /// Only those accepted before this time.
+    pub until: Option<Millis>,
+}
+
+impl NotificationFilter {
+    /// The SQL condition for [`NotificationFilter::statuses`] (`1 = 1` for any status):
+    /// fixed text, never a value given by a caller.
+    pub(crate) fn statuses_sql(&self) -> String {
+        if self.statuses.is_empty() {
+            return "1 = 1".into();
+        }
+        let each: Vec<&str> = self.statuses.iter().map(NotificationStatus::sql).collect();
+        format!("({})", each.join(" OR "))
+    }
+}
+
+/// What [`Store::redeliver_dead`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Redelivered {
+    /// The notifications given a new delivery round, as they are after it, oldest first.
+    pub notifications: Vec<Notification>,
+    /// True when dead-lettered notifications the call asked for remain (past its limit).
+    pub more: bool,
+}
+
+/// The delivery attempts of one minute (see [`Store::attempt_stats`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MinuteStats {
+    /// The minute's start (a multiple of 60 000).
+    pub minute_ms: Millis,
+    /// Attempts made in it.
+    pub attempts: u64,
+    /// Of those, the ones answered 2xx.
+    pub delivered: u64,
+    /// Their mean latency, in microseconds.
+    pub latency_us_avg: f64,
+    /// Their largest latency, in microseconds.
+    pub latency_us_max: i64,
+}
+
+/// What an instance's notifications come to (see [`Store::activity_of`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Activity {
+    /// When its newest notification was accepted.
+    pub last_created_ms: Option<Millis>,
+    /// Its pending notifications.
+    pub backlog: u64,
+    /// Its dead-lettered notifications.
+    pub dead: u64,
+}
+
 /// One delivery attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
@@ -496,6 +622,23 @@ pub trait Store: Send + Sync + 'static {
         instance_id: InstanceId,
         limit: u32,
         offset: u32,
+    ) -> Result<Vec<Notification>, StoreError> {
+        self.find_notifications(
+            &[instance_id],
+            &NotificationFilter::default(),
+            limit,
+            offset,
+        )
+        .await
+    }
+    /// The notifications of any of `instances` that pass `filter`, newest first (by
+    /// `seq`): at most `limit`, after skipping `offset`. The filter runs in the database.
+    async fn find_notifications(
+        &self,
+        instances: &[InstanceId],
+        filter: &NotificationFilter,
+        limit: u32,
+        offset: u32,
     ) -> Result<Vec<Notification>, StoreError>;
     /// One notification.
     async fn get_notification(
@@ -511,6 +654,32 @@ pub trait Store: Send + Sync + 'static {
         id: &NotificationId,
         now: Millis,
     ) -> Result<Option<Notification>, StoreError>;
+    /// Starts a new delivery round, as [`Store::redeliver`] does, for the dead-lettered
+    /// notifications of `instance_id` accepted at or after `since` (all of them with
+    /// `None`): at most `limit`, oldest first, in one transaction. Says whether more such
+    /// remain.
+    async fn redeliver_dead(
+        &self,
+        instance_id: InstanceId,
+        since: Option<Millis>,
+        limit: u32,
+        now: Millis,
+    ) -> Result<Redelivered, StoreError>;
+    /// The attempts to deliver notifications of `instance_id` made from `from` (inclusive)
+    /// to `until` (exclusive), counted per minute (UTC, from the epoch): only minutes that
+    /// have attempts, oldest first.
+    async fn attempt_stats(
+        &self,
+        instance_id: InstanceId,
+        from: Millis,
+        until: Millis,
+    ) -> Result<Vec<MinuteStats>, StoreError>;
+    /// The [`Activity`] of each of `instances` that has any notification (the others are
+    /// left out), in one read.
+    async fn activity_of(
+        &self,
+        instances: &[InstanceId],
+    ) -> Result<std::collections::HashMap<InstanceId, Activity>, StoreError>;
     /// Deletes notifications accepted before `before` that are no longer pending
     /// (delivered, dead-lettered or dropped) and have had no attempt or delivery since
     /// `before` (a late redelivery keeps one longer), with their attempts: at most `limit`,

@@ -356,7 +356,7 @@ async fn a_version_1_file_is_migrated_and_keeps_its_data() {
         (inst, polls, saved)
     };
 
-    assert_eq!(user_version(&path), 4);
+    assert_eq!(user_version(&path), 5);
 
     // Opening the migrated file again changes nothing.
     let store = SqliteStore::open(&path).unwrap();
@@ -381,7 +381,7 @@ async fn a_new_file_gets_the_current_schema_version() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.db");
     drop(SqliteStore::open(&path).unwrap());
-    assert_eq!(user_version(&path), 4);
+    assert_eq!(user_version(&path), 5);
     let conn = rusqlite::Connection::open(&path).unwrap();
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")

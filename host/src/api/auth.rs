@@ -89,3 +89,12 @@ pub fn instance(app: &App, caller: &Caller, id: &str) -> Result<Arc<LiveInstance
         Err(not_found())
     }
 }
+
+/// Every instance the caller may see, by id: an organization's all, an instance token's
+/// own.
+pub fn visible(app: &App, caller: &Caller) -> Vec<Arc<LiveInstance>> {
+    match caller {
+        Caller::Org(org) => app.instances.of_org(*org),
+        Caller::Instance { id, .. } => app.instances.get(*id).into_iter().collect(),
+    }
+}

@@ -3,7 +3,10 @@
 
 use hyper::StatusCode;
 use serde_json::{Value, json};
-use store::{Attempt, Instance, Notification, NotificationId, NotificationState};
+use store::{
+    Attempt, Instance, Notification, NotificationFilter, NotificationId, NotificationState,
+    NotificationStatus,
+};
 
 use super::error::ApiError;
 use super::{Answer, App, Req};
@@ -15,19 +18,13 @@ use crate::notify::rfc3339_ms;
 /// `DISPATCHED` (tried, retrying), `NOTIFIED` (delivered), `FAILED` (dead-lettered),
 /// `DROPPED` (its instance was deleted first).
 fn status(n: &Notification) -> &'static str {
-    match n.state {
-        NotificationState::Pending if n.attempts == 0 => "NEW",
-        NotificationState::Pending => "DISPATCHED",
-        NotificationState::Delivered => "NOTIFIED",
-        NotificationState::Dead => "FAILED",
-        NotificationState::Dropped => "DROPPED",
-    }
+    NotificationStatus::of(n).as_str()
 }
 
 /// A notification as the API shows it. `instance` is its instance as stored now: a pending
 /// notification's next attempt goes to the instance's current callback URL, so that is the
 /// URL shown for it; a finished one shows the URL it was accepted for.
-fn summary(instance: &Instance, n: &Notification) -> Value {
+pub(super) fn summary(instance: &Instance, n: &Notification) -> Value {
     let url = match n.state {
         NotificationState::Pending => instance
             .config_value(crate::instances::settings::CALLBACK_URL)
@@ -79,26 +76,46 @@ async fn notification(
         .ok_or_else(|| ApiError::NotFound(format!("instance {} has no event {id}", instance.id)))
 }
 
-/// `GET /instances/{id}/events?pageSize=&page=`: newest first.
+/// `GET /instances/{id}/events?status=&since=&until=&pageSize=&page=`: newest first;
+/// `status` a comma list of statuses, `since` (inclusive) and `until` (exclusive) RFC 3339
+/// timestamps on the acceptance time. The filter runs in the store.
 pub async fn list(app: &App, instance: &Instance, req: &Req) -> Answer {
-    let number = |name: &str, default: u32| -> Result<u32, ApiError> {
-        match req.query_param(name) {
-            None => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|_| ApiError::field(name, format!("`{name}` must be a whole number"))),
-        }
+    let (limit, offset) = req.page()?;
+    let filter = NotificationFilter {
+        statuses: statuses(req)?,
+        since: req.timestamp_param("since")?,
+        until: req.timestamp_param("until")?,
     };
-    let size = number("pageSize", 100)?.clamp(1, 1000);
-    let page = number("page", 1)?.max(1);
     let list = app
         .store
-        .list_notifications(instance.id, size, (page - 1).saturating_mul(size))
+        .find_notifications(&[instance.id], &filter, limit, offset)
         .await?;
     Ok((
         StatusCode::OK,
         Value::Array(list.iter().map(|n| summary(instance, n)).collect()),
     ))
+}
+
+/// The `status` query parameter: a comma list of `NEW`, `DISPATCHED`, `NOTIFIED`,
+/// `FAILED`, `DROPPED` (empty or absent: every status); a 400 naming it otherwise.
+fn statuses(req: &Req) -> Result<Vec<NotificationStatus>, ApiError> {
+    let Some(given) = req.query_param("status") else {
+        return Ok(Vec::new());
+    };
+    given
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            NotificationStatus::parse(&s.to_ascii_uppercase()).ok_or_else(|| {
+                let known: Vec<&str> = NotificationStatus::ALL.iter().map(|s| s.as_str()).collect();
+                ApiError::field(
+                    "status",
+                    format!("`status` names {s:?}; it takes {}", known.join(", ")),
+                )
+            })
+        })
+        .collect()
 }
 
 /// `GET /instances/{id}/events/{eventId}`: the notification, its body and `providerData`

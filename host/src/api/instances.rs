@@ -270,19 +270,21 @@ async fn exchange_code(
         })
 }
 
-/// `GET /instances`: the caller's instances.
-pub fn list(app: &App, caller: &Caller) -> Value {
-    let list: Vec<Value> = app
-        .instances
-        .of_org(caller.org_id())
+/// `GET /instances`: the caller's instances, each with its `activity` (read for all of
+/// them at once).
+pub async fn list(app: &App, caller: &Caller) -> Answer {
+    let visible = super::auth::visible(app, caller);
+    let ids: Vec<store::InstanceId> = visible.iter().map(|i| i.id).collect();
+    let activity = app.store.activity_of(&ids).await?;
+    let list: Vec<Value> = visible
         .iter()
-        .filter(|i| match caller {
-            Caller::Org(_) => true,
-            Caller::Instance { id, .. } => i.id == *id,
+        .map(|i| {
+            let mut v = show(app, i);
+            v["activity"] = super::activity::activity_json(activity.get(&i.id));
+            v
         })
-        .map(|i| show(app, i))
         .collect();
-    Value::Array(list)
+    Ok((StatusCode::OK, Value::Array(list)))
 }
 
 fn info_of(app: &App, i: &Instance) -> Option<Arc<LoadedConnector>> {
@@ -295,9 +297,12 @@ pub fn show(app: &App, i: &LiveInstance) -> Value {
     instance_json(i, c.as_ref().map(|c| c.info()), None)
 }
 
-/// `GET /instances/{id}` with the last poll of each resource, for polling instances.
+/// `GET /instances/{id}` with its `activity`, and the last poll of each resource for
+/// polling instances.
 pub async fn show_full(app: &App, i: &LiveInstance) -> Answer {
     let mut v = show(app, i);
+    let activity = app.store.activity_of(&[i.id]).await?;
+    v["activity"] = super::activity::activity_json(activity.get(&i.id));
     let states = app.store.poll_states(i.id).await?;
     if !states.is_empty() {
         v["polling"] = crate::polling::status_json(&states);

@@ -1,5 +1,6 @@
 //! The HTTP API under `/elements/api-v2`, served with hyper.
 
+mod activity;
 pub mod auth;
 mod connection;
 mod elements;
@@ -118,14 +119,51 @@ impl Req {
         }
     }
 
-    /// A query parameter.
-    pub fn query_param(&self, name: &str) -> Option<&str> {
-        self.query
-            .split('&')
-            .filter_map(|p| p.split_once('='))
-            .find(|(k, _)| *k == name)
+    /// A query parameter, percent-decoded (`%3A` is `:`; as in a form, `+` is a space).
+    pub fn query_param(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
+        form_urlencoded::parse(self.query.as_bytes())
+            .find(|(k, _)| k == name)
             .map(|(_, v)| v)
     }
+
+    /// A whole-number query parameter, `default` when absent; a 400 naming it otherwise.
+    pub fn number_param(&self, name: &str, default: u32) -> Result<u32, ApiError> {
+        match self.query_param(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| ApiError::field(name, format!("`{name}` must be a whole number"))),
+        }
+    }
+
+    /// `pageSize` (1 to 1000, default 100) and `page` (from 1) as a limit and an offset.
+    pub fn page(&self) -> Result<(u32, u32), ApiError> {
+        let size = self.number_param("pageSize", 100)?.clamp(1, 1000);
+        let page = self.number_param("page", 1)?.max(1);
+        Ok((size, (page - 1).saturating_mul(size)))
+    }
+
+    /// An RFC 3339 timestamp query parameter (`2024-01-01T00:00:00Z`), in milliseconds
+    /// since the epoch; a 400 naming it when it is not one.
+    pub fn timestamp_param(&self, name: &str) -> Result<Option<store::Millis>, ApiError> {
+        self.query_param(name)
+            .map(|v| parse_timestamp(name, &v))
+            .transpose()
+    }
+}
+
+/// `value`, an RFC 3339 timestamp, in milliseconds since the epoch; a 400 naming `field`
+/// when it is not one.
+pub fn parse_timestamp(field: &str, value: &str) -> Result<store::Millis, ApiError> {
+    value
+        .parse::<jiff::Timestamp>()
+        .map(|t| t.as_millisecond())
+        .map_err(|_| {
+            ApiError::field(
+                field,
+                format!("`{field}` must be an RFC 3339 timestamp such as 2024-01-01T00:00:00Z"),
+            )
+        })
 }
 
 /// Serves the API on `listener` until `shutdown` turns true.
@@ -314,9 +352,15 @@ enum Route {
     Deliveries,
     /// `/instances/{id}/events/{eid}/redeliver`
     Redeliver,
+    /// `/instances/{id}/dead-letters/redeliver`: every dead letter of the instance again.
+    RedeliverDeadLetters,
+    /// `/instances/{id}/stats`: deliveries per minute.
+    Stats,
     /// Any other path under `/instances/{id}`: the caller is authorized and the instance
     /// looked up before the 404.
     OtherInstance,
+    /// `/dead-letters`: dead letters across the caller's instances.
+    DeadLetters,
 }
 
 /// The API's routes, built once. Paths are matched as [`normalise`] gives them.
@@ -340,7 +384,13 @@ static ROUTER: LazyLock<matchit::Router<Route>> = LazyLock::new(|| {
         ("/instances/{id}/events/{eid}", Route::InstanceEvent),
         ("/instances/{id}/events/{eid}/deliveries", Route::Deliveries),
         ("/instances/{id}/events/{eid}/redeliver", Route::Redeliver),
+        (
+            "/instances/{id}/dead-letters/redeliver",
+            Route::RedeliverDeadLetters,
+        ),
+        ("/instances/{id}/stats", Route::Stats),
         ("/instances/{id}/{*rest}", Route::OtherInstance),
+        ("/dead-letters", Route::DeadLetters),
     ] {
         router
             .insert(path, route)
@@ -391,7 +441,13 @@ async fn route(app: &App, req: Req) -> Answer {
     if route == Route::Instances {
         return match *method {
             Method::POST => instances::create(app, &caller, &req).await,
-            Method::GET => ok(instances::list(app, &caller)),
+            Method::GET => instances::list(app, &caller).await,
+            _ => Err(no_method()),
+        };
+    }
+    if route == Route::DeadLetters {
+        return match *method {
+            Method::GET => activity::dead_letters(app, &caller, &req).await,
             _ => Err(no_method()),
         };
     }
@@ -411,6 +467,10 @@ async fn route(app: &App, req: Req) -> Answer {
         (Route::InstanceEvent, &Method::GET) => events::show(app, &instance, param("eid")).await,
         (Route::Deliveries, &Method::GET) => events::deliveries(app, &instance, param("eid")).await,
         (Route::Redeliver, &Method::POST) => events::redeliver(app, &instance, param("eid")).await,
+        (Route::RedeliverDeadLetters, &Method::POST) => {
+            activity::redeliver(app, &instance, &req).await
+        }
+        (Route::Stats, &Method::GET) => activity::stats(app, &instance, &req).await,
         _ => Err(no_method()),
     }
 }
@@ -515,6 +575,17 @@ mod tests {
             route_of("/instances/7/events/e1/redeliver"),
             Some(Route::Redeliver)
         );
+        assert_eq!(
+            at("/instances/7/dead-letters/redeliver"),
+            Some((Route::RedeliverDeadLetters, vec![("id".into(), "7".into())]))
+        );
+        assert_eq!(
+            at("/instances/7/stats"),
+            Some((Route::Stats, vec![("id".into(), "7".into())]))
+        );
+        assert_eq!(route_of("/dead-letters"), Some(Route::DeadLetters));
+        assert_eq!(route_of("//dead-letters/"), Some(Route::DeadLetters));
+        assert_eq!(route_of("/dead-letters/x"), None);
         // Anything else under an instance is still authorized and looked up before the 404.
         for rest in [
             "/instances/anything/unknown",
@@ -522,6 +593,9 @@ mod tests {
             "/instances/7/events/e1/other",
             "/instances/7/events/e1/deliveries/x",
             "/instances/7/Events",
+            "/instances/7/dead-letters",
+            "/instances/7/dead-letters/redeliver/x",
+            "/instances/7/stats/x",
         ] {
             assert_eq!(route_of(rest), Some(Route::OtherInstance), "{rest}");
         }

@@ -31,6 +31,7 @@
 //!   `Dropped` unless the attempt delivered it; on an unknown notification it fails with
 //!   [`StoreError::Database`] and stores nothing.
 
+mod activity;
 mod batch;
 mod instances;
 mod intake;
@@ -47,9 +48,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::{
-    Attempt, AttemptRecord, GroupCommits, Instance, InstanceId, InstanceUpdate, Millis,
-    NewInstance, NewNotification, Notification, NotificationId, NotificationState, Org, PollState,
-    SecretHashes, Store, StoreError, StoredCredentials, WebhookIntake, WebhookStored,
+    Activity, Attempt, AttemptRecord, GroupCommits, Instance, InstanceId, InstanceUpdate, Millis,
+    MinuteStats, NewInstance, NewNotification, Notification, NotificationFilter, NotificationId,
+    NotificationState, Org, PollState, Redelivered, SecretHashes, Store, StoreError,
+    StoredCredentials, WebhookIntake, WebhookStored,
 };
 use pool::{Pool, connect_one};
 use writer::Writer;
@@ -251,13 +253,14 @@ impl Store for PgStore {
         self.outbox_record_attempt(record).await
     }
 
-    async fn list_notifications(
+    async fn find_notifications(
         &self,
-        instance_id: InstanceId,
+        instances: &[InstanceId],
+        filter: &NotificationFilter,
         limit: u32,
         offset: u32,
     ) -> Result<Vec<Notification>, StoreError> {
-        self.outbox_list(instance_id, limit, offset).await
+        self.activity_find(instances, filter, limit, offset).await
     }
 
     async fn get_notification(
@@ -281,6 +284,36 @@ impl Store for PgStore {
             self.announce_pending([(n.instance_id, n.seq)]);
         }
         Ok(again)
+    }
+
+    async fn redeliver_dead(
+        &self,
+        instance_id: InstanceId,
+        since: Option<Millis>,
+        limit: u32,
+        now: Millis,
+    ) -> Result<Redelivered, StoreError> {
+        let again = self
+            .activity_redeliver_dead(instance_id, since, limit, now)
+            .await?;
+        self.announce_pending(again.notifications.iter().map(|n| (n.instance_id, n.seq)));
+        Ok(again)
+    }
+
+    async fn attempt_stats(
+        &self,
+        instance_id: InstanceId,
+        from: Millis,
+        until: Millis,
+    ) -> Result<Vec<MinuteStats>, StoreError> {
+        self.activity_attempt_stats(instance_id, from, until).await
+    }
+
+    async fn activity_of(
+        &self,
+        instances: &[InstanceId],
+    ) -> Result<std::collections::HashMap<InstanceId, Activity>, StoreError> {
+        PgStore::activity_of(self, instances).await
     }
 
     async fn prune(&self, before: Millis, limit: u32) -> Result<u64, StoreError> {

@@ -175,31 +175,6 @@ impl PgStore {
         }
     }
 
-    /// Implements [`Store::list_notifications`](crate::Store::list_notifications): newest
-    /// first.
-    pub(super) async fn outbox_list(
-        &self,
-        instance_id: InstanceId,
-        limit: u32,
-        offset: u32,
-    ) -> Result<Vec<Notification>, StoreError> {
-        let client = self.pool.get().await?;
-        let sql = format!(
-            "SELECT {NOTIFICATION_COLUMNS} FROM notifications
-             WHERE instance_id = $1 ORDER BY seq DESC LIMIT $2 OFFSET $3"
-        );
-        client
-            .query(
-                &sql,
-                &[&instance_id.0, &i64::from(limit), &i64::from(offset)],
-            )
-            .await
-            .map_err(pg)?
-            .iter()
-            .map(notification_from_row)
-            .collect()
-    }
-
     /// Implements [`Store::attempts`](crate::Store::attempts): oldest first.
     pub(super) async fn outbox_attempts(&self, id: &str) -> Result<Vec<Attempt>, StoreError> {
         let client = self.pool.get().await?;

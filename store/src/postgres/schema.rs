@@ -7,7 +7,7 @@ use super::pg;
 use crate::StoreError;
 
 /// The schema version this code writes (`schema_version.version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The key of the transaction-scoped advisory lock the migrations run under (an arbitrary
 /// constant: "ochost" in ASCII, so it is unlikely to clash with another program's lock).
@@ -15,7 +15,7 @@ const MIGRATION_LOCK: i64 = 0x6f63_686f_7374;
 
 /// The steps from an empty database to [`SCHEMA_VERSION`]: step `i` takes a database from
 /// version `i` to `i + 1`. Never edit a released step: add one.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [SCHEMA_V1];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [SCHEMA_V1, SCHEMA_V2];
 
 /// Version 1: everything SQLite's versions 1 to 4 have, in PostgreSQL types.
 ///
@@ -137,6 +137,12 @@ CREATE TABLE notification_bodies (
     body_id BIGINT NOT NULL,
     raw_at  BIGINT NOT NULL
 );
+";
+
+/// Version 2: attempts by time, for the per-minute statistics of an instance's deliveries
+/// (SQLite's version 5).
+const SCHEMA_V2: &str = "
+CREATE INDEX attempts_by_time ON attempts (at_ms);
 ";
 
 /// Creates the schema or migrates it to [`SCHEMA_VERSION`], in one transaction that holds

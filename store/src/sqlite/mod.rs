@@ -61,23 +61,26 @@
 //! # Schema versions
 //!
 //! `PRAGMA user_version` holds the schema version. Opening a file migrates it to the
-//! current version (4) in one transaction, step by step, keeping its data: version 1 has
+//! current version (5) in one transaction, step by step, keeping its data: version 1 has
 //! the organizations, instances and outbox; version 2 adds `poll_state` and
 //! `credentials`; version 3 adds `webhook_intake` (idempotent intake, with its digest
 //! index `webhook_intake_keys` and `webhook_intake_merged`, see `intake`), `webhook_bodies`
 //! (a body several notifications of a webhook carry, stored once) and
 //! `notification_bodies` (which notification carries which, and where); version 4 adds
-//! `credentials.origin`. A file with a newer version is refused.
+//! `credentials.origin`; version 5 adds `attempts_by_time`, the index of attempts by time
+//! (per-minute statistics). A file with a newer version is refused.
 //!
 //! # Code layout
 //!
 //! This module holds [`SqliteStore`] (opening, the read pool, the hand-off to the writer)
 //! and its [`Store`] implementation, whose methods call into one submodule per concern:
-//! `orgs`, `instances`, `outbox` (notifications and their attempts), `poll` (poll states)
-//! and `credentials`. `writer` is the writer thread and its group commit, `schema` the
-//! connection settings and the migrations, `rows` the mapping of stored rows to the
-//! crate's types.
+//! `orgs`, `instances`, `outbox` (notifications and their attempts), `activity` (what the
+//! console reads: filtered listings, dead letters redelivered in bulk, statistics), `poll`
+//! (poll states) and `credentials`. `writer` is the writer thread and its group commit,
+//! `schema` the connection settings and the migrations, `rows` the mapping of stored rows
+//! to the crate's types.
 
+mod activity;
 mod credentials;
 mod instances;
 mod intake;
@@ -98,9 +101,10 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use crate::{
-    Attempt, AttemptRecord, Instance, InstanceId, InstanceUpdate, Millis, NewInstance,
-    NewNotification, Notification, NotificationId, NotificationState, Org, PollState, SecretHashes,
-    Store, StoreError, StoredCredentials, WebhookIntake, WebhookStored,
+    Activity, Attempt, AttemptRecord, Instance, InstanceId, InstanceUpdate, Millis, MinuteStats,
+    NewInstance, NewNotification, Notification, NotificationFilter, NotificationId,
+    NotificationState, Org, PollState, Redelivered, SecretHashes, Store, StoreError,
+    StoredCredentials, WebhookIntake, WebhookStored,
 };
 use intake::IntakeTail;
 use schema::{configure, migrate};
@@ -333,13 +337,14 @@ impl Store for SqliteStore {
         self.outbox_record_attempts(records).await
     }
 
-    async fn list_notifications(
+    async fn find_notifications(
         &self,
-        instance_id: InstanceId,
+        instances: &[InstanceId],
+        filter: &NotificationFilter,
         limit: u32,
         offset: u32,
     ) -> Result<Vec<Notification>, StoreError> {
-        self.outbox_list(instance_id, limit, offset).await
+        self.activity_find(instances, filter, limit, offset).await
     }
 
     async fn get_notification(
@@ -359,6 +364,33 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> Result<Option<Notification>, StoreError> {
         self.outbox_redeliver(id.as_str(), now).await
+    }
+
+    async fn redeliver_dead(
+        &self,
+        instance_id: InstanceId,
+        since: Option<Millis>,
+        limit: u32,
+        now: Millis,
+    ) -> Result<Redelivered, StoreError> {
+        self.activity_redeliver_dead(instance_id, since, limit, now)
+            .await
+    }
+
+    async fn attempt_stats(
+        &self,
+        instance_id: InstanceId,
+        from: Millis,
+        until: Millis,
+    ) -> Result<Vec<MinuteStats>, StoreError> {
+        self.activity_attempt_stats(instance_id, from, until).await
+    }
+
+    async fn activity_of(
+        &self,
+        instances: &[InstanceId],
+    ) -> Result<std::collections::HashMap<InstanceId, Activity>, StoreError> {
+        SqliteStore::activity_of(self, instances).await
     }
 
     async fn prune(&self, before: Millis, limit: u32) -> Result<u64, StoreError> {

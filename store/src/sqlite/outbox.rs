@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// The notifications a query of [`NOTIFICATION_COLUMNS`] returns, checked.
-fn query_notifications<P: rusqlite::Params>(
+pub(super) fn query_notifications<P: rusqlite::Params>(
     conn: &Connection,
     sql: &str,
     params: P,
@@ -355,23 +355,6 @@ impl SqliteStore {
                     .collect()
             }
         }
-    }
-
-    /// Implements [`Store::list_notifications`](crate::Store::list_notifications).
-    pub(super) async fn outbox_list(
-        &self,
-        instance_id: InstanceId,
-        limit: u32,
-        offset: u32,
-    ) -> Result<Vec<Notification>, StoreError> {
-        self.read(move |conn| {
-            let sql = format!(
-                "SELECT {NOTIFICATION_COLUMNS} FROM notifications
-                 WHERE instance_id = ?1 ORDER BY seq DESC LIMIT ?2 OFFSET ?3"
-            );
-            query_notifications(conn, &sql, params![instance_id, limit, offset])
-        })
-        .await
     }
 
     /// Implements [`Store::get_notification`](crate::Store::get_notification).

@@ -17,12 +17,13 @@ const WRITER_CACHE_KIB: i64 = 16 * 1024;
 const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
 /// The schema version this code writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// The steps from an empty file to [`SCHEMA_VERSION`]: step `i` takes a file from version
 /// `i` to `i + 1`, in the transaction that reads and sets the version, so none runs twice.
 /// Never edit a released step: add one.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] =
+    [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
 
 /// Version 1: organizations, instances, the outbox and delivery attempts.
 const SCHEMA_V1: &str = "
@@ -170,6 +171,12 @@ CREATE TABLE IF NOT EXISTS notification_bodies (
 /// instance's vendor URLs), so they never go to another origin.
 const SCHEMA_V4: &str = "
 ALTER TABLE credentials ADD COLUMN origin TEXT;
+";
+
+/// Version 5: attempts by time, for the per-minute statistics of an instance's deliveries
+/// (`Store::attempt_stats` reads the attempts of a window and joins their notifications).
+const SCHEMA_V5: &str = "
+CREATE INDEX IF NOT EXISTS attempts_by_time ON attempts (at_ms);
 ";
 
 /// Sets the pragmas every connection needs.
