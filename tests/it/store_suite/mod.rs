@@ -8,6 +8,7 @@
 //! migrations, the pool, several hosts on one database) is tested in `sqlite_store.rs` and
 //! `pg_store.rs`, with the helpers of `fixtures`.
 
+mod activity;
 pub mod fixtures;
 mod scenarios;
 
@@ -172,4 +173,8 @@ on_both_backends![
     a_webhook_body_is_stored_once_and_every_notification_reads_back_whole,
     the_same_webhook_within_the_window_notifies_each_instance_once,
     prune_deletes_a_shared_body_and_its_intake_run_with_their_last_notification,
+    find_notifications_filters_by_status_time_and_instances,
+    redeliver_dead_starts_a_round_for_each_dead_letter_since_a_time_oldest_first,
+    attempt_stats_count_each_minute_of_one_instance,
+    activity_of_reads_each_instance_s_last_event_backlog_and_dead_letters,
 ];
