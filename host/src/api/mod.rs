@@ -495,6 +495,53 @@ mod tests {
         at(rest).map(|(r, _)| r)
     }
 
+    fn req(query: &str) -> Req {
+        Req {
+            method: Method::GET,
+            path: "/".into(),
+            query: query.into(),
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn query_parameters_are_percent_decoded() {
+        let r = req("since=2024-01-01T00%3A00%3A00Z&status=FAILED%2CNEW&x");
+        assert_eq!(
+            r.query_param("since").as_deref(),
+            Some("2024-01-01T00:00:00Z")
+        );
+        assert_eq!(r.query_param("status").as_deref(), Some("FAILED,NEW"));
+        assert_eq!(r.query_param("x").as_deref(), Some(""));
+        assert_eq!(r.query_param("y"), None);
+        assert_eq!(r.timestamp_param("since").unwrap(), Some(1_704_067_200_000));
+        assert_eq!(req("").timestamp_param("since").unwrap(), None);
+    }
+
+    #[test]
+    fn a_bad_timestamp_or_number_names_its_parameter() {
+        for bad in [
+            "tomorrow",
+            "2024-01-01",
+            "2024-01-01T00:00:00",
+            "1704067200000",
+        ] {
+            let e = req(&format!("until={bad}"))
+                .timestamp_param("until")
+                .unwrap_err();
+            assert_eq!(e.body()["field"], "until", "{bad}");
+        }
+        assert_eq!(
+            parse_timestamp("since", "2024-01-01T01:00:00.5+01:00").unwrap(),
+            1_704_067_200_500
+        );
+        let e = req("page=two").page().unwrap_err();
+        assert_eq!(e.body()["field"], "page");
+        assert_eq!(req("pageSize=5000&page=3").page().unwrap(), (1000, 2000));
+        assert_eq!(req("").page().unwrap(), (100, 0));
+    }
+
     #[test]
     fn empty_segments_are_ignored() {
         assert_eq!(normalise("//elements//"), "/elements");
