@@ -680,6 +680,9 @@ pub trait Store: Send + Sync + 'static {
         &self,
         instances: &[InstanceId],
     ) -> Result<std::collections::HashMap<InstanceId, Activity>, StoreError>;
+    /// The poll states of every one of `instances`, by instance and resource name, in one
+    /// read, each without its `seen` list (left empty): the polling health a listing shows.
+    async fn poll_health_of(&self, instances: &[InstanceId]) -> Result<Vec<PollState>, StoreError>;
     /// Deletes notifications accepted before `before` that are no longer pending
     /// (delivered, dead-lettered or dropped) and have had no attempt or delivery since
     /// `before` (a late redelivery keeps one longer), with their attempts: at most `limit`,

@@ -321,6 +321,9 @@ async fn the_seeds_infusionsoft_instance_notifies_created_then_updated_then_noth
     assert_eq!(status["outcome"], "ok", "{shown}");
     assert_eq!(status["lastEvents"], 0);
     assert!(status["lastSuccessDate"].as_str().is_some());
+    // The list shows the same, read for every instance at once.
+    let listed = host.call("GET", "/instances", None).await.json();
+    assert_eq!(listed[0]["polling"], shown["polling"], "{listed}");
     // Every Keap call carried the exchanged token.
     for r in standin.requests_to(&format!("{KEAP_BASE}/appointments")) {
         assert_eq!(r.header("authorization"), Some("Bearer at-1"));

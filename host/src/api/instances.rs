@@ -270,17 +270,25 @@ async fn exchange_code(
         })
 }
 
-/// `GET /instances`: the caller's instances, each with its `activity` (read for all of
-/// them at once).
+/// `GET /instances`: the caller's instances, each with its `activity`, and the last poll
+/// of each resource for polling instances (each read for all of them at once).
 pub async fn list(app: &App, caller: &Caller) -> Answer {
     let visible = super::auth::visible(app, caller);
     let ids: Vec<store::InstanceId> = visible.iter().map(|i| i.id).collect();
     let activity = app.store.activity_of(&ids).await?;
+    let mut polls: std::collections::HashMap<store::InstanceId, Vec<store::PollState>> =
+        std::collections::HashMap::new();
+    for state in app.store.poll_health_of(&ids).await? {
+        polls.entry(state.instance_id).or_default().push(state);
+    }
     let list: Vec<Value> = visible
         .iter()
         .map(|i| {
             let mut v = show(app, i);
             v["activity"] = super::activity::activity_json(activity.get(&i.id));
+            if let Some(states) = polls.get(&i.id) {
+                v["polling"] = crate::polling::status_json(states);
+            }
             v
         })
         .collect();

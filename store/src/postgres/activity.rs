@@ -4,10 +4,11 @@
 use std::collections::HashMap;
 
 use super::outbox::{NOTIFICATION_COLUMNS, notification_from_row};
+use super::poll::poll_state_from_row;
 use super::{PgStore, pg};
 use crate::{
-    Activity, InstanceId, Millis, MinuteStats, Notification, NotificationFilter, Redelivered,
-    StoreError,
+    Activity, InstanceId, Millis, MinuteStats, Notification, NotificationFilter, PollState,
+    Redelivered, StoreError,
 };
 
 /// A count read back as a `u64`.
@@ -182,5 +183,29 @@ impl PgStore {
             }
         }
         Ok(out)
+    }
+
+    /// Implements [`Store::poll_health_of`](crate::Store::poll_health_of): the seen lists
+    /// are not read.
+    pub(super) async fn activity_poll_health(
+        &self,
+        instances: &[InstanceId],
+    ) -> Result<Vec<PollState>, StoreError> {
+        if instances.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.pool.get().await?;
+        client
+            .query(
+                "SELECT instance_id, resource, last_success_ms, '[]', last_attempt_ms,
+                     last_error, failures, last_events, not_before_ms
+                 FROM poll_state WHERE instance_id = ANY($1) ORDER BY instance_id, resource",
+                &[&id_array(instances)],
+            )
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(poll_state_from_row)
+            .collect()
     }
 }

@@ -8,7 +8,7 @@ use super::{PgStore, pg};
 use crate::{InstanceId, NewNotification, PollState, StoreError, StoredCredentials};
 
 /// A `poll_state` row (all its columns, in table order), checked: the seen list parsed.
-fn poll_state_from_row(r: &Row) -> Result<PollState, StoreError> {
+pub(super) fn poll_state_from_row(r: &Row) -> Result<PollState, StoreError> {
     let instance_id = InstanceId(r.try_get(0).map_err(pg)?);
     let resource: String = r.try_get(1).map_err(pg)?;
     let seen: String = r.try_get(3).map_err(pg)?;

@@ -7,10 +7,10 @@ use rusqlite::{Connection, params};
 
 use super::SqliteStore;
 use super::outbox::query_notifications;
-use super::rows::{NOTIFICATION_COLUMNS, db};
+use super::rows::{NOTIFICATION_COLUMNS, RawPollState, db};
 use crate::{
-    Activity, InstanceId, Millis, MinuteStats, Notification, NotificationFilter, Redelivered,
-    StoreError,
+    Activity, InstanceId, Millis, MinuteStats, Notification, NotificationFilter, PollState,
+    Redelivered, StoreError,
 };
 
 /// The condition on `instance_id` for `ids` and the value to bind to `?1`: a plain
@@ -209,6 +209,33 @@ impl SqliteStore {
                     "pending" => entry.backlog = count(n)?,
                     _ => entry.dead = count(n)?,
                 }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Implements [`Store::poll_health_of`](crate::Store::poll_health_of): the seen lists
+    /// are not read.
+    pub(super) async fn activity_poll_health(
+        &self,
+        instances: &[InstanceId],
+    ) -> Result<Vec<PollState>, StoreError> {
+        if instances.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (which, ids) = instances_sql(instances);
+        let sql = format!(
+            "SELECT instance_id, resource, last_success_ms, '[]', last_attempt_ms,
+                 last_error, failures, last_events, not_before_ms
+             FROM poll_state WHERE {which} ORDER BY instance_id, resource"
+        );
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&sql).map_err(db)?;
+            let rows = stmt.query_map([ids], RawPollState::from_row).map_err(db)?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(row.map_err(db)?.check()?);
             }
             Ok(out)
         })

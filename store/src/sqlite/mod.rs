@@ -393,6 +393,10 @@ impl Store for SqliteStore {
         SqliteStore::activity_of(self, instances).await
     }
 
+    async fn poll_health_of(&self, instances: &[InstanceId]) -> Result<Vec<PollState>, StoreError> {
+        self.activity_poll_health(instances).await
+    }
+
     async fn prune(&self, before: Millis, limit: u32) -> Result<u64, StoreError> {
         self.outbox_prune(before, limit).await
     }

@@ -8,7 +8,7 @@ use store::{
 };
 
 use super::Subject;
-use super::fixtures::{attempt, ids, instances, nid, note, record, state_of};
+use super::fixtures::{attempt, ids, instances, nid, note, poll_state, record, state_of};
 
 /// Records one failed attempt that dead-letters each of `ids`.
 async fn dead_letter(s: &Subject, ids: &[&str]) {
@@ -267,7 +267,9 @@ pub async fn attempt_stats_count_each_minute_of_one_instance(s: Subject) {
     );
 }
 
-pub async fn activity_of_reads_each_instance_s_last_event_backlog_and_dead_letters(s: Subject) {
+pub async fn activity_of_reads_each_instance_s_last_event_backlog_and_dead_letters_and_poll_health(
+    s: Subject,
+) {
     let [i, j, k] = instances(&*s, ["i", "j", "k"]).await;
     s.enqueue(vec![
         note("n1", i.id, 10),
@@ -330,6 +332,24 @@ pub async fn activity_of_reads_each_instance_s_last_event_backlog_and_dead_lette
     );
     assert!(s.activity_of(&[k.id]).await.unwrap().is_empty());
     assert!(s.activity_of(&[]).await.unwrap().is_empty());
+    // Polling health: every resource of the instances asked for, without the seen lists.
+    for (inst, resource) in [(&j, "leads"), (&i, "contacts"), (&j, "contacts"), (&k, "x")] {
+        s.save_poll(poll_state(inst.id, resource, 500, 3), vec![])
+            .await
+            .unwrap();
+    }
+    let health = s.poll_health_of(&[i.id, j.id]).await.unwrap();
+    let mut expected = Vec::new();
+    for inst in [&i, &j] {
+        for mut state in s.poll_states(inst.id).await.unwrap() {
+            assert_eq!(state.seen.len(), 3);
+            state.seen.clear();
+            expected.push(state);
+        }
+    }
+    assert_eq!(health, expected);
+    assert_eq!(s.poll_health_of(&[k.id]).await.unwrap()[0].resource, "x");
+    assert!(s.poll_health_of(&[]).await.unwrap().is_empty());
     // A redelivered dead letter counts in the backlog.
     s.redeliver(&nid("o1"), 1_000).await.unwrap();
     let j_now = s.activity_of(&[j.id]).await.unwrap()[&j.id];

@@ -11,7 +11,7 @@ use store::{
 
 use super::Subject;
 pub use super::activity::{
-    activity_of_reads_each_instance_s_last_event_backlog_and_dead_letters,
+    activity_of_reads_each_instance_s_last_event_backlog_and_dead_letters_and_poll_health,
     attempt_stats_count_each_minute_of_one_instance,
     find_notifications_filters_by_status_time_and_instances,
     redeliver_dead_starts_a_round_for_each_dead_letter_since_a_time_oldest_first,
