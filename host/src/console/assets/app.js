@@ -35,7 +35,7 @@ function h(tag, attrs, ...children) {
   append(el, children);
   return el;
 }
-function append(el, children) {
+function append(el, ...children) {
   for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
