@@ -593,6 +593,13 @@ async fn the_console_creates_an_instance_shows_events_live_and_redelivers_a_dead
     find(&c, "sign-out").await.click().await.unwrap();
     find(&c, "sign-in-heading").await;
     wait_text(&c, "sign-in-message", "signed out").await;
+    for hidden in ["nav-instances", "sign-out"] {
+        let el = c.find(Locator::Css(&testid(hidden))).await.unwrap();
+        assert!(
+            !el.is_displayed().await.unwrap(),
+            "{hidden} shows signed out"
+        );
+    }
     shot(&c, "10-signed-out").await;
     let after = send(
         "GET",

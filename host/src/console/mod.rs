@@ -147,21 +147,21 @@ fn signed_out() -> ApiError {
 }
 
 /// A 403 unless the request carries the session's CSRF token.
-fn check_csrf(req: &Req, session: &Session) -> Result<(), Response<Full<Bytes>>> {
+fn csrf_refusal(req: &Req, session: &Session) -> Option<Response<Full<Bytes>>> {
     let sent = req
         .headers
         .get(CSRF_HEADER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if session::token_matches(sent, &session.csrf) {
-        return Ok(());
+        return None;
     }
     let message = if sent.is_empty() {
         "a change needs the X-CSRF-Token header (the token GET /console/session answers)"
     } else {
         "the X-CSRF-Token header does not match the session's token"
     };
-    Err(json(
+    Some(json(
         StatusCode::FORBIDDEN,
         &json!({"status": 403, "error": "Forbidden", "message": message, "field": "X-CSRF-Token"}),
     ))
@@ -179,7 +179,7 @@ async fn session_call(app: &App, req: &Req, secure: bool) -> Response<Full<Bytes
             let Some((id, s)) = session_of(app, req) else {
                 return with_cookie(error(&signed_out()), session::clear_cookie(secure));
             };
-            if let Err(refused) = check_csrf(req, &s) {
+            if let Some(refused) = csrf_refusal(req, &s) {
                 return refused;
             }
             app.console.remove(&id);
@@ -257,7 +257,7 @@ async fn api_call(app: &App, req: Req, rest: &str, secure: bool) -> Response<Ful
         return with_cookie(error(&signed_out()), session::clear_cookie(secure));
     };
     if !matches!(req.method, Method::GET | Method::HEAD)
-        && let Err(refused) = check_csrf(&req, &session)
+        && let Some(refused) = csrf_refusal(&req, &session)
     {
         return refused;
     }

@@ -332,7 +332,9 @@ function fieldFor(k, opts) {
     if (opts.value !== undefined) input.value = String(opts.value);
   }
   input.dataset.original = k.secret ? '' : (input.value || '');
-  const help = [k.description || '', k.type ? ` Type: ${k.type}.` : '', k.secret ? ' Secret: never shown again.' : '', k.required ? ' Required.' : ''].join('');
+  const desc = (k.description || '').trim();
+  const help = [desc && !/[.!?]$/.test(desc) ? `${desc}.` : desc, k.type ? `Type: ${k.type}.` : '',
+    k.secret ? 'Secret: never shown again.' : '', k.required ? 'Required.' : ''].filter(Boolean).join(' ');
   return h('div', { class: 'field' },
     h('label', { for: id }, k.key, k.required ? h('span', { class: 'muted' }, ' (required)') : null),
     h('p', { id: helpId, class: 'help' }, help.trim()),
