@@ -581,6 +581,11 @@ async fn the_console_creates_an_instance_shows_events_live_and_redelivers_a_dead
     wait_text(&c, "connector-hub-ecwid", "ecommerce").await;
     wait_text(&c, "connector-contract-ecwid", "0.2.0").await;
     wait_text(&c, "no-failures", "No file failed").await;
+    // A connector dropped into the directory, and a file that fails, appear without a reload.
+    std::fs::copy(tests::guest("echo"), host.connectors.join("echo.wasm")).unwrap();
+    std::fs::write(host.connectors.join("broken.wasm"), b"not wasm").unwrap();
+    find(&c, "connector-echo").await;
+    find(&c, "failure-broken.wasm").await;
     shot(&c, "08-connectors").await;
     find(&c, "nav-dead-letters").await.click().await.unwrap();
     find(&c, "dead-letters-heading").await;
