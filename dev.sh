@@ -7,7 +7,9 @@
 #                    its PostgreSQL tests start a private cluster (tests/pg.rs), installing
 #                    Debian's server package first if it is missing, unless TEST_DATABASE_URL
 #                    names a server to use instead; componentize-py, which builds the Python
-#                    connectors, is installed from PyPI under target/tools first
+#                    connectors, is installed from PyPI under target/tools first; the
+#                    console's browser test needs Debian's chromium and chromium-driver,
+#                    installed when missing
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -49,6 +51,28 @@ ensure_postgres() {
   "${sudo[@]}" apt-get update -qq
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+}
+
+# Headless Chromium and its WebDriver, which the console's browser test (tests/it/console.rs)
+# drives: Debian's chromium and chromium-driver, installed when either program is missing.
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ] && command -v chromedriver >/dev/null; then
+    return
+  fi
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null; then
+      sudo=(sudo)
+    else
+      echo "dev.sh test: the console's browser test needs /usr/bin/chromium and chromedriver," \
+        "and without root or sudo cannot apt-get install chromium chromium-driver" >&2
+      exit 1
+    fi
+  fi
+  echo "dev.sh test: installing Chromium and its WebDriver (Debian's chromium, chromium-driver)" >&2
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
 }
 
 # The JavaScript connector toolchain (componentize-js, pinned by guest-sdk/js/tools/
@@ -112,6 +136,7 @@ case "${1:-}" in
     shift
     ensure_targets
     ensure_postgres
+    ensure_chromium
     ensure_js_tools
     ensure_componentize_py
     # A one-shot run gains nothing from the incremental cache, which is gigabytes on disk.

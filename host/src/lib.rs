@@ -7,6 +7,7 @@ pub mod api;
 pub mod cache_key;
 pub mod check;
 pub mod cluster;
+pub mod console;
 pub mod delivery;
 pub mod egress;
 pub mod emit;
@@ -127,6 +128,8 @@ pub struct HostConfig {
     /// Keep a spare fresh instance of each heavy connector (Python, JavaScript), made in
     /// the background, so a call skips the instantiation (`Runtime::set_spare_instances`).
     pub spare_instances: bool,
+    /// The web console's sessions: idle expiry, cap, `Secure` cookie.
+    pub console: console::session::SessionConfig,
 }
 
 impl HostConfig {
@@ -151,6 +154,7 @@ impl HostConfig {
             cluster: cluster::ClusterConfig::default(),
             wait_for_connectors: false,
             spare_instances: false,
+            console: console::session::SessionConfig::default(),
         }
     }
 }
@@ -332,6 +336,7 @@ pub async fn start(config: HostConfig, listener: TcpListener) -> Result<RunningH
         egress: config.egress.clone(),
         quotas: config.quotas.clone(),
         changing: tokio::sync::Mutex::new(()),
+        console: console::session::Sessions::new(config.console.clone()),
     });
     let server = tokio::spawn(api::serve(listener, app, rx));
     tracing::info!(%addr, connectors = %config.connectors_dir.display(), "connector-host listening");

@@ -123,6 +123,10 @@ enum Command {
         /// host has idle CPU, each call still in an instance no other call used.
         #[arg(long)]
         spare_instances: bool,
+        /// Mark the web console's session cookie `Secure` on every answer: for a host
+        /// behind a TLS proxy (one that sends `X-Forwarded-Proto: https` gets it anyway).
+        #[arg(long)]
+        console_secure_cookie: bool,
     },
     /// Organizations.
     Orgs {
@@ -271,8 +275,10 @@ async fn main() -> anyhow::Result<()> {
             resync_ms,
             wait_for_connectors,
             spare_instances,
+            console_secure_cookie,
         } => {
             let mut config = host::HostConfig::new(connectors, data);
+            config.console.secure_cookie = console_secure_cookie;
             config.wait_for_connectors = wait_for_connectors;
             config.spare_instances = spare_instances;
             config.database_url = database_url;

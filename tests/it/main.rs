@@ -6,6 +6,7 @@ mod callback_url_secrets;
 mod cli;
 mod connections;
 mod connectors;
+mod console;
 mod console_api;
 mod contract_versions;
 mod delivery;

@@ -93,6 +93,8 @@ pub struct App {
     /// two requests at once cannot both pass the last free place (or each add to the same
     /// configuration within the limit).
     pub changing: tokio::sync::Mutex<()>,
+    /// The web console's sessions.
+    pub console: crate::console::session::Sessions,
 }
 
 /// A request with its body read.
@@ -244,13 +246,11 @@ async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
             .body(Full::new(Bytes::from(text)))
             .expect("static response parts are valid");
     }
+    if crate::console::serves(req.uri().path()) {
+        return crate::console::handle(app, req).await;
+    }
     let is_webhook = req.uri().path().starts_with(&format!("{PREFIX}/events/"));
-    let timeout = app.connections.body_timeout;
-    let read = match tokio::time::timeout(timeout, read(req, app.body_limit)).await {
-        Ok(read) => read,
-        Err(_) => Err(ApiError::BodyTimeout(timeout)),
-    };
-    let result = match read {
+    let result = match read_within(app, req).await {
         Ok(req) => route(app, req).await,
         Err(e) => {
             if is_webhook && matches!(e, ApiError::TooLarge(_)) {
@@ -262,22 +262,34 @@ async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
     };
     match result {
         Ok((status, body)) => json_response(status, &body),
-        Err(e) => {
-            let mut response = json_response(e.status(), &e.body());
-            if let Some(secs) = e.retry_after_secs() {
-                response
-                    .headers_mut()
-                    .insert(hyper::header::RETRY_AFTER, secs.into());
-            }
-            if matches!(e, ApiError::BodyTimeout(_)) {
-                // The rest of the body may still come: the connection is not reused.
-                response.headers_mut().insert(
-                    hyper::header::CONNECTION,
-                    hyper::header::HeaderValue::from_static("close"),
-                );
-            }
-            response
-        }
+        Err(e) => error_response(&e),
+    }
+}
+
+/// The answer of an error: its status and JSON, `Retry-After` when it has one.
+pub(crate) fn error_response(e: &ApiError) -> Response<Full<Bytes>> {
+    let mut response = json_response(e.status(), &e.body());
+    if let Some(secs) = e.retry_after_secs() {
+        response
+            .headers_mut()
+            .insert(hyper::header::RETRY_AFTER, secs.into());
+    }
+    if matches!(e, ApiError::BodyTimeout(_)) {
+        // The rest of the body may still come: the connection is not reused.
+        response.headers_mut().insert(
+            hyper::header::CONNECTION,
+            hyper::header::HeaderValue::from_static("close"),
+        );
+    }
+    response
+}
+
+/// Reads the request's body within the body time-out and the body limit.
+pub(crate) async fn read_within(app: &App, req: Request<Incoming>) -> Result<Req, ApiError> {
+    let timeout = app.connections.body_timeout;
+    match tokio::time::timeout(timeout, read(req, app.body_limit)).await {
+        Ok(read) => read,
+        Err(_) => Err(ApiError::BodyTimeout(timeout)),
     }
 }
 
@@ -314,7 +326,8 @@ async fn read(req: Request<Incoming>, limit: usize) -> Result<Req, ApiError> {
     })
 }
 
-fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
+/// A JSON answer.
+pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
@@ -410,7 +423,8 @@ fn normalise(rest: &str) -> String {
     out
 }
 
-async fn route(app: &App, req: Req) -> Answer {
+/// Runs the API route of `req.path` (under [`PREFIX`]); the console calls it too.
+pub(crate) async fn route(app: &App, req: Req) -> Answer {
     let path = req.path.as_str();
     let method = &req.method;
     let no_route = || ApiError::NotFound(format!("no route for {path}"));
