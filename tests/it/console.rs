@@ -1,7 +1,8 @@
 //! The web console at `/console`: its session and CSRF guard over plain HTTP, and the pages
 //! in a real headless Chromium driven through WebDriver (chromedriver on loopback):
 //! sign in, create an instance from the form (an error beside its field), watch events
-//! arrive live, open attempts, a failed delivery redelivered, sign out; and a pass with the
+//! arrive live, open attempts, a failed delivery redelivered, connectors dropped in live,
+//! dead letters redelivered in bulk, the chart of deliveries, sign out; and a pass with the
 //! keyboard only. Each page's screenshot goes to `target/console-screenshots/`.
 
 use std::net::TcpListener;
@@ -564,32 +565,63 @@ async fn the_console_creates_an_instance_shows_events_live_and_redelivers_a_dead
     wait_text(&c, "attempt-2-1", "200").await;
     shot(&c, "07-event-redelivered").await;
 
-    // The instance page: its status and the chart (or its absence) render.
-    c.goto(&host.root_url(&format!("/console#/instances/{id}")))
-        .await
-        .unwrap();
-    wait_text(&c, "instance-heading", "Console shop").await;
-    let chart = find(&c, "chart").await;
-    let deadline = Instant::now() + WAIT;
-    while chart.text().await.unwrap().contains("Loading") {
-        assert!(Instant::now() < deadline, "the chart never rendered");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-
-    // Connectors and dead letters render (or say they are not available).
+    // Connectors: a connector dropped into the directory, and a file that fails, appear
+    // without a reload.
     find(&c, "nav-connectors").await.click().await.unwrap();
     wait_text(&c, "connector-hub-ecwid", "ecommerce").await;
     wait_text(&c, "connector-contract-ecwid", "0.2.0").await;
     wait_text(&c, "no-failures", "No file failed").await;
-    // A connector dropped into the directory, and a file that fails, appear without a reload.
     std::fs::copy(tests::guest("echo"), host.connectors.join("echo.wasm")).unwrap();
     std::fs::write(host.connectors.join("broken.wasm"), b"not wasm").unwrap();
     find(&c, "connector-echo").await;
     find(&c, "failure-broken.wasm").await;
     shot(&c, "08-connectors").await;
+
+    // Dead letters across instances: a third notification fails, shows on the page, and the
+    // page's bulk redelivery of the instance sends it once the receiver is back.
+    receiver.set_status(500);
+    let order = ecwid_order("order.created", "C3", 1003).to_string();
+    let answer = webhook(&host, "ecwid", &[], order.as_bytes()).await;
+    assert_eq!(answer.status, 200);
+    let third = answer.json()["instances"][0]["notifications"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
     find(&c, "nav-dead-letters").await.click().await.unwrap();
     find(&c, "dead-letters-heading").await;
+    find(&c, &format!("dl-row-{third}")).await;
     shot(&c, "09-dead-letters").await;
+    receiver.set_status(200);
+    find(&c, "dl-instance")
+        .await
+        .select_by_value(&id.to_string())
+        .await
+        .unwrap();
+    find(&c, "dl-bulk").await.click().await.unwrap();
+    wait_text(&c, "dl-message", "1 redelivered").await;
+    eventually(WAIT, "the bulk-redelivered notification", || async {
+        receiver
+            .delivered()
+            .iter()
+            .any(|r| r.json()["message"]["eventId"] == json!(third))
+            .then_some(())
+    })
+    .await;
+    wait_text(&c, "dl-none", "No dead letter").await;
+
+    // The instance page's chart counts every attempt so far: C1 once, C2 three times
+    // failed and once redelivered, C3 three times failed and once redelivered.
+    c.goto(&host.root_url(&format!("/console#/instances/{id}")))
+        .await
+        .unwrap();
+    wait_text(&c, "instance-heading", "Console shop").await;
+    wait_text(&c, "chart-total", "9 attempts").await;
+    find(&c, "chart")
+        .await
+        .find(Locator::Css("svg rect"))
+        .await
+        .expect("the chart draws bars");
+    shot(&c, "11-chart").await;
 
     no_secret_in_the_page(&c, &auth).await;
     no_page_errors(&c).await;
