@@ -6,6 +6,8 @@ mod elements;
 pub mod error;
 mod events;
 pub mod instances;
+pub mod model;
+pub mod openapi;
 mod webhooks;
 
 use std::convert::Infallible;
@@ -317,31 +319,61 @@ enum Route {
     /// Any other path under `/instances/{id}`: the caller is authorized and the instance
     /// looked up before the 404.
     OtherInstance,
+    /// `/openapi.json`: the OpenAPI document.
+    OpenApi,
 }
+
+/// The API's routes: each path after [`PREFIX`] with [`ROUTER`]'s parameter names.
+const ROUTES: &[(&str, Route)] = &[
+    ("/openapi.json", Route::OpenApi),
+    ("/elements", Route::Elements),
+    ("/elements/{key}", Route::Element),
+    ("/events", Route::OtherEvents),
+    ("/events/{key}", Route::Webhook),
+    ("/events/{key}/{suffix}", Route::Webhook),
+    ("/events/{key}/{suffix}/{*rest}", Route::OtherEvents),
+    ("/instances", Route::Instances),
+    ("/instances/{id}", Route::Instance),
+    ("/instances/{id}/configuration", Route::Configuration),
+    (
+        "/instances/{id}/configuration/{cid}",
+        Route::ConfigurationEntry,
+    ),
+    ("/instances/{id}/events", Route::InstanceEvents),
+    ("/instances/{id}/events/{eid}", Route::InstanceEvent),
+    ("/instances/{id}/events/{eid}/deliveries", Route::Deliveries),
+    ("/instances/{id}/events/{eid}/redeliver", Route::Redeliver),
+    ("/instances/{id}/{*rest}", Route::OtherInstance),
+];
+
+/// Every operation [`route`] serves: its method and its path after [`PREFIX`], with
+/// [`ROUTER`]'s parameter names (`POST /instances/{id}/events/poll` is the event id `poll`
+/// to the router). The OpenAPI document lists exactly these (`openapi::tests`), and
+/// `tests::every_operation_is_routed` checks them against [`ROUTES`] both ways.
+pub const OPERATIONS: &[(&str, &str)] = &[
+    ("GET", "/openapi.json"),
+    ("GET", "/elements"),
+    ("GET", "/elements/{key}"),
+    ("POST", "/events/{key}"),
+    ("POST", "/events/{key}/{suffix}"),
+    ("POST", "/instances"),
+    ("GET", "/instances"),
+    ("GET", "/instances/{id}"),
+    ("PATCH", "/instances/{id}"),
+    ("DELETE", "/instances/{id}"),
+    ("GET", "/instances/{id}/configuration"),
+    ("PATCH", "/instances/{id}/configuration/{cid}"),
+    ("GET", "/instances/{id}/events"),
+    ("GET", "/instances/{id}/events/{eid}"),
+    ("GET", "/instances/{id}/events/{eid}/deliveries"),
+    ("POST", "/instances/{id}/events/{eid}/redeliver"),
+    ("POST", "/instances/{id}/events/poll"),
+];
 
 /// The API's routes, built once. Paths are matched as [`normalise`] gives them.
 static ROUTER: LazyLock<matchit::Router<Route>> = LazyLock::new(|| {
     let mut router = matchit::Router::new();
-    for (path, route) in [
-        ("/elements", Route::Elements),
-        ("/elements/{key}", Route::Element),
-        ("/events", Route::OtherEvents),
-        ("/events/{key}", Route::Webhook),
-        ("/events/{key}/{suffix}", Route::Webhook),
-        ("/events/{key}/{suffix}/{*rest}", Route::OtherEvents),
-        ("/instances", Route::Instances),
-        ("/instances/{id}", Route::Instance),
-        ("/instances/{id}/configuration", Route::Configuration),
-        (
-            "/instances/{id}/configuration/{cid}",
-            Route::ConfigurationEntry,
-        ),
-        ("/instances/{id}/events", Route::InstanceEvents),
-        ("/instances/{id}/events/{eid}", Route::InstanceEvent),
-        ("/instances/{id}/events/{eid}/deliveries", Route::Deliveries),
-        ("/instances/{id}/events/{eid}/redeliver", Route::Redeliver),
-        ("/instances/{id}/{*rest}", Route::OtherInstance),
-    ] {
+    for &(path, route) in ROUTES {
         router
             .insert(path, route)
             .expect("the API's routes do not conflict");
@@ -375,12 +407,16 @@ async fn route(app: &App, req: Req) -> Answer {
     let ok = |v| Ok((StatusCode::OK, v));
     let route = *found.value;
     match (route, method) {
+        (Route::OpenApi, &Method::GET) => return ok(openapi::document().clone()),
         (Route::Elements, &Method::GET) => return ok(elements::list(&app.registry)),
         (Route::Element, &Method::GET) => return ok(elements::get(&app.registry, param("key"))?),
         (Route::Webhook, &Method::POST) => {
             return webhooks::post(app, &req, param("key"), found.params.get("suffix")).await;
         }
-        (Route::Elements | Route::Element | Route::Webhook | Route::OtherEvents, _) => {
+        (
+            Route::OpenApi | Route::Elements | Route::Element | Route::Webhook | Route::OtherEvents,
+            _,
+        ) => {
             return Err(ApiError::MethodNotAllowed);
         }
         _ => {}
@@ -433,6 +469,52 @@ mod tests {
 
     fn route_of(rest: &str) -> Option<Route> {
         at(rest).map(|(r, _)| r)
+    }
+
+    #[test]
+    fn every_operation_is_routed_and_every_route_has_an_operation() {
+        let sample = |template: &str| {
+            template
+                .split('/')
+                .map(|s| match s {
+                    "{key}" => "k",
+                    "{suffix}" => "s",
+                    "{id}" => "7",
+                    "{cid}" => "3",
+                    "{eid}" => "e1",
+                    other => other,
+                })
+                .collect::<Vec<_>>()
+                .join("/")
+        };
+        let names = |template: &str| -> Vec<String> {
+            template
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+                .map(str::to_string)
+                .collect()
+        };
+        for (method, path) in OPERATIONS {
+            let (route, params) = at(&sample(path)).unwrap_or_else(|| panic!("{path}: no route"));
+            assert!(
+                !matches!(route, Route::OtherEvents | Route::OtherInstance),
+                "{method} {path}: a catch-all"
+            );
+            let got: Vec<String> = params.into_iter().map(|(k, _)| k).collect();
+            // `…/events/poll` is the event id `poll` to the router.
+            if !path.ends_with("/events/poll") {
+                assert_eq!(got, names(path), "{method} {path}");
+            }
+        }
+        for (path, route) in ROUTES {
+            if matches!(route, Route::OtherEvents | Route::OtherInstance) {
+                continue;
+            }
+            assert!(
+                OPERATIONS.iter().any(|(_, p)| p == path),
+                "{path} ({route:?}) has no operation in OPERATIONS (nor in the OpenAPI document)"
+            );
+        }
     }
 
     #[test]
