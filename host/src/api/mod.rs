@@ -190,21 +190,13 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: watch::Re
 
 async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
     if req.uri().path() == "/metrics" && req.method() == Method::GET {
-        let mut text = format!(
-            "{}# HELP polling_instances Instances with a running poll schedule.\n# TYPE polling_instances gauge\npolling_instances {}\n",
-            app.metrics.render(),
-            app.poller.scheduled()
-        );
-        if let Some(g) = app.store.group_commits() {
-            text.push_str(&crate::metrics::render_group_commits(g));
-        }
-        if let Some(n) = app.dispatcher.ownership().owned() {
-            text.push_str(&format!(
-                "# HELP cluster_owned_instances Instances this host holds the lease of.\n# TYPE cluster_owned_instances gauge\ncluster_owned_instances {n}\n"
-            ));
-        }
+        let text = app.metrics.render(crate::metrics::Snapshot {
+            polling_instances: app.poller.scheduled() as u64,
+            group_commits: app.store.group_commits(),
+            owned_instances: app.dispatcher.ownership().owned().map(|n| n as u64),
+        });
         return Response::builder()
-            .header("content-type", "text/plain; version=0.0.4")
+            .header("content-type", crate::metrics::CONTENT_TYPE)
             .body(Full::new(Bytes::from(text)))
             .expect("static response parts are valid");
     }

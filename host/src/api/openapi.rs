@@ -489,7 +489,7 @@ fn events_poll() {}
 #[utoipa::path(
     get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Webhooks, deliveries, queue depth, connector latency, polls, poll drift, group commits.",
-        body = String, content_type = "application/openmetrics-text")),
+        body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")),
 )]
 #[allow(
     dead_code,
