@@ -7,9 +7,9 @@
 #                    its PostgreSQL tests start a private cluster (tests/pg.rs), installing
 #                    Debian's server package first if it is missing, unless TEST_DATABASE_URL
 #                    names a server to use instead; componentize-py, which builds the Python
-#                    connectors, is installed from PyPI under target/tools first; the
-#                    console's browser test needs Debian's chromium and chromium-driver,
-#                    installed when missing
+#                    connectors, and schemathesis, which tests the OpenAPI document, are
+#                    installed from PyPI under target/tools first; the console's browser
+#                    test needs Debian's chromium and chromium-driver, installed when missing
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -111,6 +111,22 @@ ensure_componentize_py() {
   export COMPONENTIZE_PY="$PWD/$bin"
 }
 
+# schemathesis, which tests/it/openapi.rs runs against the host's OpenAPI document, at the
+# pinned version from PyPI, in a virtual environment under target/ (exported as SCHEMATHESIS).
+SCHEMATHESIS_VERSION=4.32.5
+ensure_schemathesis() {
+  local venv=target/tools/schemathesis
+  local bin="$venv/bin/schemathesis"
+  if [ ! -x "$bin" ] || [ "$("$bin" --version 2>/dev/null)" != "schemathesis, version $SCHEMATHESIS_VERSION" ]; then
+    echo "dev.sh: installing schemathesis $SCHEMATHESIS_VERSION from PyPI into $venv" >&2
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check \
+      "schemathesis==$SCHEMATHESIS_VERSION"
+  fi
+  export SCHEMATHESIS="$PWD/$bin"
+}
+
 build_connectors() {
   ensure_targets
   # Built without WASI: the host makes each a component that imports only `logging`.
@@ -139,6 +155,7 @@ case "${1:-}" in
     ensure_chromium
     ensure_js_tools
     ensure_componentize_py
+    ensure_schemathesis
     # A one-shot run gains nothing from the incremental cache, which is gigabytes on disk.
     export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
     cargo fmt --all --check

@@ -1,45 +1,35 @@
-//! Counters for `GET /metrics`, rendered in the Prometheus text format.
+//! Counters for `GET /metrics`, written in the OpenMetrics text format by the Prometheus
+//! project's client (`prometheus-client`): counters are registered without `_total`, which
+//! the encoder appends, as it ends each help text with a period.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// The content type of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
     0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0,
 ];
 
-/// A latency histogram with fixed buckets.
-#[derive(Default)]
-struct Histogram {
-    counts: [AtomicU64; BUCKETS.len()],
-    count: AtomicU64,
-    sum_ns: AtomicU64,
-}
+/// One label and its value.
+type Labels = Vec<(&'static str, &'static str)>;
 
-impl Histogram {
-    fn observe(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
-            self.counts[i].fetch_add(1, Relaxed);
-        }
-        self.count.fetch_add(1, Relaxed);
-        self.sum_ns.fetch_add(d.as_nanos() as u64, Relaxed);
+/// A counter family with every label value present from the start (at 0).
+fn family(label: &'static str, values: &[&'static str]) -> Family<Labels, Counter> {
+    let f = Family::<Labels, Counter>::default();
+    for v in values {
+        drop(f.get_or_create(&vec![(label, *v)]));
     }
-
-    fn render(&self, out: &mut String, name: &str) {
-        let _ = writeln!(out, "# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (b, c) in BUCKETS.iter().zip(&self.counts) {
-            cumulative += c.load(Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {cumulative}");
-        }
-        let count = self.count.load(Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let sum = self.sum_ns.load(Relaxed) as f64 / 1e9;
-        let _ = writeln!(out, "{name}_sum {sum}");
-        let _ = writeln!(out, "{name}_count {count}");
-    }
+    f
 }
 
 /// Why a webhook was refused, as a metric label.
@@ -81,218 +71,226 @@ impl Refusal {
     }
 }
 
+/// What the host knows only when asked: the gauges and counters of other parts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Snapshot {
+    /// Instances with a running poll schedule.
+    pub polling_instances: u64,
+    /// The store's group-commit counters, when it keeps them.
+    pub group_commits: Option<store::GroupCommits>,
+    /// Instances this host holds the lease of, on a shared store.
+    pub owned_instances: Option<u64>,
+}
+
 /// The host's counters.
-#[derive(Default)]
 pub struct Metrics {
-    webhooks_accepted: AtomicU64,
-    webhooks_dropped: AtomicU64,
-    webhooks_duplicate: AtomicU64,
-    webhooks_refused: [AtomicU64; 6],
-    notifications_stored: AtomicU64,
-    deliveries_ok: AtomicU64,
-    deliveries_failed: AtomicU64,
-    deliveries_dead: AtomicU64,
-    queue_depth: AtomicU64,
+    webhooks_accepted: Counter,
+    webhooks_dropped: Counter,
+    webhooks_duplicate: Counter,
+    webhooks_refused: Family<Labels, Counter>,
+    notifications_stored: Counter,
+    deliveries: Family<Labels, Counter>,
+    queue_depth: Gauge,
     connector_calls: Histogram,
-    polls_ok: AtomicU64,
-    polls_failed: AtomicU64,
+    polls: Family<Labels, Counter>,
     poll_drift: Histogram,
     poll_drift_max_ms: AtomicU64,
-    notifications_pruned: AtomicU64,
-    retention_passes: AtomicU64,
+    notifications_pruned: Counter,
+    retention_passes: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            webhooks_accepted: Counter::default(),
+            webhooks_dropped: Counter::default(),
+            webhooks_duplicate: Counter::default(),
+            webhooks_refused: family("reason", &Refusal::ALL.map(Refusal::label)),
+            notifications_stored: Counter::default(),
+            deliveries: family("outcome", &["delivered", "failed", "dead"]),
+            queue_depth: Gauge::default(),
+            connector_calls: Histogram::new(BUCKETS),
+            polls: family("outcome", &["ok", "error"]),
+            poll_drift: Histogram::new(BUCKETS),
+            poll_drift_max_ms: AtomicU64::new(0),
+            notifications_pruned: Counter::default(),
+            retention_passes: Counter::default(),
+        }
+    }
 }
 
 impl Metrics {
     /// A webhook was stored.
     pub fn webhook_accepted(&self, notifications: usize) {
-        self.webhooks_accepted.fetch_add(1, Relaxed);
-        self.notifications_stored
-            .fetch_add(notifications as u64, Relaxed);
+        self.webhooks_accepted.inc();
+        self.notifications_stored.inc_by(notifications as u64);
     }
 
     /// A webhook was accepted and dropped (events disabled).
     pub fn webhook_dropped(&self) {
-        self.webhooks_dropped.fetch_add(1, Relaxed);
+        self.webhooks_dropped.inc();
     }
 
     /// A webhook was answered as a repeat of one already notified (idempotent intake).
     pub fn webhook_duplicate(&self) {
-        self.webhooks_duplicate.fetch_add(1, Relaxed);
+        self.webhooks_duplicate.inc();
     }
 
     /// A webhook was refused.
     pub fn webhook_refused(&self, why: Refusal) {
-        let i = Refusal::ALL.iter().position(|r| *r == why).unwrap_or(4);
-        self.webhooks_refused[i].fetch_add(1, Relaxed);
+        self.webhooks_refused
+            .get_or_create(&vec![("reason", why.label())])
+            .inc();
     }
 
     /// A delivery attempt ended: delivered, failed (will retry) or dead-lettered.
     pub fn delivery(&self, delivered: bool, dead: bool) {
-        let c = match (delivered, dead) {
-            (true, _) => &self.deliveries_ok,
-            (false, false) => &self.deliveries_failed,
-            (false, true) => &self.deliveries_dead,
+        let outcome = match (delivered, dead) {
+            (true, _) => "delivered",
+            (false, false) => "failed",
+            (false, true) => "dead",
         };
-        c.fetch_add(1, Relaxed);
+        self.deliveries
+            .get_or_create(&vec![("outcome", outcome)])
+            .inc();
     }
 
     /// The number of notifications waiting in the delivery queues changed by `delta`.
     pub fn queue_changed(&self, delta: i64) {
-        if delta >= 0 {
-            self.queue_depth.fetch_add(delta as u64, Relaxed);
-        } else {
-            self.queue_depth.fetch_sub(delta.unsigned_abs(), Relaxed);
-        }
+        self.queue_depth.inc_by(delta);
     }
 
     /// Notifications waiting for delivery now.
     pub fn queue_depth(&self) -> u64 {
-        self.queue_depth.load(Relaxed)
+        self.queue_depth.get().max(0) as u64
     }
 
     /// A scheduled poll started `drift_ms` after its slot.
     pub fn poll_started(&self, drift_ms: i64) {
         let drift = drift_ms.max(0) as u64;
-        self.poll_drift.observe(Duration::from_millis(drift));
+        self.poll_drift
+            .observe(Duration::from_millis(drift).as_secs_f64());
         self.poll_drift_max_ms.fetch_max(drift, Relaxed);
     }
 
     /// A poll of one resource ended.
     pub fn poll_finished(&self, ok: bool) {
-        if ok {
-            &self.polls_ok
-        } else {
-            &self.polls_failed
-        }
-        .fetch_add(1, Relaxed);
+        let outcome = if ok { "ok" } else { "error" };
+        self.polls.get_or_create(&vec![("outcome", outcome)]).inc();
     }
 
     /// `n` finished notifications were deleted past retention.
     pub fn notifications_pruned(&self, n: u64) {
-        self.notifications_pruned.fetch_add(n, Relaxed);
+        self.notifications_pruned.inc_by(n);
     }
 
     /// The pruner looked for notifications past retention (on this host).
     pub fn retention_pass(&self) {
-        self.retention_passes.fetch_add(1, Relaxed);
+        self.retention_passes.inc();
     }
 
     /// A connector call took `d`.
     pub fn connector_call(&self, d: Duration) {
-        self.connector_calls.observe(d);
+        self.connector_calls.observe(d.as_secs_f64());
     }
 
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
+    /// The OpenMetrics text exposition ([`CONTENT_TYPE`]), with what `now` says of the
+    /// other parts of the host.
+    pub fn render(&self, now: Snapshot) -> String {
+        let mut r = Registry::default();
+        r.register(
+            "webhooks_accepted",
+            "Webhooks stored durably",
+            self.webhooks_accepted.clone(),
+        );
+        r.register(
+            "webhooks_dropped",
+            "Webhooks accepted and dropped because events are disabled",
+            self.webhooks_dropped.clone(),
+        );
+        r.register(
+            "webhooks_duplicate",
+            "Webhooks answered as repeats of one already notified, notifying nothing",
+            self.webhooks_duplicate.clone(),
+        );
+        r.register(
+            "webhooks_refused",
+            "Webhooks refused, by reason",
+            self.webhooks_refused.clone(),
+        );
+        r.register(
+            "notifications_stored",
+            "Notifications stored in the outbox",
+            self.notifications_stored.clone(),
+        );
+        r.register(
+            "notifications_pruned",
+            "Finished notifications deleted past the retention period",
+            self.notifications_pruned.clone(),
+        );
+        r.register(
+            "retention_passes",
+            "Looks for notifications past retention made by this host",
+            self.retention_passes.clone(),
+        );
+        r.register(
+            "deliveries",
+            "Delivery attempts, by outcome",
+            self.deliveries.clone(),
+        );
+        r.register(
+            "delivery_queue_depth",
+            "Notifications waiting for delivery",
+            self.queue_depth.clone(),
+        );
+        r.register(
+            "connector_call_seconds",
+            "Latency of calls into connectors",
+            self.connector_calls.clone(),
+        );
+        r.register(
+            "polls",
+            "Polls of one resource, by outcome",
+            self.polls.clone(),
+        );
+        r.register(
+            "poll_drift_seconds",
+            "How late scheduled polls start after their slot",
+            self.poll_drift.clone(),
+        );
+        r.register(
+            "poll_drift_max_seconds",
+            "The latest start of a scheduled poll after its slot",
+            ConstGauge::new(self.poll_drift_max_ms.load(Relaxed) as f64 / 1000.0),
+        );
+        r.register(
+            "polling_instances",
+            "Instances with a running poll schedule",
+            ConstGauge::new(now.polling_instances as i64),
+        );
+        if let Some(g) = now.group_commits {
+            r.register(
+                "store_commits",
+                "Write transactions the store committed",
+                ConstCounter::new(g.commits),
+            );
+            r.register(
+                "store_writes",
+                "Write operations in those transactions (group commit)",
+                ConstCounter::new(g.writes),
+            );
+        }
+        if let Some(n) = now.owned_instances {
+            r.register(
+                "cluster_owned_instances",
+                "Instances this host holds the lease of",
+                ConstGauge::new(n as i64),
+            );
+        }
         let mut out = String::new();
-        let counter = |out: &mut String, name: &str, help: &str, v: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
-            );
-        };
-        counter(
-            &mut out,
-            "webhooks_accepted_total",
-            "Webhooks stored durably.",
-            self.webhooks_accepted.load(Relaxed),
-        );
-        counter(
-            &mut out,
-            "webhooks_dropped_total",
-            "Webhooks accepted and dropped because events are disabled.",
-            self.webhooks_dropped.load(Relaxed),
-        );
-        counter(
-            &mut out,
-            "webhooks_duplicate_total",
-            "Webhooks answered as repeats of one already notified, notifying nothing.",
-            self.webhooks_duplicate.load(Relaxed),
-        );
-        let _ = writeln!(
-            out,
-            "# HELP webhooks_refused_total Webhooks refused, by reason.\n# TYPE webhooks_refused_total counter"
-        );
-        for (r, c) in Refusal::ALL.iter().zip(&self.webhooks_refused) {
-            let _ = writeln!(
-                out,
-                "webhooks_refused_total{{reason=\"{}\"}} {}",
-                r.label(),
-                c.load(Relaxed)
-            );
-        }
-        counter(
-            &mut out,
-            "notifications_stored_total",
-            "Notifications stored in the outbox.",
-            self.notifications_stored.load(Relaxed),
-        );
-        counter(
-            &mut out,
-            "notifications_pruned_total",
-            "Finished notifications deleted past the retention period.",
-            self.notifications_pruned.load(Relaxed),
-        );
-        counter(
-            &mut out,
-            "retention_passes_total",
-            "Looks for notifications past retention made by this host.",
-            self.retention_passes.load(Relaxed),
-        );
-        let _ = writeln!(
-            out,
-            "# HELP deliveries_total Delivery attempts, by outcome.\n# TYPE deliveries_total counter"
-        );
-        for (label, c) in [
-            ("delivered", &self.deliveries_ok),
-            ("failed", &self.deliveries_failed),
-            ("dead", &self.deliveries_dead),
-        ] {
-            let _ = writeln!(
-                out,
-                "deliveries_total{{outcome=\"{label}\"}} {}",
-                c.load(Relaxed)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP delivery_queue_depth Notifications waiting for delivery.\n# TYPE delivery_queue_depth gauge\ndelivery_queue_depth {}",
-            self.queue_depth()
-        );
-        let _ = writeln!(
-            out,
-            "# HELP connector_call_seconds Latency of calls into connectors."
-        );
-        self.connector_calls
-            .render(&mut out, "connector_call_seconds");
-        let _ = writeln!(
-            out,
-            "# HELP polls_total Polls of one resource, by outcome.\n# TYPE polls_total counter\npolls_total{{outcome=\"ok\"}} {}\npolls_total{{outcome=\"error\"}} {}",
-            self.polls_ok.load(Relaxed),
-            self.polls_failed.load(Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP poll_drift_seconds How late scheduled polls start after their slot."
-        );
-        self.poll_drift.render(&mut out, "poll_drift_seconds");
-        let _ = writeln!(
-            out,
-            "# HELP poll_drift_max_seconds The latest start of a scheduled poll after its slot.\n# TYPE poll_drift_max_seconds gauge\npoll_drift_max_seconds {}",
-            self.poll_drift_max_ms.load(Relaxed) as f64 / 1000.0
-        );
+        encode(&mut out, &r).expect("writing to a String does not fail");
         out
     }
-}
-
-/// The store's group-commit counters in the Prometheus text format: their ratio is the
-/// average number of writes per committed transaction.
-pub fn render_group_commits(g: store::GroupCommits) -> String {
-    format!(
-        "# HELP store_commits_total Write transactions the store committed.\n# TYPE store_commits_total counter\nstore_commits_total {}\n\
-         # HELP store_writes_total Write operations in those transactions (group commit).\n# TYPE store_writes_total counter\nstore_writes_total {}\n",
-        g.commits, g.writes
-    )
 }
 
 #[cfg(test)]
@@ -308,8 +306,17 @@ mod tests {
         m.queue_changed(5);
         m.queue_changed(-2);
         m.connector_call(Duration::from_micros(20));
-        let text = m.render();
+        let text = m.render(Snapshot {
+            polling_instances: 2,
+            group_commits: None,
+            owned_instances: Some(4),
+        });
         assert!(text.contains("webhooks_accepted_total 1"), "{text}");
+        assert!(text.contains("webhooks_refused_total{reason=\"conflict\"} 0"));
+        assert!(text.contains("polling_instances 2"), "{text}");
+        assert!(text.contains("cluster_owned_instances 4"), "{text}");
+        assert!(!text.contains("store_commits"), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
         assert!(text.contains("notifications_stored_total 3"), "{text}");
         assert!(text.contains("webhooks_refused_total{reason=\"unauthorized\"} 1"));
         assert!(text.contains("deliveries_total{outcome=\"delivered\"} 1"));

@@ -124,7 +124,7 @@ fn main() {
             "drift from slot: {:.1}% within 10 ms, {:.1}% within 100 ms, {:.1}% within 1 s; max {:.3} s",
             100.0 * within("0.01") / drift_count,
             100.0 * within("0.1") / drift_count,
-            100.0 * within("1") / drift_count,
+            100.0 * within("1.0") / drift_count,
             metric(&m1, "poll_drift_max_seconds"),
         );
         println!(

@@ -20,6 +20,7 @@ mod instances;
 mod intake;
 mod isolation;
 mod js_connector;
+mod openapi;
 mod origins;
 mod pg_intake;
 mod pg_store;

@@ -11,6 +11,7 @@ use store::{Activity, Instance, InstanceId, NotificationFilter, NotificationStat
 use super::auth::{self, Caller};
 use super::error::ApiError;
 use super::events::summary;
+use super::model;
 use super::{Answer, App, Req, parse_timestamp};
 use crate::delivery::Job;
 use crate::notify::rfc3339_ms;
@@ -28,10 +29,10 @@ const MAX_STATS_MINUTES: u32 = 1440;
 /// "deadLetters"}` (`a` is `None` for an instance without notifications).
 pub fn activity_json(a: Option<&Activity>) -> Value {
     let a = a.copied().unwrap_or_default();
-    json!({
-        "lastEventDate": a.last_created_ms.map(rfc3339_ms),
-        "backlog": a.backlog,
-        "deadLetters": a.dead,
+    json!(model::Activity {
+        last_event_date: a.last_created_ms.map(rfc3339_ms),
+        backlog: a.backlog,
+        dead_letters: a.dead,
     })
 }
 
@@ -97,17 +98,21 @@ pub async fn redeliver(app: &App, instance: &Instance, req: &Req) -> Answer {
         more = done.more,
         "dead letters redelivered"
     );
-    let ids: Vec<Value> = done.notifications.iter().map(|n| json!(n.id)).collect();
+    let events: Vec<String> = done
+        .notifications
+        .iter()
+        .map(|n| n.id.to_string())
+        .collect();
     for n in done.notifications {
         app.dispatcher.resubmit(Job::from(n));
     }
     Ok((
         StatusCode::ACCEPTED,
-        json!({
-            "instanceId": instance.id,
-            "redelivered": ids.len(),
-            "more": done.more,
-            "events": ids,
+        json!(model::BulkRedelivery {
+            instance_id: instance.id.0,
+            redelivered: events.len(),
+            more: done.more,
+            events,
         }),
     ))
 }
@@ -131,33 +136,37 @@ pub async fn stats(app: &App, instance: &Instance, req: &Req) -> Answer {
         .attempt_stats(instance.id, from, current + MINUTE_MS)
         .await?;
     let mut found = found.into_iter().peekable();
-    let series: Vec<Value> = (0..i64::from(minutes))
+    let series: Vec<model::StatsMinute> = (0..i64::from(minutes))
         .map(|i| {
             let minute = from + i * MINUTE_MS;
             // Skips nothing the store returns in order; a row out of the window is ignored.
             while found.next_if(|s| s.minute_ms < minute).is_some() {}
             match found.next_if(|s| s.minute_ms == minute) {
-                Some(s) => json!({
-                    "minute": rfc3339_ms(minute),
-                    "attempts": s.attempts,
-                    "delivered": s.delivered,
-                    "failed": s.attempts.saturating_sub(s.delivered),
-                    "latencyMsAvg": s.latency_us_avg / 1000.0,
-                    "latencyMsMax": s.latency_us_max as f64 / 1000.0,
-                }),
-                None => json!({
-                    "minute": rfc3339_ms(minute),
-                    "attempts": 0,
-                    "delivered": 0,
-                    "failed": 0,
-                    "latencyMsAvg": null,
-                    "latencyMsMax": null,
-                }),
+                Some(s) => model::StatsMinute {
+                    minute: rfc3339_ms(minute),
+                    attempts: s.attempts,
+                    delivered: s.delivered,
+                    failed: s.attempts.saturating_sub(s.delivered),
+                    latency_ms_avg: Some(s.latency_us_avg / 1000.0),
+                    latency_ms_max: Some(s.latency_us_max as f64 / 1000.0),
+                },
+                None => model::StatsMinute {
+                    minute: rfc3339_ms(minute),
+                    attempts: 0,
+                    delivered: 0,
+                    failed: 0,
+                    latency_ms_avg: None,
+                    latency_ms_max: None,
+                },
             }
         })
         .collect();
     Ok((
         StatusCode::OK,
-        json!({"instanceId": instance.id, "minutes": minutes, "series": series}),
+        json!(model::Stats {
+            instance_id: instance.id.0,
+            minutes,
+            series,
+        }),
     ))
 }

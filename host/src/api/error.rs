@@ -1,7 +1,8 @@
 //! API errors: each knows its HTTP status and renders as JSON naming the bad field.
 
 use hyper::StatusCode;
-use serde_json::json;
+
+use super::model::ErrorBody;
 
 /// An error answer of the HTTP API.
 #[derive(Debug, thiserror::Error)]
@@ -128,24 +129,23 @@ impl ApiError {
 
     /// The JSON body: `{"status", "error", "message", "field"?, "retryAfter"?}`.
     pub fn body(&self) -> serde_json::Value {
+        serde_json::to_value(self.answer()).expect("an error body serializes")
+    }
+
+    /// The body as its type.
+    pub fn answer(&self) -> ErrorBody {
         let status = self.status();
-        let mut body = json!({
-            "status": status.as_u16(),
-            "error": status.canonical_reason().unwrap_or(""),
-            "message": self.to_string(),
-        });
-        if let ApiError::BadRequest { field: Some(f), .. } = self {
-            body["field"] = json!(f);
-        }
-        if let Some(f) = match self {
+        let field = match self {
+            ApiError::BadRequest { field, .. } => field.clone(),
             ApiError::Quota(q) => q.field(),
             _ => None,
-        } {
-            body["field"] = json!(f);
+        };
+        ErrorBody {
+            status: status.as_u16(),
+            error: status.canonical_reason().unwrap_or("").to_string(),
+            message: self.to_string(),
+            field,
+            retry_after: self.retry_after_secs(),
         }
-        if let Some(secs) = self.retry_after_secs() {
-            body["retryAfter"] = json!(secs);
-        }
-        body
     }
 }

@@ -7,6 +7,8 @@ mod elements;
 pub mod error;
 mod events;
 pub mod instances;
+pub mod model;
+pub mod openapi;
 mod webhooks;
 
 use std::convert::Infallible;
@@ -228,21 +230,13 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: watch::Re
 
 async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
     if req.uri().path() == "/metrics" && req.method() == Method::GET {
-        let mut text = format!(
-            "{}# HELP polling_instances Instances with a running poll schedule.\n# TYPE polling_instances gauge\npolling_instances {}\n",
-            app.metrics.render(),
-            app.poller.scheduled()
-        );
-        if let Some(g) = app.store.group_commits() {
-            text.push_str(&crate::metrics::render_group_commits(g));
-        }
-        if let Some(n) = app.dispatcher.ownership().owned() {
-            text.push_str(&format!(
-                "# HELP cluster_owned_instances Instances this host holds the lease of.\n# TYPE cluster_owned_instances gauge\ncluster_owned_instances {n}\n"
-            ));
-        }
+        let text = app.metrics.render(crate::metrics::Snapshot {
+            polling_instances: app.poller.scheduled() as u64,
+            group_commits: app.store.group_commits(),
+            owned_instances: app.dispatcher.ownership().owned().map(|n| n as u64),
+        });
         return Response::builder()
-            .header("content-type", "text/plain; version=0.0.4")
+            .header("content-type", crate::metrics::CONTENT_TYPE)
             .body(Full::new(Bytes::from(text)))
             .expect("static response parts are valid");
     }
@@ -374,37 +368,70 @@ enum Route {
     OtherInstance,
     /// `/dead-letters`: dead letters across the caller's instances.
     DeadLetters,
+    /// `/openapi.json`: the OpenAPI document.
+    OpenApi,
 }
+
+/// The API's routes: each path after [`PREFIX`] with [`ROUTER`]'s parameter names.
+const ROUTES: &[(&str, Route)] = &[
+    ("/openapi.json", Route::OpenApi),
+    ("/elements", Route::Elements),
+    ("/elements/{key}", Route::Element),
+    ("/events", Route::OtherEvents),
+    ("/events/{key}", Route::Webhook),
+    ("/events/{key}/{suffix}", Route::Webhook),
+    ("/events/{key}/{suffix}/{*rest}", Route::OtherEvents),
+    ("/instances", Route::Instances),
+    ("/instances/{id}", Route::Instance),
+    ("/instances/{id}/configuration", Route::Configuration),
+    (
+        "/instances/{id}/configuration/{cid}",
+        Route::ConfigurationEntry,
+    ),
+    ("/instances/{id}/events", Route::InstanceEvents),
+    ("/instances/{id}/events/{eid}", Route::InstanceEvent),
+    ("/instances/{id}/events/{eid}/deliveries", Route::Deliveries),
+    ("/instances/{id}/events/{eid}/redeliver", Route::Redeliver),
+    (
+        "/instances/{id}/dead-letters/redeliver",
+        Route::RedeliverDeadLetters,
+    ),
+    ("/instances/{id}/stats", Route::Stats),
+    ("/instances/{id}/{*rest}", Route::OtherInstance),
+    ("/dead-letters", Route::DeadLetters),
+];
+
+/// Every operation [`route`] serves: its method and its path after [`PREFIX`], with
+/// [`ROUTER`]'s parameter names (`POST /instances/{id}/events/poll` is the event id `poll`
+/// to the router). The OpenAPI document lists exactly these (`openapi::tests`), and
+/// `tests::every_operation_is_routed` checks them against [`ROUTES`] both ways.
+pub const OPERATIONS: &[(&str, &str)] = &[
+    ("GET", "/openapi.json"),
+    ("GET", "/elements"),
+    ("GET", "/elements/{key}"),
+    ("POST", "/events/{key}"),
+    ("POST", "/events/{key}/{suffix}"),
+    ("POST", "/instances"),
+    ("GET", "/instances"),
+    ("GET", "/instances/{id}"),
+    ("PATCH", "/instances/{id}"),
+    ("DELETE", "/instances/{id}"),
+    ("GET", "/instances/{id}/configuration"),
+    ("PATCH", "/instances/{id}/configuration/{cid}"),
+    ("GET", "/instances/{id}/events"),
+    ("GET", "/instances/{id}/events/{eid}"),
+    ("GET", "/instances/{id}/events/{eid}/deliveries"),
+    ("POST", "/instances/{id}/events/{eid}/redeliver"),
+    ("POST", "/instances/{id}/events/poll"),
+    ("GET", "/dead-letters"),
+    ("POST", "/instances/{id}/dead-letters/redeliver"),
+    ("GET", "/instances/{id}/stats"),
+];
 
 /// The API's routes, built once. Paths are matched as [`normalise`] gives them.
 static ROUTER: LazyLock<matchit::Router<Route>> = LazyLock::new(|| {
     let mut router = matchit::Router::new();
-    for (path, route) in [
-        ("/elements", Route::Elements),
-        ("/elements/{key}", Route::Element),
-        ("/events", Route::OtherEvents),
-        ("/events/{key}", Route::Webhook),
-        ("/events/{key}/{suffix}", Route::Webhook),
-        ("/events/{key}/{suffix}/{*rest}", Route::OtherEvents),
-        ("/instances", Route::Instances),
-        ("/instances/{id}", Route::Instance),
-        ("/instances/{id}/configuration", Route::Configuration),
-        (
-            "/instances/{id}/configuration/{cid}",
-            Route::ConfigurationEntry,
-        ),
-        ("/instances/{id}/events", Route::InstanceEvents),
-        ("/instances/{id}/events/{eid}", Route::InstanceEvent),
-        ("/instances/{id}/events/{eid}/deliveries", Route::Deliveries),
-        ("/instances/{id}/events/{eid}/redeliver", Route::Redeliver),
-        (
-            "/instances/{id}/dead-letters/redeliver",
-            Route::RedeliverDeadLetters,
-        ),
-        ("/instances/{id}/stats", Route::Stats),
-        ("/instances/{id}/{*rest}", Route::OtherInstance),
-        ("/dead-letters", Route::DeadLetters),
-    ] {
+    for &(path, route) in ROUTES {
         router
             .insert(path, route)
             .expect("the API's routes do not conflict");
@@ -439,12 +466,16 @@ pub(crate) async fn route(app: &App, req: Req) -> Answer {
     let ok = |v| Ok((StatusCode::OK, v));
     let route = *found.value;
     match (route, method) {
+        (Route::OpenApi, &Method::GET) => return ok(openapi::document().clone()),
         (Route::Elements, &Method::GET) => return ok(elements::list(&app.registry)),
         (Route::Element, &Method::GET) => return ok(elements::get(&app.registry, param("key"))?),
         (Route::Webhook, &Method::POST) => {
             return webhooks::post(app, &req, param("key"), found.params.get("suffix")).await;
         }
-        (Route::Elements | Route::Element | Route::Webhook | Route::OtherEvents, _) => {
+        (
+            Route::OpenApi | Route::Elements | Route::Element | Route::Webhook | Route::OtherEvents,
+            _,
+        ) => {
             return Err(ApiError::MethodNotAllowed);
         }
         _ => {}
@@ -554,6 +585,52 @@ mod tests {
         assert_eq!(e.body()["field"], "page");
         assert_eq!(req("pageSize=5000&page=3").page().unwrap(), (1000, 2000));
         assert_eq!(req("").page().unwrap(), (100, 0));
+    }
+
+    #[test]
+    fn every_operation_is_routed_and_every_route_has_an_operation() {
+        let sample = |template: &str| {
+            template
+                .split('/')
+                .map(|s| match s {
+                    "{key}" => "k",
+                    "{suffix}" => "s",
+                    "{id}" => "7",
+                    "{cid}" => "3",
+                    "{eid}" => "e1",
+                    other => other,
+                })
+                .collect::<Vec<_>>()
+                .join("/")
+        };
+        let names = |template: &str| -> Vec<String> {
+            template
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+                .map(str::to_string)
+                .collect()
+        };
+        for (method, path) in OPERATIONS {
+            let (route, params) = at(&sample(path)).unwrap_or_else(|| panic!("{path}: no route"));
+            assert!(
+                !matches!(route, Route::OtherEvents | Route::OtherInstance),
+                "{method} {path}: a catch-all"
+            );
+            let got: Vec<String> = params.into_iter().map(|(k, _)| k).collect();
+            // `…/events/poll` is the event id `poll` to the router.
+            if !path.ends_with("/events/poll") {
+                assert_eq!(got, names(path), "{method} {path}");
+            }
+        }
+        for (path, route) in ROUTES {
+            if matches!(route, Route::OtherEvents | Route::OtherInstance) {
+                continue;
+            }
+            assert!(
+                OPERATIONS.iter().any(|(_, p)| p == path),
+                "{path} ({route:?}) has no operation in OPERATIONS (nor in the OpenAPI document)"
+            );
+        }
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! `POST /events/{elementKey}[/{base64(instanceId)}]`: vendor webhooks in.
 
 use hyper::StatusCode;
-use serde_json::json;
 
 use super::error::ApiError;
+use super::model::{WebhookAnswer, WebhookInstance};
 use super::{Answer, App, Req};
 use crate::ingest::{IngestError, Webhook};
 use crate::metrics::Refusal;
@@ -41,37 +41,29 @@ pub async fn post(app: &App, req: &Req, key: &str, suffix: Option<&str>) -> Answ
                 duplicates,
                 "webhook accepted"
             );
-            let instances: Vec<_> = outcomes
+            let instances: Vec<WebhookInstance> = outcomes
                 .iter()
-                .map(|o| {
-                    let mut v = json!({
-                        "instanceId": o.instance_id,
-                        "events": o.events,
-                        "notifications": o.notifications,
-                    });
-                    if let Some(why) = &o.dropped {
-                        v["dropped"] = json!(why);
-                    }
-                    if o.duplicate {
-                        v["duplicate"] = json!(true);
-                    }
-                    v
+                .map(|o| WebhookInstance {
+                    instance_id: o.instance_id.0,
+                    events: o.events,
+                    notifications: o.notifications.iter().map(|n| n.0.clone()).collect(),
+                    dropped: o.dropped.clone(),
+                    duplicate: o.duplicate.then_some(true),
                 })
                 .collect();
             // A repeat of a webhook already notified gets the first answer again, with
             // `duplicate` set: the vendor's retry sees success, and nothing is stored twice.
-            let mut answer = json!({
-                "accepted": notifications > 0,
-                "events": events,
-                "notifications": notifications,
-                "instances": instances,
-            });
             let nothing_new = outcomes
                 .iter()
                 .all(|o| o.duplicate || o.notifications.is_empty());
-            if duplicates > 0 && nothing_new {
-                answer["duplicate"] = json!(true);
-            }
+            let answer = WebhookAnswer {
+                accepted: notifications > 0,
+                events,
+                notifications,
+                instances,
+                duplicate: (duplicates > 0 && nothing_new).then_some(true),
+            };
+            let answer = serde_json::to_value(answer).expect("the answer serializes");
             Ok((StatusCode::OK, answer))
         }
         Err(e) => {
