@@ -540,6 +540,28 @@ async fn the_console_creates_an_instance_shows_events_live_and_redelivers_a_dead
         .to_string();
     wait_text(&c, &format!("event-status-{second}"), "FAILED").await;
     shot(&c, "06-events").await;
+    // Filtered by status on the host: only the failed one shows, then every one again.
+    find(&c, "filter-status")
+        .await
+        .select_by_value("FAILED")
+        .await
+        .unwrap();
+    find(&c, "filter-apply").await.click().await.unwrap();
+    wait_text(&c, "events-count", "1 shown").await;
+    find(&c, &format!("event-row-{second}")).await;
+    assert!(
+        c.find(Locator::Css(&testid(&format!("event-row-{first}"))))
+            .await
+            .is_err(),
+        "the filter shows a delivered notification as FAILED"
+    );
+    find(&c, "filter-status")
+        .await
+        .select_by_value("")
+        .await
+        .unwrap();
+    find(&c, "filter-apply").await.click().await.unwrap();
+    wait_text(&c, "events-count", "2 shown").await;
     receiver.set_status(200);
     find(&c, &format!("redeliver-{second}"))
         .await
