@@ -38,27 +38,27 @@ pub fn document() -> &'static Value {
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     paths(
-        openapi_json,
-        elements_list,
-        element_get,
-        webhook,
-        webhook_with_suffix,
-        instance_create,
-        instance_list,
-        instance_get,
-        instance_patch,
-        instance_delete,
-        configuration_list,
-        configuration_patch,
-        events_list,
-        event_get,
-        event_deliveries,
-        event_redeliver,
-        events_poll,
-        dead_letters,
-        dead_letters_redeliver,
-        stats,
-        metrics,
+        ops::openapi_json,
+        ops::elements_list,
+        ops::element_get,
+        ops::webhook,
+        ops::webhook_with_suffix,
+        ops::instance_create,
+        ops::instance_list,
+        ops::instance_get,
+        ops::instance_patch,
+        ops::instance_delete,
+        ops::configuration_list,
+        ops::configuration_patch,
+        ops::events_list,
+        ops::event_get,
+        ops::event_deliveries,
+        ops::event_redeliver,
+        ops::events_poll,
+        ops::dead_letters,
+        ops::dead_letters_redeliver,
+        ops::stats,
+        ops::metrics,
     ),
     components(schemas(ErrorBody, Envelope)),
     modifiers(&Security),
@@ -75,7 +75,7 @@ struct Api;
 /// The callbacks the host makes: the `webhooks` of the document (utoipa 5 has no field for
 /// them, so they are made as paths and moved).
 #[derive(OpenApi)]
-#[openapi(paths(notification))]
+#[openapi(paths(ops::notification))]
 struct Callbacks;
 
 /// Adds the two forms of `Authorization` as security schemes.
@@ -133,468 +133,388 @@ fn build() -> Value {
     api
 }
 
-// The operations. Each stub's doc comment is its summary and description.
-
-/// This document.
-#[utoipa::path(
-    get, path = "/elements/api-v2/openapi.json", tag = "operations",
-    responses((status = 200, description = "The OpenAPI 3.1 document.", body = Object)),
-)]
+/// The operations, as stubs carrying utoipa's annotations (`route` calls the handlers).
+/// Each stub's doc comment is its summary and description.
 #[allow(
     dead_code,
-    reason = "a stub carrying the annotation; `route` calls the handler"
+    reason = "stubs carrying annotations; `route` calls the handlers"
 )]
-fn openapi_json() {}
+mod ops {
+    use super::*;
 
-/// The loaded connectors, the files still loading and the files that failed to load.
-#[utoipa::path(
-    get, path = "/elements/api-v2/elements", tag = "elements",
-    responses((status = 200, description = "The connectors.", body = ElementList)),
-)]
-#[allow(
-    dead_code,
-    reason = "a stub carrying the annotation; `route` calls the handler"
-)]
-fn elements_list() {}
+    /// This document.
+    #[utoipa::path(
+        get, path = "/elements/api-v2/openapi.json", tag = "operations",
+        responses((status = 200, description = "The OpenAPI 3.1 document.", body = Object)),
+    )]
+    fn openapi_json() {}
 
-/// One loaded connector.
-#[utoipa::path(
-    get, path = "/elements/api-v2/elements/{key}", tag = "elements",
-    params(("key" = String, Path, description = "The connector's key.", example = "ecwid")),
-    responses(
-        (status = 200, description = "The connector.", body = Element),
-        (status = 404, description = "No loaded connector has this key.", body = ErrorBody),
-        (status = 503, description = "Not loaded yet, and connector files are still loading.",
-            body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
-    ),
-)]
-#[allow(
-    dead_code,
-    reason = "a stub carrying the annotation; `route` calls the handler"
-)]
-fn element_get() {}
+    /// The loaded connectors, the files still loading and the files that failed to load.
+    #[utoipa::path(
+        get, path = "/elements/api-v2/elements", tag = "elements",
+        responses((status = 200, description = "The connectors.", body = ElementList)),
+    )]
+    fn elements_list() {}
 
-/// A vendor's webhook (called by the vendor, not by users).
-///
-/// The connector `key` verifies (signature, token) and parses the body, JSON or form. The
-/// instances are found by the header `Element-Instances: <id>[,<id>…]` (at most 16), else
-/// by the connector's instance finder (Ecwid: `storeId`); the webhook goes to every one
-/// that verifies it. Answered 200 once its notifications are stored; a repeat of a webhook
-/// already notified is answered 200 again with `duplicate` set, notifying nothing.
-#[utoipa::path(
-    post, path = "/elements/api-v2/events/{key}", tag = "vendors",
-    params(
-        ("key" = String, Path, description = "The connector's key.", example = "ecwid"),
-        ("Element-Instances" = Option<String>, Header, description = "The instances, by id, comma-separated (at most 16)."),
-    ),
-    request_body(description = "The vendor's body as the vendor sends it.", content(
-        (Object = "application/json"),
-        (Object = "application/x-www-form-urlencoded"),
-    )),
-    responses(
-        (status = 200, description = "Stored (or a repeat, with `duplicate`).", body = WebhookAnswer),
-        (status = 400, description = "The body or a header is malformed.", body = ErrorBody),
-        (status = 401, description = "The webhook does not verify.", body = ErrorBody),
-        (status = 404, description = "No such connector, or no instance found.", body = ErrorBody),
-        (status = 409, description = "Instances of several organizations match and none verifies.", body = ErrorBody),
-        (status = 413, description = "The body is larger than `--body-limit`.", body = ErrorBody),
-        (status = 502, description = "The connector failed.", body = ErrorBody),
-        (status = 503, description = "The connector is still loading.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
-    ),
-)]
-#[allow(
-    dead_code,
-    reason = "a stub carrying the annotation; `route` calls the handler"
-)]
-fn webhook() {}
+    /// One loaded connector.
+    #[utoipa::path(
+        get, path = "/elements/api-v2/elements/{key}", tag = "elements",
+        params(("key" = String, Path, description = "The connector's key.", example = "ecwid")),
+        responses(
+            (status = 200, description = "The connector.", body = Element),
+            (status = 404, description = "No loaded connector has this key.", body = ErrorBody),
+            (status = 503, description = "Not loaded yet, and connector files are still loading.",
+                body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        ),
+    )]
+    fn element_get() {}
 
-/// A vendor's webhook for one instance (called by the vendor, not by users).
-///
-/// As `POST /events/{key}`, the instance named by `suffix`: the base64 of its id.
-#[utoipa::path(
-    post, path = "/elements/api-v2/events/{key}/{suffix}", tag = "vendors",
-    params(
-        ("key" = String, Path, description = "The connector's key.", example = "ecwid"),
-        ("suffix" = String, Path, description = "The instance id, base64.", example = "MQ=="),
-        ("Element-Instances" = Option<String>, Header, description = "More instances, by id, comma-separated (at most 16)."),
-    ),
-    request_body(description = "The vendor's body as the vendor sends it.", content(
-        (Object = "application/json"),
-        (Object = "application/x-www-form-urlencoded"),
-    )),
-    responses(
-        (status = 200, description = "Stored (or a repeat, with `duplicate`).", body = WebhookAnswer),
-        (status = 400, description = "The body, a header or the suffix is malformed.", body = ErrorBody),
-        (status = 401, description = "The webhook does not verify.", body = ErrorBody),
-        (status = 404, description = "No such connector or instance.", body = ErrorBody),
-        (status = 409, description = "Instances of several organizations match and none verifies.", body = ErrorBody),
-        (status = 413, description = "The body is larger than `--body-limit`.", body = ErrorBody),
-        (status = 502, description = "The connector failed.", body = ErrorBody),
-        (status = 503, description = "The connector is still loading.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
-    ),
-)]
-#[allow(
-    dead_code,
-    reason = "a stub carrying the annotation; `route` calls the handler"
-)]
-fn webhook_with_suffix() {}
+    /// A vendor's webhook (called by the vendor, not by users).
+    ///
+    /// The connector `key` verifies (signature, token) and parses the body, JSON or form. The
+    /// instances are found by the header `Element-Instances: <id>[,<id>…]` (at most 16), else
+    /// by the connector's instance finder (Ecwid: `storeId`); the webhook goes to every one
+    /// that verifies it. Answered 200 once its notifications are stored; a repeat of a webhook
+    /// already notified is answered 200 again with `duplicate` set, notifying nothing.
+    #[utoipa::path(
+        post, path = "/elements/api-v2/events/{key}", tag = "vendors",
+        params(
+            ("key" = String, Path, description = "The connector's key.", example = "ecwid"),
+            ("Element-Instances" = Option<String>, Header, description = "The instances, by id, comma-separated (at most 16)."),
+        ),
+        request_body(description = "The vendor's body as the vendor sends it.", content(
+            (Object = "application/json"),
+            (Object = "application/x-www-form-urlencoded"),
+        )),
+        responses(
+            (status = 200, description = "Stored (or a repeat, with `duplicate`).", body = WebhookAnswer),
+            (status = 400, description = "The body or a header is malformed.", body = ErrorBody),
+            (status = 401, description = "The webhook does not verify.", body = ErrorBody),
+            (status = 404, description = "No such connector, or no instance found.", body = ErrorBody),
+            (status = 409, description = "Instances of several organizations match and none verifies.", body = ErrorBody),
+            (status = 413, description = "The body is larger than `--body-limit`.", body = ErrorBody),
+            (status = 502, description = "The connector failed.", body = ErrorBody),
+            (status = 503, description = "The connector is still loading.", body = ErrorBody,
+                headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        ),
+    )]
+    fn webhook() {}
 
-/// Creates an instance from its Open Connectors JSON.
-///
-/// The configuration is checked by the host (event keys, quotas, the outbound guard) and by
-/// the connector; a 400 names the bad field. The answer carries the instance's token, once.
-#[utoipa::path(
-    post, path = "/elements/api-v2/instances", tag = "instances",
-    security(("organization" = [])),
-    request_body(content = InstanceRequest, content_type = "application/json"),
-    responses(
-        (status = 200, description = "Created; `token` is shown this once.", body = Instance),
-        (status = 400, description = "A field is wrong (`field` names it), or a quota on the configuration is spent.", body = ErrorBody),
-        (status = 401, description = "Missing or wrong credentials, or an `Element` token.", body = ErrorBody),
-        (status = 403, description = "The organization holds `--max-instances-per-org` instances.", body = ErrorBody),
-        (status = 413, description = "The body is larger than `--body-limit`.", body = ErrorBody),
-        (status = 502, description = "The connector could not check the configuration, or the vendor's code exchange failed.", body = ErrorBody),
-        (status = 503, description = "The connector is still loading.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
-    ),
-)]
-#[allow(
-    dead_code,
-    reason = "a stub carrying the annotation; `route` calls the handler"
-)]
-fn instance_create() {}
+    /// A vendor's webhook for one instance (called by the vendor, not by users).
+    ///
+    /// As `POST /events/{key}`, the instance named by `suffix`: the base64 of its id.
+    #[utoipa::path(
+        post, path = "/elements/api-v2/events/{key}/{suffix}", tag = "vendors",
+        params(
+            ("key" = String, Path, description = "The connector's key.", example = "ecwid"),
+            ("suffix" = String, Path, description = "The instance id, base64.", example = "MQ=="),
+            ("Element-Instances" = Option<String>, Header, description = "More instances, by id, comma-separated (at most 16)."),
+        ),
+        request_body(description = "The vendor's body as the vendor sends it.", content(
+            (Object = "application/json"),
+            (Object = "application/x-www-form-urlencoded"),
+        )),
+        responses(
+            (status = 200, description = "Stored (or a repeat, with `duplicate`).", body = WebhookAnswer),
+            (status = 400, description = "The body, a header or the suffix is malformed.", body = ErrorBody),
+            (status = 401, description = "The webhook does not verify.", body = ErrorBody),
+            (status = 404, description = "No such connector or instance.", body = ErrorBody),
+            (status = 409, description = "Instances of several organizations match and none verifies.", body = ErrorBody),
+            (status = 413, description = "The body is larger than `--body-limit`.", body = ErrorBody),
+            (status = 502, description = "The connector failed.", body = ErrorBody),
+            (status = 503, description = "The connector is still loading.", body = ErrorBody,
+                headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        ),
+    )]
+    fn webhook_with_suffix() {}
 
-/// The caller's instances (an `Element` token: its own only).
-#[utoipa::path(
-    get, path = "/elements/api-v2/instances", tag = "instances",
-    security(("organization" = []), ("element" = [])),
-    responses(
-        (status = 200, description = "The instances.", body = Vec<Instance>),
-        (status = 401, description = "Missing or wrong credentials.", body = ErrorBody),
-    ),
-)]
-#[allow(
-    dead_code,
-    reason = "a stub carrying the annotation; `route` calls the handler"
-)]
-fn instance_list() {}
+    /// Creates an instance from its Open Connectors JSON.
+    ///
+    /// The configuration is checked by the host (event keys, quotas, the outbound guard) and by
+    /// the connector; a 400 names the bad field. The answer carries the instance's token, once.
+    #[utoipa::path(
+        post, path = "/elements/api-v2/instances", tag = "instances",
+        security(("organization" = [])),
+        request_body(content = InstanceRequest, content_type = "application/json"),
+        responses(
+            (status = 200, description = "Created; `token` is shown this once.", body = Instance),
+            (status = 400, description = "A field is wrong (`field` names it), or a quota on the configuration is spent.", body = ErrorBody),
+            (status = 401, description = "Missing or wrong credentials, or an `Element` token.", body = ErrorBody),
+            (status = 403, description = "The organization holds `--max-instances-per-org` instances.", body = ErrorBody),
+            (status = 413, description = "The body is larger than `--body-limit`.", body = ErrorBody),
+            (status = 502, description = "The connector could not check the configuration, or the vendor's code exchange failed.", body = ErrorBody),
+            (status = 503, description = "The connector is still loading.", body = ErrorBody,
+                headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        ),
+    )]
+    fn instance_create() {}
 
-/// One instance, with the last poll of each resource of a polling instance.
-#[utoipa::path(
-    get, path = "/elements/api-v2/instances/{id}", tag = "instances",
-    security(("organization" = []), ("element" = [])),
-    params(("id" = i64, Path, description = "The instance id.", example = 1)),
-    responses(
-        (status = 200, description = "The instance.", body = Instance),
-        (status = 401, description = "Missing or wrong credentials.", body = ErrorBody),
-        (status = 404, description = "No such instance (or another organization's).", body = ErrorBody),
-    ),
-)]
-#[allow(
-    dead_code,
-    reason = "a stub carrying the annotation; `route` calls the handler"
-)]
-fn instance_get() {}
+    /// The caller's instances (an `Element` token: its own only).
+    #[utoipa::path(
+        get, path = "/elements/api-v2/instances", tag = "instances",
+        security(("organization" = []), ("element" = [])),
+        responses(
+            (status = 200, description = "The instances.", body = Vec<Instance>),
+            (status = 401, description = "Missing or wrong credentials.", body = ErrorBody),
+        ),
+    )]
+    fn instance_list() {}
 
-/// Changes `name`, `tags`, `disabled` and the configuration keys given.
-///
-/// `********` sent back for a secret keeps it; moving a URL to another origin needs the
-/// secrets its old origin received given again.
-#[utoipa::path(
-    patch, path = "/elements/api-v2/instances/{id}", tag = "instances",
-    security(("organization" = []), ("element" = [])),
-    params(("id" = i64, Path, description = "The instance id.", example = 1)),
-    request_body(content = InstanceRequest, content_type = "application/json"),
-    responses(
-        (status = 200, description = "The instance after the change.", body = Instance),
-        (status = 400, description = "A field is wrong (`field` names it).", body = ErrorBody),
-        (status = 401, description = "Missing or wrong credentials.", body = ErrorBody),
-        (status = 404, description = "No such instance.", body = ErrorBody),
-        (status = 413, description = "The body is larger than `--body-limit`.", body = ErrorBody),
-        (status = 502, description = "The connector could not check the configuration.", body = ErrorBody),
-        (status = 503, description = "The connector is still loading.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
-    ),
-)]
-#[allow(
-    dead_code,
-    reason = "a stub carrying the annotation; `route` calls the handler"
-)]
-fn instance_patch() {}
+    /// One instance, with the last poll of each resource of a polling instance.
+    #[utoipa::path(
+        get, path = "/elements/api-v2/instances/{id}", tag = "instances",
+        security(("organization" = []), ("element" = [])),
+        params(("id" = i64, Path, description = "The instance id.", example = 1)),
+        responses(
+            (status = 200, description = "The instance.", body = Instance),
+            (status = 401, description = "Missing or wrong credentials.", body = ErrorBody),
+            (status = 404, description = "No such instance (or another organization's).", body = ErrorBody),
+        ),
+    )]
+    fn instance_get() {}
 
-/// Deletes an instance; its pending notifications are dropped.
-#[utoipa::path(
-    delete, path = "/elements/api-v2/instances/{id}", tag = "instances",
-    security(("organization" = []), ("element" = [])),
-    params(("id" = i64, Path, description = "The instance id.", example = 1)),
-    responses(
-        (status = 200, description = "Deleted.", body = Deleted),
-        (status = 401, description = "Missing or wrong credentials.", body = ErrorBody),
-        (status = 404, description = "No such instance.", body = ErrorBody),
-    ),
-)]
-#[allow(
-    dead_code,
-    reason = "a stub carrying the annotation; `route` calls the handler"
-)]
-fn instance_delete() {}
+    /// Changes `name`, `tags`, `disabled` and the configuration keys given.
+    ///
+    /// `********` sent back for a secret keeps it; moving a URL to another origin needs the
+    /// secrets its old origin received given again.
+    #[utoipa::path(
+        patch, path = "/elements/api-v2/instances/{id}", tag = "instances",
+        security(("organization" = []), ("element" = [])),
+        params(("id" = i64, Path, description = "The instance id.", example = 1)),
+        request_body(content = InstanceRequest, content_type = "application/json"),
+        responses(
+            (status = 200, description = "The instance after the change.", body = Instance),
+            (status = 400, description = "A field is wrong (`field` names it).", body = ErrorBody),
+            (status = 401, description = "Missing or wrong credentials.", body = ErrorBody),
+            (status = 404, description = "No such instance.", body = ErrorBody),
+            (status = 413, description = "The body is larger than `--body-limit`.", body = ErrorBody),
+            (status = 502, description = "The connector could not check the configuration.", body = ErrorBody),
+            (status = 503, description = "The connector is still loading.", body = ErrorBody,
+                headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        ),
+    )]
+    fn instance_patch() {}
 
-/// The configuration entries of an instance, secrets masked.
-#[utoipa::path(
-    get, path = "/elements/api-v2/instances/{id}/configuration", tag = "instances",
-    security(("organization" = []), ("element" = [])),
-    params(("id" = i64, Path, description = "The instance id.", example = 1)),
-    responses(
-        (status = 200, description = "The entries.", body = Vec<ConfigurationEntry>),
-        (status = 401, description = "Missing or wrong credentials.", body = ErrorBody),
-        (status = 404, description = "No such instance.", body = ErrorBody),
-    ),
-)]
-#[allow(
-    dead_code,
-    reason = "a stub carrying the annotation; `route` calls the handler"
-)]
-fn configuration_list() {}
+    /// Deletes an instance; its pending notifications are dropped.
+    #[utoipa::path(
+        delete, path = "/elements/api-v2/instances/{id}", tag = "instances",
+        security(("organization" = []), ("element" = [])),
+        params(("id" = i64, Path, description = "The instance id.", example = 1)),
+        responses(
+            (status = 200, description = "Deleted.", body = Deleted),
+            (status = 401, description = "Missing or wrong credentials.", body = ErrorBody),
+            (status = 404, description = "No such instance.", body = ErrorBody),
+        ),
+    )]
+    fn instance_delete() {}
 
-/// Changes one configuration entry.
-#[utoipa::path(
-    patch, path = "/elements/api-v2/instances/{id}/configuration/{cid}", tag = "instances",
-    security(("organization" = []), ("element" = [])),
-    params(
-        ("id" = i64, Path, description = "The instance id.", example = 1),
-        ("cid" = i64, Path, description = "The entry id.", example = 1),
-    ),
-    request_body(content = ConfigurationChange, content_type = "application/json"),
-    responses(
-        (status = 200, description = "The entry after the change.", body = ConfigurationEntry),
-        (status = 400, description = "The value is wrong (`field` names the key).", body = ErrorBody),
-        (status = 401, description = "Missing or wrong credentials.", body = ErrorBody),
-        (status = 404, description = "No such instance or entry.", body = ErrorBody),
-        (status = 413, description = "The body is larger than `--body-limit`.", body = ErrorBody),
-        (status = 502, description = "The connector could not check the configuration.", body = ErrorBody),
-        (status = 503, description = "The connector is still loading.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
-    ),
-)]
-#[allow(
-    dead_code,
-    reason = "a stub carrying the annotation; `route` calls the handler"
-)]
-fn configuration_patch() {}
+    /// The configuration entries of an instance, secrets masked.
+    #[utoipa::path(
+        get, path = "/elements/api-v2/instances/{id}/configuration", tag = "instances",
+        security(("organization" = []), ("element" = [])),
+        params(("id" = i64, Path, description = "The instance id.", example = 1)),
+        responses(
+            (status = 200, description = "The entries.", body = Vec<ConfigurationEntry>),
+            (status = 401, description = "Missing or wrong credentials.", body = ErrorBody),
+            (status = 404, description = "No such instance.", body = ErrorBody),
+        ),
+    )]
+    fn configuration_list() {}
 
-/// The notifications of an instance, newest first.
-#[utoipa::path(
-    get, path = "/elements/api-v2/instances/{id}/events", tag = "events",
-    security(("organization" = []), ("element" = [])),
-    params(
-        ("id" = i64, Path, description = "The instance id.", example = 1),
-        ("pageSize" = Option<u32>, Query, description = "Notifications per page, 1 to 1000 (default 100)."),
-        ("page" = Option<u32>, Query, description = "The page, from 1."),
-        ("status" = Option<String>, Query, description = "Only these statuses: a comma list of NEW, DISPATCHED, NOTIFIED, FAILED, DROPPED.", example = "FAILED,DISPATCHED"),
-        ("since" = Option<String>, Query, description = "Only notifications accepted at or after this time, RFC 3339.", example = "2024-01-01T00:00:00Z"),
-        ("until" = Option<String>, Query, description = "Only notifications accepted before this time, RFC 3339.", example = "2030-01-01T00:00:00Z"),
-    ),
-    responses(
-        (status = 200, description = "The notifications.", body = Vec<EventSummary>),
-        (status = 400, description = "`pageSize` or `page` is not a whole number, a `status` is unknown, or `since`/`until` is not RFC 3339 (`field` names it).", body = ErrorBody),
-        (status = 401, description = "Missing or wrong credentials.", body = ErrorBody),
-        (status = 404, description = "No such instance.", body = ErrorBody),
-    ),
-)]
-#[allow(
-    dead_code,
-    reason = "a stub carrying the annotation; `route` calls the handler"
-)]
-fn events_list() {}
+    /// Changes one configuration entry.
+    #[utoipa::path(
+        patch, path = "/elements/api-v2/instances/{id}/configuration/{cid}", tag = "instances",
+        security(("organization" = []), ("element" = [])),
+        params(
+            ("id" = i64, Path, description = "The instance id.", example = 1),
+            ("cid" = i64, Path, description = "The entry id.", example = 1),
+        ),
+        request_body(content = ConfigurationChange, content_type = "application/json"),
+        responses(
+            (status = 200, description = "The entry after the change.", body = ConfigurationEntry),
+            (status = 400, description = "The value is wrong (`field` names the key).", body = ErrorBody),
+            (status = 401, description = "Missing or wrong credentials.", body = ErrorBody),
+            (status = 404, description = "No such instance or entry.", body = ErrorBody),
+            (status = 413, description = "The body is larger than `--body-limit`.", body = ErrorBody),
+            (status = 502, description = "The connector could not check the configuration.", body = ErrorBody),
+            (status = 503, description = "The connector is still loading.", body = ErrorBody,
+                headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        ),
+    )]
+    fn configuration_patch() {}
 
-/// One notification with its envelope (`notification`) and the vendor's data.
-#[utoipa::path(
-    get, path = "/elements/api-v2/instances/{id}/events/{eid}", tag = "events",
-    security(("organization" = []), ("element" = [])),
-    params(
-        ("id" = i64, Path, description = "The instance id.", example = 1),
-        ("eid" = String, Path, description = "The notification id."),
-    ),
-    responses(
-        (status = 200, description = "The notification.", body = EventDetail),
-        (status = 401, description = "Missing or wrong credentials.", body = ErrorBody),
-        (status = 404, description = "No such instance or notification.", body = ErrorBody),
-    ),
-)]
-#[allow(
-    dead_code,
-    reason = "a stub carrying the annotation; `route` calls the handler"
-)]
-fn event_get() {}
+    /// The notifications of an instance, newest first.
+    #[utoipa::path(
+        get, path = "/elements/api-v2/instances/{id}/events", tag = "events",
+        security(("organization" = []), ("element" = [])),
+        params(
+            ("id" = i64, Path, description = "The instance id.", example = 1),
+            ("pageSize" = Option<u32>, Query, description = "Notifications per page, 1 to 1000 (default 100)."),
+            ("page" = Option<u32>, Query, description = "The page, from 1."),
+            ("status" = Option<String>, Query, description = "Only these statuses: a comma list of NEW, DISPATCHED, NOTIFIED, FAILED, DROPPED.", example = "FAILED,DISPATCHED"),
+            ("since" = Option<String>, Query, description = "Only notifications accepted at or after this time, RFC 3339.", example = "2024-01-01T00:00:00Z"),
+            ("until" = Option<String>, Query, description = "Only notifications accepted before this time, RFC 3339.", example = "2030-01-01T00:00:00Z"),
+        ),
+        responses(
+            (status = 200, description = "The notifications.", body = Vec<EventSummary>),
+            (status = 400, description = "`pageSize` or `page` is not a whole number, a `status` is unknown, or `since`/`until` is not RFC 3339 (`field` names it).", body = ErrorBody),
+            (status = 401, description = "Missing or wrong credentials.", body = ErrorBody),
+            (status = 404, description = "No such instance.", body = ErrorBody),
+        ),
+    )]
+    fn events_list() {}
 
-/// Every delivery attempt of a notification, by delivery round.
-#[utoipa::path(
-    get, path = "/elements/api-v2/instances/{id}/events/{eid}/deliveries", tag = "events",
-    security(("organization" = []), ("element" = [])),
-    params(
-        ("id" = i64, Path, description = "The instance id.", example = 1),
-        ("eid" = String, Path, description = "The notification id."),
-    ),
-    responses(
-        (status = 200, description = "The attempts.", body = Deliveries),
-        (status = 401, description = "Missing or wrong credentials.", body = ErrorBody),
-        (status = 404, description = "No such instance or notification.", body = ErrorBody),
-    ),
-)]
-#[allow(
-    dead_code,
-    reason = "a stub carrying the annotation; `route` calls the handler"
-)]
-fn event_deliveries() {}
+    /// One notification with its envelope (`notification`) and the vendor's data.
+    #[utoipa::path(
+        get, path = "/elements/api-v2/instances/{id}/events/{eid}", tag = "events",
+        security(("organization" = []), ("element" = [])),
+        params(
+            ("id" = i64, Path, description = "The instance id.", example = 1),
+            ("eid" = String, Path, description = "The notification id."),
+        ),
+        responses(
+            (status = 200, description = "The notification.", body = EventDetail),
+            (status = 401, description = "Missing or wrong credentials.", body = ErrorBody),
+            (status = 404, description = "No such instance or notification.", body = ErrorBody),
+        ),
+    )]
+    fn event_get() {}
 
-/// Delivers a notification again, in a new round, whatever its state.
-#[utoipa::path(
-    post, path = "/elements/api-v2/instances/{id}/events/{eid}/redeliver", tag = "events",
-    security(("organization" = []), ("element" = [])),
-    params(
-        ("id" = i64, Path, description = "The instance id.", example = 1),
-        ("eid" = String, Path, description = "The notification id."),
-    ),
-    responses(
-        (status = 202, description = "Queued.", body = EventSummary),
-        (status = 401, description = "Missing or wrong credentials.", body = ErrorBody),
-        (status = 404, description = "No such instance or notification.", body = ErrorBody),
-    ),
-)]
-#[allow(
-    dead_code,
-    reason = "a stub carrying the annotation; `route` calls the handler"
-)]
-fn event_redeliver() {}
+    /// Every delivery attempt of a notification, by delivery round.
+    #[utoipa::path(
+        get, path = "/elements/api-v2/instances/{id}/events/{eid}/deliveries", tag = "events",
+        security(("organization" = []), ("element" = [])),
+        params(
+            ("id" = i64, Path, description = "The instance id.", example = 1),
+            ("eid" = String, Path, description = "The notification id."),
+        ),
+        responses(
+            (status = 200, description = "The attempts.", body = Deliveries),
+            (status = 401, description = "Missing or wrong credentials.", body = ErrorBody),
+            (status = 404, description = "No such instance or notification.", body = ErrorBody),
+        ),
+    )]
+    fn event_deliveries() {}
 
-/// Dead-lettered notifications across the caller's instances, newest first.
-#[utoipa::path(
-    get, path = "/elements/api-v2/dead-letters", tag = "events",
-    security(("organization" = []), ("element" = [])),
-    params(
-        ("instanceId" = Option<i64>, Query, description = "Only this instance's."),
-        ("since" = Option<String>, Query, description = "Only those accepted at or after this time, RFC 3339.", example = "2024-01-01T00:00:00Z"),
-        ("pageSize" = Option<u32>, Query, description = "Notifications per page, 1 to 1000 (default 100)."),
-        ("page" = Option<u32>, Query, description = "The page, from 1."),
-    ),
-    responses(
-        (status = 200, description = "The dead letters.", body = Vec<DeadLetter>),
-        (status = 400, description = "A query parameter is malformed (`field` names it).", body = ErrorBody),
-        (status = 401, description = "Missing or wrong credentials.", body = ErrorBody),
-        (status = 404, description = "`instanceId` is no instance of the caller's.", body = ErrorBody),
-    ),
-)]
-#[allow(
-    dead_code,
-    reason = "a stub carrying the annotation; `route` calls the handler"
-)]
-fn dead_letters() {}
+    /// Delivers a notification again, in a new round, whatever its state.
+    #[utoipa::path(
+        post, path = "/elements/api-v2/instances/{id}/events/{eid}/redeliver", tag = "events",
+        security(("organization" = []), ("element" = [])),
+        params(
+            ("id" = i64, Path, description = "The instance id.", example = 1),
+            ("eid" = String, Path, description = "The notification id."),
+        ),
+        responses(
+            (status = 202, description = "Queued.", body = EventSummary),
+            (status = 401, description = "Missing or wrong credentials.", body = ErrorBody),
+            (status = 404, description = "No such instance or notification.", body = ErrorBody),
+        ),
+    )]
+    fn event_redeliver() {}
 
-/// Delivers again, each in a new round, the dead letters of an instance (since a time),
-/// at most 1000 per call, oldest first.
-#[utoipa::path(
-    post, path = "/elements/api-v2/instances/{id}/dead-letters/redeliver", tag = "events",
-    security(("organization" = []), ("element" = [])),
-    params(("id" = i64, Path, description = "The instance id.", example = 1)),
-    request_body(content = Option<BulkRedeliverRequest>, description = "Optional; an empty body redelivers every dead letter."),
-    responses(
-        (status = 202, description = "Queued.", body = BulkRedelivery),
-        (status = 400, description = "The body is not a JSON object, or `since` is not RFC 3339.", body = ErrorBody),
-        (status = 401, description = "Missing or wrong credentials.", body = ErrorBody),
-        (status = 404, description = "No such instance.", body = ErrorBody),
-    ),
-)]
-#[allow(
-    dead_code,
-    reason = "a stub carrying the annotation; `route` calls the handler"
-)]
-fn dead_letters_redeliver() {}
+    /// Dead-lettered notifications across the caller's instances, newest first.
+    #[utoipa::path(
+        get, path = "/elements/api-v2/dead-letters", tag = "events",
+        security(("organization" = []), ("element" = [])),
+        params(
+            ("instanceId" = Option<i64>, Query, description = "Only this instance's."),
+            ("since" = Option<String>, Query, description = "Only those accepted at or after this time, RFC 3339.", example = "2024-01-01T00:00:00Z"),
+            ("pageSize" = Option<u32>, Query, description = "Notifications per page, 1 to 1000 (default 100)."),
+            ("page" = Option<u32>, Query, description = "The page, from 1."),
+        ),
+        responses(
+            (status = 200, description = "The dead letters.", body = Vec<DeadLetter>),
+            (status = 400, description = "A query parameter is malformed (`field` names it).", body = ErrorBody),
+            (status = 401, description = "Missing or wrong credentials.", body = ErrorBody),
+            (status = 404, description = "`instanceId` is no instance of the caller's.", body = ErrorBody),
+        ),
+    )]
+    fn dead_letters() {}
 
-/// Delivery attempts per minute over the last `minutes` minutes, zero-filled.
-#[utoipa::path(
-    get, path = "/elements/api-v2/instances/{id}/stats", tag = "events",
-    security(("organization" = []), ("element" = [])),
-    params(
-        ("id" = i64, Path, description = "The instance id.", example = 1),
-        ("minutes" = Option<u32>, Query, description = "The window, 1 to 1440 minutes (default 60).", example = 60),
-    ),
-    responses(
-        (status = 200, description = "The series.", body = Stats),
-        (status = 400, description = "`minutes` is out of range or not a whole number.", body = ErrorBody),
-        (status = 401, description = "Missing or wrong credentials.", body = ErrorBody),
-        (status = 404, description = "No such instance.", body = ErrorBody),
-    ),
-)]
-#[allow(
-    dead_code,
-    reason = "a stub carrying the annotation; `route` calls the handler"
-)]
-fn stats() {}
+    /// Delivers again, each in a new round, the dead letters of an instance (since a time),
+    /// at most 1000 per call, oldest first.
+    #[utoipa::path(
+        post, path = "/elements/api-v2/instances/{id}/dead-letters/redeliver", tag = "events",
+        security(("organization" = []), ("element" = [])),
+        params(("id" = i64, Path, description = "The instance id.", example = 1)),
+        request_body(content = Option<BulkRedeliverRequest>, description = "Optional; an empty body redelivers every dead letter."),
+        responses(
+            (status = 202, description = "Queued.", body = BulkRedelivery),
+            (status = 400, description = "The body is not a JSON object, or `since` is not RFC 3339.", body = ErrorBody),
+            (status = 401, description = "Missing or wrong credentials.", body = ErrorBody),
+            (status = 404, description = "No such instance.", body = ErrorBody),
+        ),
+    )]
+    fn dead_letters_redeliver() {}
 
-/// Polls every resource of a polling instance now.
-///
-/// At most once per instance per `--poll-now-interval-ms`; sooner is a 429.
-#[utoipa::path(
-    post, path = "/elements/api-v2/instances/{id}/events/poll", tag = "events",
-    security(("organization" = []), ("element" = [])),
-    params(("id" = i64, Path, description = "The instance id.", example = 1)),
-    responses(
-        (status = 200, description = "What each resource's poll found.", body = PollAnswer),
-        (status = 400, description = "The instance has no resource to poll.", body = ErrorBody),
-        (status = 401, description = "Missing or wrong credentials.", body = ErrorBody),
-        (status = 404, description = "No such instance.", body = ErrorBody),
-        (status = 429, description = "Polled too recently.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Whole seconds to wait."))),
-    ),
-)]
-#[allow(
-    dead_code,
-    reason = "a stub carrying the annotation; `route` calls the handler"
-)]
-fn events_poll() {}
+    /// Delivery attempts per minute over the last `minutes` minutes, zero-filled.
+    #[utoipa::path(
+        get, path = "/elements/api-v2/instances/{id}/stats", tag = "events",
+        security(("organization" = []), ("element" = [])),
+        params(
+            ("id" = i64, Path, description = "The instance id.", example = 1),
+            ("minutes" = Option<u32>, Query, description = "The window, 1 to 1440 minutes (default 60).", example = 60),
+        ),
+        responses(
+            (status = 200, description = "The series.", body = Stats),
+            (status = 400, description = "`minutes` is out of range or not a whole number.", body = ErrorBody),
+            (status = 401, description = "Missing or wrong credentials.", body = ErrorBody),
+            (status = 404, description = "No such instance.", body = ErrorBody),
+        ),
+    )]
+    fn stats() {}
 
-/// The host's metrics in the OpenMetrics text format (outside the API prefix).
-#[utoipa::path(
-    get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Webhooks, deliveries, queue depth, connector latency, polls, poll drift, group commits.",
-        body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")),
-)]
-#[allow(
-    dead_code,
-    reason = "a stub carrying the annotation; `route` calls the handler"
-)]
-fn metrics() {}
+    /// Polls every resource of a polling instance now.
+    ///
+    /// At most once per instance per `--poll-now-interval-ms`; sooner is a 429.
+    #[utoipa::path(
+        post, path = "/elements/api-v2/instances/{id}/events/poll", tag = "events",
+        security(("organization" = []), ("element" = [])),
+        params(("id" = i64, Path, description = "The instance id.", example = 1)),
+        responses(
+            (status = 200, description = "What each resource's poll found.", body = PollAnswer),
+            (status = 400, description = "The instance has no resource to poll.", body = ErrorBody),
+            (status = 401, description = "Missing or wrong credentials.", body = ErrorBody),
+            (status = 404, description = "No such instance.", body = ErrorBody),
+            (status = 429, description = "Polled too recently.", body = ErrorBody,
+                headers(("Retry-After" = u64, description = "Whole seconds to wait."))),
+        ),
+    )]
+    fn events_poll() {}
 
-/// A notification, POSTed to an instance's `event.notification.callback.url`.
-///
-/// With `event.notification.signature.key` set, every attempt is signed twice over the
-/// exact body: `Elements-Webhook-Signature: sha256=<base64 HMAC-SHA256(key, body)>`, and
-/// the Standard Webhooks headers, `webhook-signature: v1,<base64 HMAC-SHA256(key,
-/// "<webhook-id>.<webhook-timestamp>.<body>")>` (the subscriber's secret is `whsec_` +
-/// base64 of the key's UTF-8 bytes). `event.notification.callback.headers` adds headers;
-/// `event.notification.basic.username`/`.password` (or credentials in the URL) add Basic
-/// auth. Any 2xx is success; anything else is retried (4^x seconds for x = 1…9, ±20 %),
-/// then dead-lettered.
-#[utoipa::path(
-    post, path = "/notification",
-    params(
-        ("Elements-Webhook-Signature" = Option<String>, Header, description = "`sha256=` + base64 HMAC-SHA256 of the body with the signature key (signed instances)."),
-        ("Elements-Webhook-Id" = Option<String>, Header, description = "The notification id (signed instances)."),
-        ("webhook-id" = Option<String>, Header, description = "Standard Webhooks: the notification id (signed instances)."),
-        ("webhook-timestamp" = Option<i64>, Header, description = "Standard Webhooks: the attempt's time, Unix seconds (signed instances)."),
-        ("webhook-signature" = Option<String>, Header, description = "Standard Webhooks: `v1,` + base64 HMAC-SHA256 of `id.timestamp.body` (signed instances)."),
-        ("Authorization" = Option<String>, Header, description = "`Basic …` when the instance has callback credentials."),
-    ),
-    request_body(content = Envelope, content_type = "application/json"),
-    responses((status = 200, description = "Any 2xx: delivered. Anything else is retried.")),
-)]
-#[allow(
-    dead_code,
-    reason = "a stub carrying the annotation; `route` calls the handler"
-)]
-fn notification() {}
+    /// The host's metrics in the OpenMetrics text format (outside the API prefix).
+    #[utoipa::path(
+        get, path = "/metrics", tag = "operations",
+        responses((status = 200, description = "Webhooks, deliveries, queue depth, connector latency, polls, poll drift, group commits.",
+            body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")),
+    )]
+    fn metrics() {}
+
+    /// A notification, POSTed to an instance's `event.notification.callback.url`.
+    ///
+    /// With `event.notification.signature.key` set, every attempt is signed twice over the
+    /// exact body: `Elements-Webhook-Signature: sha256=<base64 HMAC-SHA256(key, body)>`, and
+    /// the Standard Webhooks headers, `webhook-signature: v1,<base64 HMAC-SHA256(key,
+    /// "<webhook-id>.<webhook-timestamp>.<body>")>` (the subscriber's secret is `whsec_` +
+    /// base64 of the key's UTF-8 bytes). `event.notification.callback.headers` adds headers;
+    /// `event.notification.basic.username`/`.password` (or credentials in the URL) add Basic
+    /// auth. Any 2xx is success; anything else is retried (4^x seconds for x = 1…9, ±20 %),
+    /// then dead-lettered.
+    #[utoipa::path(
+        post, path = "/notification",
+        params(
+            ("Elements-Webhook-Signature" = Option<String>, Header, description = "`sha256=` + base64 HMAC-SHA256 of the body with the signature key (signed instances)."),
+            ("Elements-Webhook-Id" = Option<String>, Header, description = "The notification id (signed instances)."),
+            ("webhook-id" = Option<String>, Header, description = "Standard Webhooks: the notification id (signed instances)."),
+            ("webhook-timestamp" = Option<i64>, Header, description = "Standard Webhooks: the attempt's time, Unix seconds (signed instances)."),
+            ("webhook-signature" = Option<String>, Header, description = "Standard Webhooks: `v1,` + base64 HMAC-SHA256 of `id.timestamp.body` (signed instances)."),
+            ("Authorization" = Option<String>, Header, description = "`Basic …` when the instance has callback credentials."),
+        ),
+        request_body(content = Envelope, content_type = "application/json"),
+        responses((status = 200, description = "Any 2xx: delivered. Anything else is retried.")),
+    )]
+    fn notification() {}
+}
 
 #[cfg(test)]
 mod tests {
