@@ -6,6 +6,7 @@
 //! keyboard only. Each page's screenshot goes to `target/console-screenshots/`.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -197,7 +198,9 @@ async fn a_change_without_the_csrf_token_is_refused_and_the_session_holds_the_se
 
 // ---------- the browser ----------
 
-/// `chromedriver` on a free loopback port, killed on drop.
+/// `chromedriver` on a free loopback port, in a process group of its own, which is killed
+/// on drop: the Chromium it started goes too, even when a failed test never closed its
+/// session (a browser left behind would go on polling a port another test may bind).
 struct Driver {
     child: Child,
     port: u16,
@@ -205,6 +208,10 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // The group's id is chromedriver's pid (`process_group(0)`).
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -236,6 +243,7 @@ async fn start_driver() -> Driver {
         .unwrap()
         .port();
     let child = Command::new(driver)
+        .process_group(0)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -644,6 +652,48 @@ async fn the_console_creates_an_instance_shows_events_live_and_redelivers_a_dead
         .await
         .expect("the chart draws bars");
     shot(&c, "11-chart").await;
+
+    // Edit: only the changed key is sent; a secret is an empty password field, not its value.
+    let store_id = find(&c, "field-ecwid.store.id").await;
+    assert_eq!(
+        store_id.prop("value").await.unwrap().as_deref(),
+        Some("1003")
+    );
+    let secret = find(&c, "field-ecwid.order.key").await;
+    assert_eq!(
+        secret.attr("type").await.unwrap().as_deref(),
+        Some("password")
+    );
+    assert_eq!(secret.prop("value").await.unwrap().as_deref(), Some(""));
+    store_id.clear().await.unwrap();
+    store_id.send_keys("2002").await.unwrap();
+    find(&c, "edit-submit").await.click().await.unwrap();
+    eventually(WAIT, "the edited store id", || async {
+        let shown = host
+            .call("GET", &format!("/instances/{id}"), None)
+            .await
+            .json();
+        (shown["configuration"]["ecwid.store.id"] == "2002").then_some(())
+    })
+    .await;
+    // Events off and on again.
+    wait_text(&c, "instance-events-state", "on").await;
+    find(&c, "toggle-events").await.click().await.unwrap();
+    wait_text(&c, "instance-events-state", "off").await;
+    let shown = host
+        .call("GET", &format!("/instances/{id}"), None)
+        .await
+        .json();
+    assert_eq!(shown["eventsEnabled"], json!(false), "{shown}");
+    find(&c, "toggle-events").await.click().await.unwrap();
+    wait_text(&c, "instance-events-state", "on").await;
+    // Delete, after a confirmation: the list is empty again and the API has no instance.
+    find(&c, "delete-instance").await.click().await.unwrap();
+    find(&c, "delete-confirm").await.click().await.unwrap();
+    find(&c, "instances-heading").await;
+    wait_text(&c, "no-instances", "No instance yet").await;
+    let gone = host.call("GET", &format!("/instances/{id}"), None).await;
+    assert_eq!(gone.status, 404, "{}", gone.text());
 
     no_secret_in_the_page(&c, &auth).await;
     no_page_errors(&c).await;
