@@ -651,7 +651,7 @@ async fn the_console_creates_an_instance_shows_events_live_and_redelivers_a_dead
         .find(Locator::Css("svg rect"))
         .await
         .expect("the chart draws bars");
-    shot(&c, "11-chart").await;
+    shot(&c, "10-chart").await;
 
     // Edit: only the changed key is sent; a secret is an empty password field, not its value.
     let store_id = find(&c, "field-ecwid.store.id").await;
@@ -709,7 +709,7 @@ async fn the_console_creates_an_instance_shows_events_live_and_redelivers_a_dead
             "{hidden} shows signed out"
         );
     }
-    shot(&c, "10-signed-out").await;
+    shot(&c, "11-signed-out").await;
     let after = send(
         "GET",
         &host.root_url("/console/api/instances"),

@@ -27,13 +27,13 @@ const MAX_STATS_MINUTES: u32 = 1440;
 
 /// An instance's `activity` as the API shows it: `{"lastEventDate", "backlog",
 /// "deadLetters"}` (`a` is `None` for an instance without notifications).
-pub fn activity_json(a: Option<&Activity>) -> Value {
+pub fn activity_view(a: Option<&Activity>) -> model::Activity {
     let a = a.copied().unwrap_or_default();
-    json!(model::Activity {
+    model::Activity {
         last_event_date: a.last_created_ms.map(rfc3339_ms),
         backlog: a.backlog,
         dead_letters: a.dead,
-    })
+    }
 }
 
 /// `GET /dead-letters?instanceId=&since=&pageSize=&page=`: the dead-lettered notifications
@@ -57,17 +57,18 @@ pub async fn dead_letters(app: &App, caller: &Caller, req: &Req) -> Answer {
         .find_notifications(&ids, &filter, limit, offset)
         .await?;
     let by_id: HashMap<InstanceId, &Instance> = visible.iter().map(|i| (i.id, &***i)).collect();
-    let shown: Vec<Value> = list
+    let shown: Vec<model::DeadLetter> = list
         .iter()
         .filter_map(|n| {
             let instance = by_id.get(&n.instance_id)?;
-            let mut v = summary(instance, n);
-            v["instanceName"] = json!(instance.name);
-            v["elementKey"] = json!(instance.element_key);
-            Some(v)
+            Some(model::DeadLetter {
+                event: summary(instance, n),
+                instance_name: instance.name.clone(),
+                element_key: instance.element_key.clone(),
+            })
         })
         .collect();
-    Ok((StatusCode::OK, Value::Array(shown)))
+    Ok((StatusCode::OK, json!(shown)))
 }
 
 /// `POST /instances/{id}/dead-letters/redeliver`, body `{"since": "<RFC 3339>"}` or none:

@@ -9,6 +9,7 @@ use store::{
 };
 
 use super::error::ApiError;
+use super::model;
 use super::{Answer, App, Req};
 use crate::delivery::Job;
 use crate::instances::settings::mask_url;
@@ -17,51 +18,53 @@ use crate::notify::rfc3339_ms;
 /// The Open Connectors status of a notification: `NEW` (stored, not tried yet),
 /// `DISPATCHED` (tried, retrying), `NOTIFIED` (delivered), `FAILED` (dead-lettered),
 /// `DROPPED` (its instance was deleted first).
-fn status(n: &Notification) -> &'static str {
-    NotificationStatus::of(n).as_str()
+fn status(n: &Notification) -> model::EventStatus {
+    match NotificationStatus::of(n) {
+        NotificationStatus::New => model::EventStatus::New,
+        NotificationStatus::Dispatched => model::EventStatus::Dispatched,
+        NotificationStatus::Notified => model::EventStatus::Notified,
+        NotificationStatus::Failed => model::EventStatus::Failed,
+        NotificationStatus::Dropped => model::EventStatus::Dropped,
+    }
 }
 
 /// A notification as the API shows it. `instance` is its instance as stored now: a pending
 /// notification's next attempt goes to the instance's current callback URL, so that is the
 /// URL shown for it; a finished one shows the URL it was accepted for.
-pub(super) fn summary(instance: &Instance, n: &Notification) -> Value {
+pub(super) fn summary(instance: &Instance, n: &Notification) -> model::EventSummary {
     let url = match n.state {
         NotificationState::Pending => instance
             .config_value(crate::instances::settings::CALLBACK_URL)
             .unwrap_or(&n.endpoint),
         _ => &n.endpoint,
     };
-    let mut v = json!({
-        "id": n.id,
-        "eventDate": rfc3339_ms(n.created_ms),
-        "status": status(n),
-        "state": n.state.as_str(),
-        "instanceId": n.instance_id,
+    model::EventSummary {
+        id: n.id.0.clone(),
+        event_date: rfc3339_ms(n.created_ms),
+        status: status(n),
+        state: n.state.as_str().to_string(),
+        instance_id: n.instance_id.0,
         // The URL deliveries use may carry secrets; the API shows it masked.
-        "callbackUrl": mask_url(url),
-        "eventCount": n.event_count,
-        "delivery": n.delivery,
-        "attempts": n.attempts,
-        "deadLettered": n.state == NotificationState::Dead,
-    });
-    if n.state == NotificationState::Pending {
-        v["nextAttemptDate"] = json!(rfc3339_ms(n.next_attempt_ms));
+        callback_url: mask_url(url).into_owned(),
+        event_count: n.event_count,
+        delivery: n.delivery,
+        attempts: n.attempts,
+        dead_lettered: n.state == NotificationState::Dead,
+        next_attempt_date: (n.state == NotificationState::Pending)
+            .then(|| rfc3339_ms(n.next_attempt_ms)),
+        delivered_date: n.delivered_ms.map(rfc3339_ms),
     }
-    if let Some(d) = n.delivered_ms {
-        v["deliveredDate"] = json!(rfc3339_ms(d));
-    }
-    v
 }
 
-fn attempt_json(a: &Attempt) -> Value {
-    json!({
-        "delivery": a.delivery,
-        "attempt": a.attempt,
-        "date": rfc3339_ms(a.at_ms),
-        "statusCode": a.status_code,
-        "latencyMs": a.latency_us as f64 / 1000.0,
-        "error": a.error,
-    })
+fn attempt_view(a: &Attempt) -> model::AttemptView {
+    model::AttemptView {
+        delivery: a.delivery,
+        attempt: a.attempt,
+        date: rfc3339_ms(a.at_ms),
+        status_code: a.status_code,
+        latency_ms: a.latency_us as f64 / 1000.0,
+        error: a.error.clone(),
+    }
 }
 
 async fn notification(
@@ -90,10 +93,8 @@ pub async fn list(app: &App, instance: &Instance, req: &Req) -> Answer {
         .store
         .find_notifications(&[instance.id], &filter, limit, offset)
         .await?;
-    Ok((
-        StatusCode::OK,
-        Value::Array(list.iter().map(|n| summary(instance, n)).collect()),
-    ))
+    let shown: Vec<model::EventSummary> = list.iter().map(|n| summary(instance, n)).collect();
+    Ok((StatusCode::OK, json!(shown)))
 }
 
 /// The `status` query parameter: a comma list of `NEW`, `DISPATCHED`, `NOTIFIED`,
@@ -123,13 +124,17 @@ fn statuses(req: &Req) -> Result<Vec<NotificationStatus>, ApiError> {
 pub async fn show(app: &App, instance: &Instance, id: &str) -> Answer {
     let id = NotificationId::from(id);
     let n = notification(app, instance, &id).await?;
-    let mut v = summary(instance, &n);
+    let mut detail = model::EventDetail {
+        summary: summary(instance, &n),
+        provider_data: None,
+        notification: None,
+    };
     if let Some(body) = app.store.body(&id).await? {
         let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        v["providerData"] = body["message"]["raw"].clone();
-        v["notification"] = body;
+        detail.provider_data = Some(body["message"]["raw"].clone());
+        detail.notification = Some(body);
     }
-    Ok((StatusCode::OK, v))
+    Ok((StatusCode::OK, json!(detail)))
 }
 
 /// `GET /instances/{id}/events/{eventId}/deliveries`: every attempt, by delivery round.
@@ -137,19 +142,22 @@ pub async fn deliveries(app: &App, instance: &Instance, id: &str) -> Answer {
     let id = NotificationId::from(id);
     let n = notification(app, instance, &id).await?;
     let attempts = app.store.attempts(&id).await?;
-    let rounds: Vec<Value> = (1..=n.delivery)
-        .map(|round| {
-            let list: Vec<Value> = attempts
+    let deliveries = (1..=n.delivery)
+        .map(|round| model::DeliveryRound {
+            delivery: round,
+            attempts: attempts
                 .iter()
                 .filter(|a| a.delivery == round)
-                .map(attempt_json)
-                .collect();
-            json!({"delivery": round, "attempts": list})
+                .map(attempt_view)
+                .collect(),
         })
         .collect();
     Ok((
         StatusCode::OK,
-        json!({"event": summary(instance, &n), "deliveries": rounds}),
+        json!(model::Deliveries {
+            event: summary(instance, &n),
+            deliveries,
+        }),
     ))
 }
 
@@ -169,7 +177,7 @@ pub async fn redeliver(app: &App, instance: &Instance, id: &str) -> Answer {
         "redeliver requested"
     );
     app.dispatcher.resubmit(Job::from(n.clone()));
-    Ok((StatusCode::ACCEPTED, summary(instance, &n)))
+    Ok((StatusCode::ACCEPTED, json!(summary(instance, &n))))
 }
 
 /// `POST /instances/{id}/events/poll`: polls every resource of the instance now and says

@@ -9,12 +9,13 @@ use store::{Instance, InstanceUpdate, NewInstance};
 
 use super::auth::Caller;
 use super::error::ApiError;
+use super::model;
 use super::{Answer, App, Req};
 use crate::instances::settings::{
     self, FieldError, MASK, event_settings, flatten, is_secret, is_shown_as_url, mask_url,
 };
 use crate::instances::{
-    LiveInstance, configuration_json, instance_json, origin, typed, without_host_keys,
+    LiveInstance, configuration_view, instance_view, origin, typed, without_host_keys,
 };
 use runtime::types::{ConnectorError, ConnectorInfo};
 use runtime::{CallError, LoadedConnector};
@@ -237,7 +238,11 @@ pub async fn create(app: &App, caller: &Caller, req: &Req) -> Answer {
     app.dispatcher.ownership().instances_changed();
     Ok((
         StatusCode::OK,
-        instance_json(&created, Some(connector.info()), Some(&token)),
+        json!(instance_view(
+            &created,
+            Some(connector.info()),
+            Some(&token)
+        )),
     ))
 }
 
@@ -281,47 +286,45 @@ pub async fn list(app: &App, caller: &Caller) -> Answer {
     for state in app.store.poll_health_of(&ids).await? {
         polls.entry(state.instance_id).or_default().push(state);
     }
-    let list: Vec<Value> = visible
+    let list: Vec<model::Instance> = visible
         .iter()
         .map(|i| {
-            let mut v = show(app, i);
-            v["activity"] = super::activity::activity_json(activity.get(&i.id));
-            if let Some(states) = polls.get(&i.id) {
-                v["polling"] = crate::polling::status_json(states);
-            }
+            let mut v = view(app, i);
+            v.activity = Some(super::activity::activity_view(activity.get(&i.id)));
+            v.polling = polls.get(&i.id).map(|s| crate::polling::poll_view(s));
             v
         })
         .collect();
-    Ok((StatusCode::OK, Value::Array(list)))
+    Ok((StatusCode::OK, json!(list)))
 }
 
 fn info_of(app: &App, i: &Instance) -> Option<Arc<LoadedConnector>> {
     app.registry.get(&i.element_key)
 }
 
-/// `GET /instances/{id}`.
-pub fn show(app: &App, i: &LiveInstance) -> Value {
+/// `GET /instances/{id}`, without what needs the store.
+fn view(app: &App, i: &LiveInstance) -> model::Instance {
     let c = info_of(app, i);
-    instance_json(i, c.as_ref().map(|c| c.info()), None)
+    instance_view(i, c.as_ref().map(|c| c.info()), None)
 }
 
 /// `GET /instances/{id}` with its `activity`, and the last poll of each resource for
 /// polling instances.
 pub async fn show_full(app: &App, i: &LiveInstance) -> Answer {
-    let mut v = show(app, i);
+    let mut v = view(app, i);
     let activity = app.store.activity_of(&[i.id]).await?;
-    v["activity"] = super::activity::activity_json(activity.get(&i.id));
+    v.activity = Some(super::activity::activity_view(activity.get(&i.id)));
     let states = app.store.poll_states(i.id).await?;
     if !states.is_empty() {
-        v["polling"] = crate::polling::status_json(&states);
+        v.polling = Some(crate::polling::poll_view(&states));
     }
-    Ok((StatusCode::OK, v))
+    Ok((StatusCode::OK, json!(v)))
 }
 
 /// `GET /instances/{id}/configuration`.
 pub fn configuration(app: &App, i: &Instance) -> Value {
     let c = info_of(app, i);
-    configuration_json(i, c.as_ref().map(|c| c.info()))
+    json!(configuration_view(i, c.as_ref().map(|c| c.info())))
 }
 
 /// A masked value sent back unchanged keeps the stored value: `********` for a secret key,
@@ -414,7 +417,7 @@ async fn apply(app: &App, current: &LiveInstance, mut update: InstanceUpdate) ->
     app.dispatcher.ownership().instances_changed();
     Ok((
         StatusCode::OK,
-        instance_json(&changed, Some(connector.info()), None),
+        json!(instance_view(&changed, Some(connector.info()), None)),
     ))
 }
 

@@ -1,10 +1,12 @@
 //! The API's answer bodies as types: each serializes to exactly the JSON a handler sends,
 //! and its `ToSchema` is what the OpenAPI document (`openapi`) says of it.
 //!
-//! Handlers build the types they return where that is a plain change (errors, webhook
-//! answers, elements being loaded or failed, deliveries, polls); the instance views that
-//! are still built as JSON (`instances::instance_json`) are described here field by field,
-//! and the schemathesis test (`tests/it/openapi.rs`) holds live answers to these schemas.
+//! Handlers build the type they answer with (errors, webhook answers, instances,
+//! configuration entries, notifications and their attempts, dead letters, statistics,
+//! polls), so what the document says of those answers is what is sent. The connector views
+//! (`views`, shared with the `check` command) are still built as JSON and described here
+//! field by field; the schemathesis test (`tests/it/openapi.rs`) holds every live answer
+//! to the document.
 
 use std::collections::BTreeMap;
 
@@ -243,7 +245,7 @@ pub struct InstanceConfiguration {
     pub other: BTreeMap<String, Value>,
 }
 
-/// An instance as the API shows it (`instances::instance_json`): secrets masked.
+/// An instance as the API shows it (`instances::instance_view`): secrets masked.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Instance {
@@ -278,7 +280,7 @@ pub struct Instance {
     pub activity: Option<Activity>,
 }
 
-/// An instance's notifications at a glance (`activity::activity_json`).
+/// An instance's notifications at a glance (`activity::activity_view`).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Activity {
@@ -366,7 +368,7 @@ pub struct InstanceElement {
     pub hub: Option<String>,
 }
 
-/// The last poll of one resource (`polling::status_json`).
+/// The last poll of one resource (`polling::poll_view`).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PollStatus {
@@ -386,7 +388,7 @@ pub struct PollStatus {
     pub next_poll_not_before: Option<String>,
 }
 
-/// A configuration entry (`instances::configuration_json`).
+/// A configuration entry (`instances::configuration_view`).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConfigurationEntry {

@@ -197,46 +197,57 @@ pub fn shown_value(info: Option<&ConnectorInfo>, key: &str, value: &str) -> Stri
 }
 
 /// The instance as the API shows it. `token` is given only in the answer to its creation.
-pub fn instance_json(i: &LiveInstance, info: Option<&ConnectorInfo>, token: Option<&str>) -> Value {
-    let config: serde_json::Map<String, Value> = i
-        .config
-        .iter()
-        .map(|e| (e.key.clone(), json!(shown_value(info, &e.key, &e.value))))
-        .collect();
-    let mut out = json!({
-        "id": i.id,
-        "name": i.name,
-        "createdDate": crate::notify::rfc3339_ms(i.created_ms),
-        "updatedDate": crate::notify::rfc3339_ms(i.updated_ms),
-        "element": {
-            "key": i.element_key,
-            "name": info.map(|c| c.display_name.as_str()),
-            "hub": info.map(|c| c.hub.as_str()),
+pub fn instance_view(
+    i: &LiveInstance,
+    info: Option<&ConnectorInfo>,
+    token: Option<&str>,
+) -> crate::api::model::Instance {
+    crate::api::model::Instance {
+        id: i.id.0,
+        name: i.name.clone(),
+        created_date: crate::notify::rfc3339_ms(i.created_ms),
+        updated_date: crate::notify::rfc3339_ms(i.updated_ms),
+        element: crate::api::model::InstanceElement {
+            key: i.element_key.clone(),
+            name: info.map(|c| c.display_name.clone()),
+            hub: info.map(|c| c.hub.clone()),
         },
-        "valid": info.is_some(),
-        "disabled": i.disabled,
-        "eventsEnabled": i.events_on(),
-        "tags": i.tags,
-        "configuration": config,
-    });
-    if let Some(t) = token {
-        out["token"] = json!(t);
+        valid: info.is_some(),
+        disabled: i.disabled,
+        events_enabled: i.events_on(),
+        tags: i.tags.clone(),
+        configuration: i
+            .config
+            .iter()
+            .map(|e| (e.key.clone(), shown_value(info, &e.key, &e.value)))
+            .collect(),
+        token: token.map(str::to_string),
+        polling: None,
+        activity: None,
     }
-    out
+}
+
+/// [`instance_view`] as JSON.
+pub fn instance_json(i: &LiveInstance, info: Option<&ConnectorInfo>, token: Option<&str>) -> Value {
+    json!(instance_view(i, info, token))
 }
 
 /// The configuration entries as `GET /instances/{id}/configuration` lists them.
+pub fn configuration_view(
+    i: &Instance,
+    info: Option<&ConnectorInfo>,
+) -> Vec<crate::api::model::ConfigurationEntry> {
+    i.config
+        .iter()
+        .map(|e| crate::api::model::ConfigurationEntry {
+            id: e.id,
+            key: e.key.clone(),
+            property_value: shown_value(info, &e.key, &e.value),
+        })
+        .collect()
+}
+
+/// [`configuration_view`] as JSON.
 pub fn configuration_json(i: &Instance, info: Option<&ConnectorInfo>) -> Value {
-    Value::Array(
-        i.config
-            .iter()
-            .map(|e| {
-                json!({
-                    "id": e.id,
-                    "key": e.key,
-                    "propertyValue": shown_value(info, &e.key, &e.value),
-                })
-            })
-            .collect(),
-    )
+    json!(configuration_view(i, info))
 }

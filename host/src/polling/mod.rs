@@ -15,7 +15,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
 use store::{InstanceId, PollState, Store, StoreError};
 
 use crate::cluster::Ownership;
@@ -643,27 +642,33 @@ impl Poller {
     }
 }
 
-/// The poll status of an instance as `GET /instances/{id}` shows it, by resource.
-pub fn status_json(states: &[PollState]) -> Value {
-    let map: serde_json::Map<String, Value> = states
+/// The last poll of each resource, by resource name, as the API shows it.
+pub fn poll_view(
+    states: &[PollState],
+) -> std::collections::BTreeMap<String, crate::api::model::PollStatus> {
+    let date = |ms: Option<i64>| ms.map(crate::notify::rfc3339_ms);
+    states
         .iter()
         .map(|s| {
-            let date = |ms: Option<i64>| ms.map(crate::notify::rfc3339_ms);
             (
                 s.resource.clone(),
-                json!({
-                    "lastPollDate": date(s.last_attempt_ms),
-                    "lastSuccessDate": date(s.last_success_ms),
-                    "outcome": if s.last_error.is_some() { "error" } else { "ok" },
-                    "error": s.last_error,
-                    "failures": s.failures,
-                    "lastEvents": s.last_events,
-                    "nextPollNotBefore": date(s.not_before_ms),
-                }),
+                crate::api::model::PollStatus {
+                    last_poll_date: date(s.last_attempt_ms),
+                    last_success_date: date(s.last_success_ms),
+                    outcome: if s.last_error.is_some() {
+                        "error"
+                    } else {
+                        "ok"
+                    }
+                    .to_string(),
+                    error: s.last_error.clone(),
+                    failures: s.failures,
+                    last_events: s.last_events,
+                    next_poll_not_before: date(s.not_before_ms),
+                },
             )
         })
-        .collect();
-    Value::Object(map)
+        .collect()
 }
 
 #[cfg(test)]
